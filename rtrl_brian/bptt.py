@@ -1,0 +1,84 @@
+"""
+`BPTT`: offline backpropagation through time over the same compiled map.
+
+The baseline RTRL is compared with. It records every op's linearization while
+the network runs (memory grows with the number of steps) and propagates an
+adjoint backward when the gradient is requested.
+"""
+
+import numpy as np
+
+from .observer import StepObserver
+
+__all__ = ["BPTT"]
+
+
+class BPTT(StepObserver):
+    """
+    Gradients by reverse-mode differentiation of the recorded run.
+
+    Parameters
+    ----------
+    params, loss, surrogate, detach_reset
+        As for `RTRL`.
+    name : str, optional
+    namespace : dict, optional
+        External names for compilation; default: the caller's namespace.
+
+    Notes
+    -----
+    `reset_state` marks a trial boundary: the gradient path is cut there, as
+    RTRL's influence matrix is zeroed.
+    """
+
+    def __init__(self, params, loss, surrogate=None, detach_reset=False, name="bptt*", namespace=None):
+        super().__init__(params, loss, surrogate, detach_reset, name=name,
+                         namespace=namespace, level=1)
+        self._tape = []
+        self._grad = None
+
+    def _consume(self, linearizations, loss, dloss):
+        self._tape.append((linearizations, dloss))
+        self._grad = None
+
+    def reset_state(self):
+        """Cut the gradient path: earlier steps no longer influence later ones."""
+        self._tape.append(None)
+        self._grad = None
+        super().reset_state()
+
+    def zero_grad(self):
+        """Forget the recorded run."""
+        self._tape = []
+        self._grad = None
+
+    def _backward(self):
+        adjoint = np.zeros(self.layout.n_rows)
+        grad = np.zeros(self.ir.n_params)
+        rows = self.layout.rows(self.loss.block)
+        for entry in reversed(self._tape):
+            if entry is None:
+                adjoint[:] = 0.0
+                continue
+            linearizations, dloss = entry
+            adjoint[rows] += dloss
+            for linearization in reversed(linearizations):
+                linearization.vjp(adjoint, grad, self.layout)
+        return grad
+
+    def gradient(self, var):
+        """
+        Gradient of the loss summed over the recorded steps.
+
+        Parameters
+        ----------
+        var : VariableView
+
+        Returns
+        -------
+        grad : ndarray
+        """
+        if self._grad is None:
+            self._grad = self._backward()
+        param = self._param_view(var)
+        return self._grad[param.offset:param.offset + param.size].copy()

@@ -1,0 +1,507 @@
+"""
+Brian2 objects to the step IR (`rtrl_brian.ir`).
+
+Reads exactly what Brian2 will execute: the abstract code of each group's state
+updater (from `StateUpdateMethod.apply_stateupdater`, as Brian2's own
+`StateUpdater` does), threshold conditions, resets, ``run_regularly`` blocks and
+``on_pre`` pathways, ordered by Brian2's schedule (``when``, ``order``, name).
+Pure: nothing in the user's network is changed.
+"""
+
+import numpy as np
+import sympy
+from brian2 import NeuronGroup, Synapses, prefs
+from brian2.core.functions import DEFAULT_FUNCTIONS, Function
+from brian2.core.variables import Constant, Subexpression, VariableView
+from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+from brian2.groups.group import CodeRunner
+from brian2.groups.subgroup import Subgroup
+from brian2.stateupdaters.base import StateUpdateMethod
+
+from .errors import UnsupportedConstructError, unsupported
+from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
+                 StepIR, ThresholdOp)
+from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
+
+__all__ = ["compile_step", "owner_of"]
+
+#: Variables Brian2 maintains itself; user code may read but not write them.
+_INTERNAL = frozenset({"t", "dt", "i", "j", "N", "t_in_timesteps", "lastspike",
+                       "not_refractory", "lastupdate", "_spikespace"})
+
+
+def owner_of(view):
+    """
+    The group that owns a Brian2 variable, and the variable's name.
+
+    Parameters
+    ----------
+    view : VariableView
+        E.g. ``S.w`` or ``G.v``.
+
+    Returns
+    -------
+    owner, name : Group, str
+
+    Raises
+    ------
+    TypeError
+        If ``view`` is not a Brian2 variable of a group.
+    """
+    if not isinstance(view, VariableView):
+        raise TypeError(f"Expected a Brian2 group variable such as 'S.w' or 'G.v', "
+                        f"got {type(view).__name__} {view!r}.")
+    owner = view.group
+    if isinstance(owner, Subgroup):
+        raise UnsupportedConstructError(
+            f"Cannot learn through Subgroup '{owner.name}': use the variable of the "
+            f"full group '{owner.source.name}' instead."
+        )
+    return owner, view.name
+
+
+def _sort_key(obj, schedule):
+    slots = {}
+    for position, when in enumerate(schedule):
+        slots[f"before_{when}"] = 3 * position
+        slots[when] = 3 * position + 1
+        slots[f"after_{when}"] = 3 * position + 2
+    return (slots[obj.when], obj.order, obj.name)
+
+
+def _all_synapses():
+    return [ref() for ref in Synapses.__instances__() if ref() is not None]
+
+
+def _check_group(group):
+    """Refuse group-level constructs that have no exact derivative."""
+    if isinstance(group, Subgroup):
+        raise UnsupportedConstructError(
+            f"Cannot learn through Subgroup '{group.name}': connect the full "
+            f"group '{group.source.name}' instead."
+        )
+    if not isinstance(group, NeuronGroup):
+        raise TypeError(f"'{group.name}' is a {type(group).__name__}: only NeuronGroup "
+                        f"and Synapses variables can be learned through.")
+    for eq in group.equations.ordered:
+        if eq.stochastic_variables:
+            raise unsupported(group, str(eq).strip(),
+                              f"the stochastic term '{sorted(eq.stochastic_variables)[0]}'",
+                              "Noise cannot be differentiated exactly; remove it or "
+                              "drive the group with a TimedArray.")
+    for name, var in group.variables.items():
+        if type(var).__name__ == "LinkedVariable" or (
+                hasattr(var, "owner") and var.owner is not None and name in group.equations.names
+                and var.owner.name != group.name):
+            raise unsupported(group, name, "a linked variable")
+    extra_events = set(group.events) - {"spike"}
+    if extra_events:
+        event = sorted(extra_events)[0]
+        raise unsupported(group, f"events={{'{event}': '{group.events[event]}'}}",
+                          f"the custom event '{event}'",
+                          "Only the 'spike' event is supported.")
+
+
+def _check_synapses(synapses):
+    """Refuse synaptic constructs that have no exact derivative (yet)."""
+    for eq in synapses.equations.ordered:
+        if eq.type == DIFFERENTIAL_EQUATION:
+            raise unsupported(synapses, str(eq).strip(), "a synaptic differential equation",
+                              "Model the trace in the postsynaptic NeuronGroup instead.")
+        if "summed" in eq.flags:
+            raise unsupported(synapses, str(eq).strip(), "a (summed) variable",
+                              "Summed variables are not supported yet.")
+    for pathway in synapses._pathways:
+        if pathway.prepost == "post":
+            raise unsupported(synapses, f"on_post='{pathway.code}'", "an on_post pathway",
+                              "Only on_pre pathways can be differentiated.")
+        if pathway.event != "spike":
+            raise unsupported(synapses, f"on_event='{pathway.event}'",
+                              "a pathway on a custom event")
+        delays = pathway.variables["delay"].get_value()
+        if np.size(delays) and np.any(np.asarray(delays) != 0):
+            raise unsupported(synapses, f"{pathway.name}.delay", "synaptic delays",
+                              "Delays are not supported yet; remove them.")
+    for side in (synapses.source, synapses.target):
+        if isinstance(side, Subgroup):
+            raise unsupported(synapses, f"Synapses({synapses.source.name}, {synapses.target.name})",
+                              f"the Subgroup '{side.name}'",
+                              f"Connect the full group '{side.source.name}' instead.")
+
+
+class _Compiler:
+    """Collects groups, parameters and ops for `compile_step`."""
+
+    def __init__(self, params, namespace):
+        self.namespace = namespace
+        self.param_views = [owner_of(p) for p in params]
+        self.synapses = _all_synapses()
+        self.constants = {}
+        self.functions = {}
+
+    # -- discovery ----------------------------------------------------------
+    def learned_groups(self):
+        """Names of groups that some parameter influences, to a fixed point."""
+        learned = {}
+        for owner, _ in self.param_views:
+            group = owner.target if isinstance(owner, Synapses) else owner
+            _check_group(group)
+            learned[group.name] = group
+        changed = True
+        while changed:
+            changed = False
+            for synapses in self.synapses:
+                if synapses.source.name in learned and synapses.target.name not in learned:
+                    _check_group(synapses.target)
+                    learned[synapses.target.name] = synapses.target
+                    changed = True
+        return learned
+
+    def incoming(self, learned):
+        """Every Synapses object that writes into a learned group."""
+        incoming = [s for s in self.synapses if s.target.name in learned]
+        for synapses in incoming:
+            _check_synapses(synapses)
+        return sorted(incoming, key=lambda s: s.name)
+
+    # -- resolution -----------------------------------------------------------
+    def resolve(self, obj, identifiers):
+        """Resolve names like Brian2 does: the object's namespace, then ours."""
+        try:
+            return obj.resolve_all(identifiers, self.namespace, user_identifiers=set())
+        except KeyError as exc:
+            raise KeyError(f"While compiling '{obj.name}' for learning: {exc}") from exc
+
+    def external_values(self, resolved):
+        """Numeric values for the resolved external constants (base units)."""
+        values = {}
+        for name, var in resolved.items():
+            if isinstance(var, Constant):
+                values[name] = float(var.get_value())
+                self.constants[name] = values[name]
+            elif isinstance(var, Function) and name not in DEFAULT_FUNCTIONS:
+                self.functions[name] = var
+        return values
+
+    def sympify(self, obj, expr, line, learnable, prefix, symbolic=None):
+        """
+        Make the sympy expression ``expr`` of ``obj`` differentiable.
+
+        External constants are replaced by their values; reserved names (those
+        starting with ``_``) are left alone.
+        Returns the expression and the `SymbolicCode` that holds its frozen parts.
+        """
+        names = {str(s) for s in expr.free_symbols}
+        names |= {f.func.__name__ for f in expr.atoms(sympy.core.function.AppliedUndef)}
+        resolved = self.resolve(obj, {n for n in names if not n.startswith("_") and n != "int_"})
+        constants = self.external_values(resolved)
+        expr = expr.xreplace({s: sympy.Float(constants[str(s)]) for s in expr.free_symbols
+                              if str(s) in constants})
+        if symbolic is None:
+            symbolic = SymbolicCode(lambda name: name in self.functions, learnable, prefix)
+        try:
+            return symbolic.differentiable(expr), symbolic
+        except NotImplementedError as exc:
+            raise unsupported(obj, line, str(exc)) from None
+
+
+def _subexpressions(group, suffix=""):
+    """Sympy definitions of a group's subexpressions, names suffixed."""
+    definitions = {}
+    equations = getattr(group, "equations", None)
+    for eq in (equations.ordered if equations is not None else ()):
+        if eq.type == SUBEXPRESSION:
+            expr = to_sympy(eq.expr.code)
+            if suffix:
+                expr = expr.xreplace({s: sympy.Symbol(f"{s}{suffix}", real=True)
+                                      for s in expr.free_symbols
+                                      if str(s) in group.variables})
+            definitions[f"{eq.varname}{suffix}"] = expr
+    return definitions
+
+
+def _inline(code, definitions):
+    """Parse ``code`` and substitute subexpressions into it, recursively."""
+    expr = to_sympy(code)
+    for _ in range(len(definitions) + 1):
+        replace = {s: definitions[str(s)] for s in expr.free_symbols if str(s) in definitions}
+        if not replace:
+            break
+        expr = expr.xreplace(replace)
+    return expr
+
+
+def _written_state(group, synapses_list):
+    """State variables of ``group``: integrated ones plus every written one."""
+    written = list(group.equations.diff_eq_names)
+    codes = [group.event_codes.get("spike", "") or ""]
+    codes += [obj.abstract_code for obj in group.contained_objects
+              if _is_run_regularly(obj)]
+    for code in codes:
+        for var, _, _, _ in parse_statements(code):
+            if var not in written:
+                written.append(var)
+    for synapses in synapses_list:
+        if synapses.target.name != group.name:
+            continue
+        for pathway in synapses._pathways:
+            for var, _, _, _ in parse_statements(pathway.code):
+                base = var[:-5] if var.endswith("_post") else var
+                if base in group.variables and base not in written:
+                    written.append(base)
+    return written
+
+
+def _is_run_regularly(obj):
+    return (isinstance(obj, CodeRunner) and obj.template == "stateupdate"
+            and type(obj).__name__ == "CodeRunner")
+
+
+def _collect_params(compiler, learned):
+    params, offset = [], 0
+    seen = set()
+    for owner, name in compiler.param_views:
+        label = f"{owner.name}.{name}"
+        if label in seen:
+            raise ValueError(f"Parameter '{label}' is listed twice in params.")
+        seen.add(label)
+        var = owner.variables[name]
+        if name in _INTERNAL or getattr(var, "read_only", False):
+            raise ValueError(f"'{label}' is maintained by Brian2 and cannot be learned.")
+        if isinstance(var, Subexpression):
+            raise ValueError(f"'{label}' is a subexpression, not a parameter; learn the "
+                             f"parameters it is computed from instead.")
+        if isinstance(owner, Synapses):
+            kind = "shared" if var.scalar else "synapse"
+            if not var.scalar and owner.variables.indices[name] != "_idx":
+                raise ValueError(f"'{label}' is a pre- or postsynaptic variable; learn it "
+                                 f"on its own group instead.")
+        else:
+            if name in owner.equations.diff_eq_names or name in learned[owner.name].state_vars:
+                raise ValueError(
+                    f"'{label}' is a state variable of '{owner.name}' (it changes during "
+                    f"the run); only constants (parameters) can be learned.")
+            kind = "shared" if var.scalar else "neuron"
+        size = 1 if var.scalar else int(var.size)
+        if not np.issubdtype(var.dtype, np.floating):
+            raise TypeError(f"'{label}' has dtype {var.dtype}; learnable parameters "
+                            f"must be floating point.")
+        params.append(ParamIR(owner, name, kind, size, offset))
+        offset += size
+    return params
+
+
+def compile_step(params, namespace, schedule=None):
+    """
+    Compile the time step of the network around ``params`` into a `StepIR`.
+
+    Parameters
+    ----------
+    params : list of VariableView
+        The variables to learn, e.g. ``[S.w, G.v_th]``.
+    namespace : dict
+        Namespace for external names, as Brian2's ``run`` would use.
+    schedule : list of str, optional
+        Brian2's schedule; default ``prefs.core.network.default_schedule``.
+
+    Returns
+    -------
+    ir : StepIR
+
+    Raises
+    ------
+    UnsupportedConstructError
+        For any construct that cannot be differentiated exactly.
+    TypeError, ValueError
+        For parameters that are not learnable variables.
+    """
+    if not params:
+        raise ValueError("'params' is empty: give at least one variable to learn, e.g. [S.w].")
+    schedule = schedule or prefs.core.network.default_schedule
+    compiler = _Compiler(params, namespace)
+    learned_objects = compiler.learned_groups()
+    incoming = compiler.incoming(learned_objects)
+
+    groups = {}
+    for name, group in sorted(learned_objects.items()):
+        state_vars = _written_state(group, incoming)
+        for var in state_vars:
+            if var in _INTERNAL:
+                raise unsupported(group, var, f"a write to the Brian2-maintained variable '{var}'")
+        if group.events.get("spike") is not None:
+            state_vars.append(SPIKE)
+        clock_dt = float(group.clock.dt_)
+        groups[name] = GroupIR(group, len(group), tuple(state_vars))
+        if abs(clock_dt - float(next(iter(learned_objects.values())).clock.dt_)) > 0:
+            raise unsupported(group, f"dt={group.clock.dt}", "a clock different from the other "
+                              "learned groups", "Give all learned groups the same clock.")
+    params_ir = _collect_params(compiler, groups)
+    for param in params_ir:
+        if isinstance(param.owner, Synapses) and param.owner.name not in {s.name for s in incoming}:
+            raise ValueError(f"Parameter '{param.label}' belongs to Synapses that are not "
+                             f"part of the compiled network.")
+
+    builder = _OpBuilder(compiler, groups, params_ir)
+    scheduled = []
+    for group_ir in groups.values():
+        scheduled += builder.group_ops(group_ir)
+    for synapses in incoming:
+        scheduled += builder.pathway_ops(synapses)
+    scheduled.sort(key=lambda op: _sort_key(op.source, schedule))
+    _check_order(scheduled)
+
+    spike_sources = {s.source.name: s.source for s in incoming}
+    dt = float(next(iter(groups.values())).group.clock.dt_)
+    return StepIR(groups, params_ir, scheduled, spike_sources,
+                  dict(compiler.constants), dict(compiler.functions), dt)
+
+
+def _check_order(ops):
+    """Pathways must follow the threshold of their source in the schedule."""
+    thresholded = set()
+    for op in ops:
+        if isinstance(op, ThresholdOp):
+            thresholded.add(op.group.name)
+        elif isinstance(op, PathwayOp) and op.pre is not None and op.pre.name not in thresholded:
+            raise unsupported(op.synapses, f"when='{op.source.when}', order={op.source.order}",
+                              "a pathway scheduled before its source's threshold",
+                              "Keep Brian2's default schedule.")
+
+
+class _OpBuilder:
+    """Builds the ops of one group or one Synapses object."""
+
+    def __init__(self, compiler, groups, params):
+        self.compiler = compiler
+        self.groups = groups
+        self.params = params
+
+    def learnable(self, group, suffix=""):
+        names = {f"{v}{suffix}" for v in self.groups[group.name].state_vars} \
+            if group.name in self.groups else set()
+        names |= {f"{p.name}{suffix}" for p in self.params if p.owner.name == group.name}
+        return names
+
+    # -- neuron groups ----------------------------------------------------------
+    def group_ops(self, group_ir):
+        group = group_ir.group
+        ops = []
+        definitions = _subexpressions(group)
+        if group.equations.diff_eq_names:
+            ops.append(self.state_update(group_ir))
+        for obj in group.contained_objects:
+            if _is_run_regularly(obj):
+                if float(obj.clock.dt_) != float(group.clock.dt_):
+                    raise unsupported(group, f"run_regularly('{obj.abstract_code}', dt={obj.clock.dt})",
+                                      "a run_regularly block with its own dt",
+                                      "Use the group's clock (dt=None).")
+                ops.append(self.local(group_ir, "run_regularly", obj, obj.abstract_code,
+                                      definitions))
+        if group_ir.has_threshold:
+            ops.append(self.threshold(group_ir, definitions))
+            reset = group.event_codes.get("spike")
+            if reset:
+                ops.append(self.local(group_ir, "reset", group.resetter["spike"], reset,
+                                      definitions))
+        return ops
+
+    def state_update(self, group_ir):
+        group = group_ir.group
+        updater = group.state_updater
+        names = group.equations.names | group.equations.identifiers | {"dt"}
+        variables = self.compiler.resolve(group, names)
+        try:
+            code = StateUpdateMethod.apply_stateupdater(
+                group.equations, variables, updater.method_choice,
+                method_options=updater.method_options, group_name=group.name)
+        except Exception as exc:
+            raise unsupported(group, str(group.equations).strip(),
+                              f"an integration method that failed: {exc}") from exc
+        if not isinstance(code, str):
+            raise unsupported(group, f"method='{updater.method_choice}'",
+                              "a state updater that does not produce abstract code (GSL)")
+        code = code.replace("int(not_refractory)", NOT_REFRACTORY)
+        return self.local(group_ir, "state_update", updater, code, {})
+
+    def local(self, group_ir, kind, source, code, definitions):
+        group = group_ir.group
+        values = {}
+        symbolic = None
+        learnable = self.learnable(group) | {SPIKE}
+        for var, op, expr_code, line in parse_statements(code):
+            if kind == "state_update" and var == "not_refractory":
+                continue  # read back from Brian2 as the refractoriness flag
+            if var in _INTERNAL:
+                raise unsupported(group, line, f"a write to the Brian2-maintained variable '{var}'")
+            rhs = substitute(_inline(expr_code, definitions), values)
+            rhs, symbolic = self.compiler.sympify(group, rhs, line, learnable,
+                                                  f"{group.name}_{kind}", symbolic)
+            assign(values, var, op, rhs)
+        outputs = {var: value for var, value in values.items() if var in group_ir.state_vars}
+        if kind == "reset":
+            z = sympy.Symbol(SPIKE, real=True)
+            outputs = {var: sympy.Symbol(var, real=True)
+                       + z * (value - sympy.Symbol(var, real=True))
+                       for var, value in outputs.items()}
+        return LocalOp(kind, source, group_ir, outputs,
+                       symbolic.frozen if symbolic else [], code)
+
+    def threshold(self, group_ir, definitions):
+        group = group_ir.group
+        condition = group.events["spike"]
+        inlined = _inline(condition, definitions)
+        line = f"threshold='{condition}'"
+        if not isinstance(inlined, sympy.core.relational.Relational) or isinstance(
+                inlined, (sympy.Eq, sympy.Ne)):
+            raise unsupported(group, line, "a threshold that is not a single comparison",
+                              "Write it as 'lhs > rhs' (or <, >=, <=) so the surrogate "
+                              "derivative has an argument x = lhs - rhs.")
+        lhs, rhs = inlined.lhs, inlined.rhs
+        upward = isinstance(inlined, (sympy.StrictGreaterThan, sympy.GreaterThan))
+        x, symbolic = self.compiler.sympify(group, lhs - rhs if upward else rhs - lhs, line,
+                                            self.learnable(group), f"{group.name}_threshold")
+        return ThresholdOp(group.thresholder["spike"], group_ir, x, symbolic.frozen,
+                           group._refractory is not False)
+
+    # -- synapses ----------------------------------------------------------------
+    def pathway_ops(self, synapses):
+        ops = []
+        pre = self.groups.get(synapses.source.name)
+        post = self.groups[synapses.target.name]
+        definitions = _subexpressions(synapses)
+        definitions.update(_subexpressions(synapses.source, "_pre"))
+        definitions.update(_subexpressions(synapses.target, "_post"))
+        learnable = self.learnable(synapses)
+        learnable |= self.learnable(synapses.source, "_pre") | self.learnable(synapses.target, "_post")
+        z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
+        for pathway in synapses._pathways:
+            statements = parse_statements(pathway.code)
+            written = set()
+            increments, symbolic = [], None
+            for var, op, expr_code, line in statements:
+                target = var[:-5] if var.endswith("_post") else None
+                if target is None or synapses.variables.indices.get(var) != "_postsynaptic_idx":
+                    raise unsupported(synapses, line, f"a write to '{var}', which is not a "
+                                      "postsynaptic variable (plasticity is not supported)")
+                if op not in ("+=", "-=", "="):
+                    raise unsupported(synapses, line, f"the operator '{op}'",
+                                      "Use '+=', '-=' or '='.")
+                expr, symbolic = self.compiler.sympify(synapses, _inline(expr_code, definitions),
+                                                       line, learnable, pathway.name, symbolic)
+                reads = {str(s) for s in expr.free_symbols}
+                if reads & written or (op != "=" and var in reads):
+                    raise unsupported(synapses, line, "a read of a postsynaptic variable that "
+                                      "this pathway also writes (its result would depend on "
+                                      "the order of synapses)")
+                if synapses.source.name == synapses.target.name and f"{target}_pre" in reads:
+                    raise unsupported(synapses, line, f"a read of '{target}_pre', which the "
+                                      "pathway writes on the postsynaptic side")
+                written.add(var)
+                if op == "-=":
+                    expr = -expr
+                elif op == "=":
+                    expr = expr - sympy.Symbol(var, real=True)
+                increments.append((target, z_pre * expr, op == "="))
+            ops.append(PathwayOp(pathway, synapses, pre, post, increments,
+                                 symbolic.frozen if symbolic else []))
+        return ops

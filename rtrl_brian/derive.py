@@ -1,0 +1,347 @@
+"""
+Derivatives of the step IR: symbolic Jacobians, evaluated numerically per step.
+
+For every op the symbols of its expressions are *bound* to where their values
+come from (`Binding`): a row block of the influence matrix (state that
+parameters influence), a parameter's columns, a value Brian2 holds, a spike, or
+a frozen sub-expression. The derivative of each output with respect to each
+row- or column-bound symbol is taken once with sympy and turned into a numpy
+function; at each step `DerivedOp.step` evaluates them into a `Linearization`
+and advances the replayed state.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+from brian2 import Synapses
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+
+from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp
+from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
+from .symbolic import NUMPY_MODULES
+
+__all__ = ["Binding", "DerivedOp", "derive_ops", "StepInputs"]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """
+    Where a symbol's value comes from.
+
+    Attributes
+    ----------
+    kind : {'row', 'param', 'value', 'spike', 'not_refractory', 'frozen'}
+    owner : str
+        Group or Synapses name (for 'row', 'value', 'spike', 'not_refractory').
+    var : str
+        Variable name in ``owner``.
+    side : {'self', 'pre', 'post', 'synapse'}
+        How elements index it: neuron ``e``, presynaptic / postsynaptic neuron
+        of synapse ``e``, or synapse ``e`` (scalars ignore it).
+    param : ParamIR or None
+    """
+
+    kind: str
+    owner: str = ""
+    var: str = ""
+    side: str = "self"
+    param: object = None
+
+    @property
+    def is_tangent(self):
+        return self.kind in ("row", "param")
+
+
+@dataclass
+class StepInputs:
+    """
+    What Brian2 provides for one step.
+
+    Attributes
+    ----------
+    spikes : dict
+        Group name to a float array of 0/1, the spikes of this step.
+    not_refractory : dict
+        Group name to a float array, 1 where the neuron was not refractory.
+    values : callable
+        ``values(owner_name, var)`` returns Brian2's current (unitless) values.
+    """
+
+    spikes: dict
+    not_refractory: dict
+    values: object
+
+
+@functools.lru_cache(maxsize=4096)
+def _derivative(expr, symbol):
+    return sympy.diff(expr, symbol)
+
+
+def _lambdify(symbols, exprs, modules):
+    return sympy.lambdify(symbols, list(exprs), modules=modules, cse=True)
+
+
+def _as_elements(value, n):
+    value = np.asarray(value, dtype=np.float64)
+    return np.broadcast_to(value, (n,)) if value.ndim == 0 else value
+
+
+class DerivedOp:
+    """
+    One op of the IR with its numeric forward map and Jacobian.
+
+    Parameters
+    ----------
+    op : LocalOp, ThresholdOp or PathwayOp
+    ir : StepIR
+    surrogate : callable
+        ``surrogate(x)`` gives the pseudo-derivative of the spike at ``x``.
+    detach_reset : bool
+        Treat the spike in resets as a constant.
+    """
+
+    def __init__(self, op, ir, surrogate, detach_reset):
+        self.op = op
+        self.surrogate = surrogate
+        #: Units inside the surrogate's support at the last step (thresholds only).
+        self.last_active = None
+        if isinstance(op, PathwayOp):
+            self.outputs = [(op.post.name, var, g) for var, g, _ in op.increments]
+            self.assigns = False
+            self.owner = op.synapses
+        elif isinstance(op, ThresholdOp):
+            self.outputs = [(op.group.name, SPIKE, op.x)]
+            self.assigns = True
+            self.owner = op.group.group
+        else:
+            self.outputs = [(op.group.name, var, expr) for var, expr in op.outputs.items()]
+            self.assigns = True
+            self.owner = op.group.group
+        self.frozen = list(op.frozen)
+        frozen_names = {str(f.symbol) for f in self.frozen}
+        symbols = set()
+        for _, _, expr in self.outputs:
+            symbols |= expr.free_symbols
+        for item in self.frozen:
+            symbols |= item.expression.free_symbols
+        self.bindings = {}
+        for symbol in sorted(symbols, key=str):
+            name = str(symbol)
+            if name in frozen_names:
+                self.bindings[symbol] = Binding("frozen")
+            else:
+                self.bindings[symbol] = self._bind(name, ir)
+        if detach_reset and isinstance(op, LocalOp) and op.kind == "reset":
+            z = sympy.Symbol(SPIKE, real=True)
+            if z in self.bindings:
+                self.bindings[z] = Binding("spike", op.group.name, SPIKE, "self")
+        self.symbols = list(self.bindings)
+        modules = [dict(NUMPY_MODULES[0], **self._function_modules(ir))] + NUMPY_MODULES[1:]
+        base = [s for s in self.symbols if self.bindings[s].kind != "frozen"]
+        self._frozen_fn = _lambdify(base, [f.expression for f in self.frozen], modules) \
+            if self.frozen else None
+        self._frozen_symbols = [f.symbol for f in self.frozen]
+        self._forward_fn = _lambdify(self.symbols, [e for _, _, e in self.outputs], modules)
+        self.terms = []  # (output index, symbol) per derivative
+        derivatives = []
+        for index, (_, _, expr) in enumerate(self.outputs):
+            for symbol in self.symbols:
+                if self.bindings[symbol].is_tangent and symbol in expr.free_symbols:
+                    derivative = _derivative(expr, symbol)
+                    if derivative != 0:
+                        self.terms.append((index, symbol))
+                        derivatives.append(derivative)
+        self._derivative_fn = _lambdify(self.symbols, derivatives, modules)
+
+    # -- binding --------------------------------------------------------------------
+    def _function_modules(self, ir):
+        return {name: function.implementations[NumpyCodeObject].get_code(self.owner)
+                for name, function in ir.functions.items()}
+
+    def _bind(self, name, ir):
+        op = self.op
+        if isinstance(op, PathwayOp):
+            return self._bind_synaptic(name, ir)
+        group = op.group
+        if name in group.state_vars and not (name == SPIKE and isinstance(op, ThresholdOp)):
+            return Binding("row", group.name, name, "self")
+        if name == NOT_REFRACTORY:
+            return Binding("not_refractory", group.name)
+        param = ir.param_for(group.group, name)
+        if param is not None:
+            return Binding("param", group.name, name, "self", param)
+        return Binding("value", group.name, name, "self")
+
+    def _bind_synaptic(self, name, ir):
+        op = self.op
+        synapses = op.synapses
+        if name == f"{SPIKE}_pre":
+            if op.pre is not None:
+                return Binding("row", op.pre.name, SPIKE, "pre")
+            return Binding("spike", synapses.source.name, SPIKE, "pre")
+        index = synapses.variables.indices.get(name, "_idx")
+        if index in ("_presynaptic_idx", "_postsynaptic_idx"):
+            side = "pre" if index == "_presynaptic_idx" else "post"
+            group = synapses.source if side == "pre" else synapses.target
+            group_ir = op.pre if side == "pre" else op.post
+            base = name[:-4] if side == "pre" else name[:-5]
+            if group_ir is not None and base in group_ir.state_vars:
+                return Binding("row", group.name, base, side)
+            param = ir.param_for(group, base)
+            if param is not None:
+                return Binding("param", group.name, base, side, param)
+            return Binding("value", group.name, base, side)
+        param = ir.param_for(synapses, name)
+        if param is not None:
+            return Binding("param", synapses.name, name, "synapse", param)
+        return Binding("value", synapses.name, name, "synapse")
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _elements(self, inputs):
+        """Element count and index arrays (pre, post) for pathways."""
+        if isinstance(self.op, PathwayOp):
+            pre = inputs.values(self.op.synapses.name, "_synaptic_pre")
+            post = inputs.values(self.op.synapses.name, "_synaptic_post")
+            return len(pre), {"pre": pre, "post": post, "synapse": None, "self": None}
+        return self.op.group.n, {"self": None}
+
+    def _value(self, binding, state, inputs, index):
+        if binding.kind == "param":
+            value = binding.param.values()
+            if binding.param.kind == "shared":
+                return value.reshape(())
+        elif binding.kind == "row":
+            value = state[(binding.owner, binding.var)]
+        elif binding.kind == "spike":
+            value = inputs.spikes[binding.owner]
+        elif binding.kind == "not_refractory":
+            value = inputs.not_refractory[binding.owner]
+        else:
+            value = np.asarray(inputs.values(binding.owner, binding.var))
+            if value.ndim == 0:
+                return value
+        selector = index.get(binding.side)
+        return value if selector is None else value[selector]
+
+    def step(self, state, inputs):
+        """
+        Evaluate the op at ``state``: its linearization, then advance ``state``.
+
+        Parameters
+        ----------
+        state : dict
+            ``(group, var)`` to the replayed values before the op; updated in place.
+        inputs : StepInputs
+
+        Returns
+        -------
+        linearizations : list of Linearization
+        """
+        n, index = self._elements(inputs)
+        args = [None] * len(self.symbols)
+        for position, symbol in enumerate(self.symbols):
+            binding = self.bindings[symbol]
+            if binding.kind != "frozen":
+                args[position] = self._value(binding, state, inputs, index)
+        if self._frozen_fn is not None:
+            base = [a for a, s in zip(args, self.symbols) if self.bindings[s].kind != "frozen"]
+            frozen = dict(zip(self._frozen_symbols, self._frozen_fn(*base)))
+            for position, symbol in enumerate(self.symbols):
+                if self.bindings[symbol].kind == "frozen":
+                    args[position] = frozen[symbol]
+        forward = [_as_elements(v, n) for v in self._forward_fn(*args)]
+        coefficients = [_as_elements(v, n) for v in self._derivative_fn(*args)]
+        if isinstance(self.op, ThresholdOp):
+            return self._threshold(state, inputs, forward[0], coefficients)
+        linearizations = self._linearize(n, index, coefficients, inputs)
+        if self.assigns:
+            for (group, var, _), value in zip(self.outputs, forward):
+                state[(group, var)] = value.copy()
+        else:
+            self._accumulate(state, index, forward)
+        return linearizations
+
+    def _threshold(self, state, inputs, x, coefficients):
+        group = self.op.group
+        gate = self.surrogate(x)
+        if self.op.refractory:
+            gate = gate * inputs.not_refractory[group.name]
+        self.last_active = int(np.count_nonzero(gate))
+        coefficients = [gate * c for c in coefficients]
+        state[(group.name, SPIKE)] = inputs.spikes[group.name]
+        return self._linearize(group.n, {"self": None}, coefficients, inputs)
+
+    def _accumulate(self, state, index, increments):
+        post = index["post"]
+        for (group, var, _), increment, (_, _, assigns) in zip(self.outputs, increments,
+                                                                self.op.increments):
+            if assigns:
+                hits = np.bincount(post[increment != 0], minlength=self.op.post.n)
+                if np.any(hits > 1):
+                    raise RuntimeError(
+                        f"Synapses '{self.op.synapses.name}': several spiking synapses assign "
+                        f"'{var}' of the same neuron in one step; the result of '=' then "
+                        f"depends on synapse order and has no exact derivative. Use '+='.")
+            updated = state[(group, var)].copy()
+            np.add.at(updated, post, increment)
+            state[(group, var)] = updated
+
+    def _linearize(self, n, index, coefficients, inputs):
+        size = self.op.post.n if isinstance(self.op, PathwayOp) else self.op.group.n
+        outputs = [OutputLinearization((g, v), size, None if self.assigns else index["post"])
+                   for g, v, _ in self.outputs]
+        for (output, symbol), coef in zip(self.terms, coefficients):
+            binding = self.bindings[symbol]
+            selector = index.get(binding.side)
+            if binding.kind == "row":
+                outputs[output].rows.append(RowTerm((binding.owner, binding.var), selector, coef))
+            else:
+                param = binding.param
+                if param.kind == "shared":
+                    columns = np.full(n, param.offset)
+                elif selector is None:
+                    columns = param.offset + np.arange(n)
+                else:
+                    columns = param.offset + selector
+                outputs[output].columns.append(ColumnTerm(columns, coef))
+        if self.assigns:
+            return [Linearization(True, outputs)]
+        return [_active(Linearization(False, [out])) for out in outputs]
+
+
+def _active(linearization):
+    """Drop synapses whose every coefficient is zero (exact: they add nothing)."""
+    out = linearization.outputs[0]
+    if not out.rows and not out.columns:
+        return linearization
+    keep = np.zeros(len(out.index), dtype=bool)
+    for term in out.rows + out.columns:
+        keep |= term.coef != 0
+    out.index = out.index[keep]
+    for term in out.rows:
+        term.index = term.index[keep] if term.index is not None else None
+        term.coef = term.coef[keep]
+    for term in out.columns:
+        term.columns = term.columns[keep]
+        term.coef = term.coef[keep]
+    return linearization
+
+
+def derive_ops(ir, surrogate, detach_reset):
+    """
+    Derive every op of ``ir``.
+
+    Parameters
+    ----------
+    ir : StepIR
+    surrogate : callable
+    detach_reset : bool
+
+    Returns
+    -------
+    ops : list of DerivedOp
+        In schedule order.
+    """
+    return [DerivedOp(op, ir, surrogate, detach_reset) for op in ir.ops]

@@ -1,0 +1,57 @@
+"""
+Dense reference engine: the whole influence matrix, dense Jacobians.
+
+Cost per step ``O(n^2 P)``: every synaptic coupling is a dense
+``(n_post, n_pre)`` matrix product with the presynaptic rows of ``M``. It is the
+reference the sparse engine is checked against, not the fast path.
+"""
+
+import numpy as np
+from scipy import sparse
+
+from .base import Engine
+
+__all__ = ["DenseEngine"]
+
+
+class DenseEngine(Engine):
+    """Influence matrix as one dense ``(rows, params)`` float64 array."""
+
+    def __init__(self, layout, n_params):
+        super().__init__(layout, n_params)
+        self.M = np.zeros((layout.n_rows, n_params))
+
+    def reset(self):
+        self.M[:] = 0.0
+
+    def apply(self, linearization):
+        M, layout = self.M, self.layout
+        updates = []
+        for out in linearization.outputs:
+            n_elements = len(out.index) if out.index is not None else out.n
+            target = out.index if out.index is not None else np.arange(out.n)
+            delta = np.zeros((out.n, self.n_params))
+            for term in out.rows:
+                source = M[layout.rows(term.block)]
+                if out.index is None and term.index is None:  # neuron-local: diagonal
+                    delta += term.coef[:, None] * source
+                    continue
+                source_index = term.index if term.index is not None else np.arange(n_elements)
+                coupling = sparse.coo_matrix((term.coef, (target, source_index)),
+                                             shape=(out.n, source.shape[0])).toarray()
+                delta += coupling @ source
+            for term in out.columns:
+                np.add.at(delta, (target, term.columns), term.coef)
+            updates.append((layout.rows(out.block), delta))
+        for rows, delta in updates:
+            if linearization.assigns:
+                M[rows] = delta
+            else:
+                M[rows] += delta
+
+    def loss_gradient(self, block, dloss):
+        return dloss @ self.M[self.layout.rows(block)]
+
+    @property
+    def nbytes(self):
+        return self.M.nbytes

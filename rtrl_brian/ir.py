@@ -1,0 +1,212 @@
+"""
+The step IR: what one time step of a Brian2 network does, as data.
+
+`rtrl_brian.compile` builds it from Brian2 objects; `rtrl_brian.derive` turns
+each op into numeric forward and derivative functions. The IR holds sympy
+expressions whose symbols are named after the identifiers Brian2 uses (``v``,
+``w``, ``c_pre``, ``v_post``) plus a few reserved ones:
+
+``_z``, ``_z_pre``
+    The spike (0 or 1) of the neuron, of the presynaptic neuron.
+``_not_refractory``
+    1 where the neuron is not refractory in this step, else 0.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "SPIKE",
+    "NOT_REFRACTORY",
+    "GroupIR",
+    "ParamIR",
+    "LocalOp",
+    "ThresholdOp",
+    "PathwayOp",
+    "StepIR",
+]
+
+#: Name of the pseudo state variable holding a group's spikes.
+SPIKE = "_z"
+#: Name of the per-neuron refractoriness flag in expressions.
+NOT_REFRACTORY = "_not_refractory"
+
+
+@dataclass
+class GroupIR:
+    """
+    A `NeuronGroup` whose state parameters influence.
+
+    Attributes
+    ----------
+    group : NeuronGroup
+    n : int
+        Number of neurons.
+    state_vars : tuple of str
+        Variables with rows in the influence matrix, in row order; includes
+        `SPIKE` last when the group has a threshold.
+    """
+
+    group: object
+    n: int
+    state_vars: tuple
+
+    @property
+    def name(self):
+        return self.group.name
+
+    @property
+    def has_threshold(self):
+        return SPIKE in self.state_vars
+
+
+@dataclass
+class ParamIR:
+    """
+    One learnable Brian2 variable: a block of columns of the influence matrix.
+
+    Attributes
+    ----------
+    owner : Group
+        The `NeuronGroup` or `Synapses` that owns the variable.
+    name : str
+        The variable's name in ``owner``.
+    kind : {'synapse', 'neuron', 'shared'}
+        One column per synapse, per neuron, or a single column.
+    size : int
+    offset : int
+        Index of its first column.
+    """
+
+    owner: object
+    name: str
+    kind: str
+    size: int
+    offset: int
+
+    @property
+    def label(self):
+        return f"{self.owner.name}.{self.name}"
+
+    def values(self):
+        """The current values (a view on Brian2's array, in base units)."""
+        return self.owner.variables[self.name].get_value()
+
+
+@dataclass
+class LocalOp:
+    """
+    Neuron-local update of one group: state updater, ``run_regularly`` or reset.
+
+    Attributes
+    ----------
+    kind : {'state_update', 'run_regularly', 'reset'}
+    source : CodeRunner
+        The Brian2 object that executes it (gives the schedule position).
+    group : GroupIR
+    outputs : dict
+        Maps each written state variable to its new value (sympy), in terms of
+        the values before the op. A reset's value already contains the spike:
+        ``s + _z * (reset(s) - s)``.
+    frozen : list of Frozen
+        Piecewise-constant sub-expressions, evaluated numerically.
+    code : str
+        The Brian2 code it came from (for messages).
+    """
+
+    kind: str
+    source: object
+    group: GroupIR
+    outputs: dict
+    frozen: list = field(default_factory=list)
+    code: str = ""
+
+
+@dataclass
+class ThresholdOp:
+    """
+    Spike generation ``z = H(x)`` of one group, ``x = lhs - rhs`` of its condition.
+
+    Attributes
+    ----------
+    source : Thresholder
+    group : GroupIR
+    x : sympy.Expr
+    frozen : list of Frozen
+    refractory : bool
+        Whether the group has a refractory period (spikes are gated by it).
+    """
+
+    source: object
+    group: GroupIR
+    x: object
+    frozen: list = field(default_factory=list)
+    refractory: bool = False
+
+
+@dataclass
+class PathwayOp:
+    """
+    An ``on_pre`` pathway: ``post += _z_pre * f`` per synapse, per statement.
+
+    Attributes
+    ----------
+    source : SynapticPathway
+    synapses : Synapses
+    pre : GroupIR or None
+        The presynaptic group when parameters influence it, else None (input).
+    post : GroupIR
+    increments : list of tuple
+        ``(post_var, g)`` with ``g = _z_pre * f`` the per-synapse increment,
+        applied one statement after the other.
+    frozen : list of Frozen
+    """
+
+    source: object
+    synapses: object
+    pre: object
+    post: GroupIR
+    increments: list
+    frozen: list = field(default_factory=list)
+
+
+@dataclass
+class StepIR:
+    """
+    Everything the learner needs about one time step.
+
+    Attributes
+    ----------
+    groups : dict
+        Group name to `GroupIR`, for the groups parameters influence.
+    params : list of ParamIR
+        In column order.
+    ops : list
+        `LocalOp`, `ThresholdOp` and `PathwayOp`, in Brian2's schedule order.
+    spike_sources : dict
+        Name to group, for every group whose spikes a pathway reads.
+    constants : dict
+        External constants and their values (base units), as resolved.
+    functions : dict
+        External functions (`TimedArray`, user `Function`) by name.
+    dt : float
+        Time step in seconds.
+    """
+
+    groups: dict
+    params: list
+    ops: list
+    spike_sources: dict
+    constants: dict
+    functions: dict
+    dt: float
+
+    @property
+    def n_params(self):
+        return sum(p.size for p in self.params)
+
+    def param_for(self, owner, name):
+        """The `ParamIR` of ``owner.name``, or None."""
+        for param in self.params:
+            if param.owner.name == owner.name and param.name == name:
+                return param
+        return None

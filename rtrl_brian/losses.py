@@ -1,0 +1,134 @@
+"""
+Losses read at the end of each time step.
+
+A loss reads one state variable of one group. ``step`` counts time steps since
+the learner's last `reset_state` (trial time): array targets, labels and masks
+are indexed by it; a `TimedArray` target is evaluated at the network time ``t``,
+as Brian2 does.
+"""
+
+import numpy as np
+from brian2 import TimedArray, second
+
+from .compile import owner_of
+
+__all__ = ["MSE", "CrossEntropy"]
+
+
+class _Loss:
+    """Common part: the variable read, and its group."""
+
+    def __init__(self, var):
+        self.group, self.name = owner_of(var)
+        self.n = len(self.group)
+
+    @property
+    def block(self):
+        """``(group name, variable)``: the rows of the influence matrix it reads."""
+        return (self.group.name, self.name)
+
+    def _check_length(self, what, length, step):
+        if step >= length:
+            raise IndexError(
+                f"{type(self).__name__} on '{self.group.name}.{self.name}': {what} has "
+                f"{length} steps but step {step} of the trial was reached; call "
+                f"reset_state() at the start of each trial or give a longer {what}.")
+
+
+class MSE(_Loss):
+    """
+    ``L_t = 0.5 * sum_k (y_k(t) - y*_k(t))**2``.
+
+    Parameters
+    ----------
+    var : VariableView
+        The output, e.g. ``out.y``.
+    target : ndarray or TimedArray
+        ``(steps, n)`` (or ``(steps,)`` for one neuron) indexed by trial step,
+        or a `TimedArray` evaluated at ``t`` (values per neuron or shared).
+    """
+
+    def __init__(self, var, target):
+        super().__init__(var)
+        if isinstance(target, TimedArray):
+            self.target = target
+        else:
+            target = np.asarray(target, dtype=np.float64)
+            if target.ndim == 1 and self.n == 1:
+                target = target[:, None]
+            if target.ndim != 2 or target.shape[1] != self.n:
+                raise ValueError(
+                    f"MSE target for '{self.group.name}.{self.name}' must have shape "
+                    f"(steps, {self.n}), got {target.shape}.")
+            if not np.all(np.isfinite(target)):
+                raise ValueError("MSE target contains NaN or Inf.")
+            self.target = target
+
+    def target_at(self, step, t):
+        """The target values at trial step ``step`` and time ``t`` (seconds)."""
+        if isinstance(self.target, TimedArray):
+            values = np.asarray(self.target(t * second, np.arange(self.n))
+                                if self.target.values.ndim == 2 else self.target(t * second))
+            return np.broadcast_to(values.astype(np.float64), (self.n,))
+        self._check_length("target", len(self.target), step)
+        return self.target[step]
+
+    def __call__(self, y, step, t):
+        """
+        Loss and its derivative at one step.
+
+        Returns
+        -------
+        loss : float
+        dloss : ndarray
+            ``dL_t/dy``.
+        """
+        error = y - self.target_at(step, t)
+        return 0.5 * float(error @ error), error
+
+
+class CrossEntropy(_Loss):
+    """
+    Softmax cross-entropy over the group's neurons, on masked steps.
+
+    ``L_t = -log softmax(y(t))[label(t)]`` where ``mask(t)``.
+
+    Parameters
+    ----------
+    var : VariableView
+        The logits, e.g. ``out.y``.
+    labels : int or array of int
+        One label for the whole trial, or one per trial step.
+    mask : array of bool, optional
+        Steps on which the loss counts; default: every step.
+    """
+
+    def __init__(self, var, labels, mask=None):
+        super().__init__(var)
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"CrossEntropy labels must be integers, got dtype {labels.dtype}.")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n):
+            raise ValueError(f"CrossEntropy labels must lie in [0, {self.n}) for "
+                             f"'{self.group.name}' with {self.n} neurons.")
+        self.labels = labels
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if self.mask is not None and self.mask.ndim != 1:
+            raise ValueError(f"CrossEntropy mask must be 1-D (steps,), got shape {self.mask.shape}.")
+
+    def __call__(self, y, step, t):
+        """Loss and ``dL_t/dy`` at one step (zero off the mask)."""
+        if self.mask is not None:
+            self._check_length("mask", len(self.mask), step)
+            if not self.mask[step]:
+                return 0.0, np.zeros(self.n)
+        if self.labels.ndim:
+            self._check_length("labels", len(self.labels), step)
+            label = int(self.labels[step])
+        else:
+            label = int(self.labels)
+        shifted = y - np.max(y)
+        probabilities = np.exp(shifted) / np.sum(np.exp(shifted))
+        dloss = probabilities.copy()
+        dloss[label] -= 1.0
+        return float(-np.log(probabilities[label])), dloss

@@ -1,0 +1,200 @@
+"""
+The Brian2 object that follows a network step by step and linearizes it.
+
+`StepObserver` is the common base of `RTRL` and `BPTT`. It owns two
+`NetworkOperation` hooks: one before every other object in a step (snapshot of
+the learned groups' state) and one after every other object (the derivative
+work). In between Brian2 runs the step as usual. The end hook replays the step
+from the snapshot through the compiled ops, using Brian2's own spikes, obtains
+each op's linearization, and checks that the replay ends where Brian2 ended:
+anything the compiler did not model (a user `NetworkOperation` changing state,
+say) is reported instead of silently giving wrong gradients.
+"""
+
+import numpy as np
+from brian2 import BrianObject, NetworkOperation
+from brian2.core.namespace import get_local_namespace
+from brian2.devices.device import RuntimeDevice, get_device
+
+from .compile import compile_step, owner_of
+from .derive import StepInputs, derive_ops
+from .ir import SPIKE
+from .linear import StateLayout
+from .losses import _Loss
+from .surrogates import Triangle
+
+__all__ = ["StepObserver"]
+
+#: Relative tolerance of the replay-vs-Brian2 consistency check.
+REPLAY_RTOL = 1e-8
+
+
+class StepObserver(BrianObject):
+    """
+    Base class: compile, hook into the schedule, linearize every step.
+
+    Parameters
+    ----------
+    params : list of VariableView
+        Variables to learn.
+    loss : MSE or CrossEntropy
+    surrogate : Triangle, optional
+        Default ``Triangle(width=1.0, gain=0.3)``.
+    detach_reset : bool
+        Treat the spike in resets as a constant.
+    name : str
+    namespace : dict, optional
+        Namespace for external names at construction; default: the caller's
+        locals and globals (``level`` frames above the subclass constructor).
+        Each run re-resolves names in the run's namespace, as Brian2 does.
+    level : int
+    """
+
+    add_to_magic_network = True
+
+    def __init__(self, params, loss, surrogate=None, detach_reset=False, name="observer*",
+                 namespace=None, level=0):
+        if not isinstance(loss, _Loss):
+            raise TypeError(f"'loss' must be rtrl_brian.losses.MSE or CrossEntropy, "
+                            f"got {type(loss).__name__}.")
+        surrogate = Triangle() if surrogate is None else surrogate
+        if not callable(surrogate):
+            raise TypeError(f"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, "
+                            f"got {type(surrogate).__name__}.")
+        BrianObject.__init__(self, when="end", name=name)
+        self.params = list(params)
+        self.loss = loss
+        self.surrogate = surrogate
+        self.detach_reset = bool(detach_reset)
+        if namespace is None:
+            namespace = get_local_namespace(level=level + 1)
+        self._compile(namespace)
+        self._start_hook = NetworkOperation(self._on_step_start, when="before_start",
+                                            order=-(2 ** 62), name=f"{self.name}_start")
+        self._end_hook = NetworkOperation(self._on_step_end, when="after_end",
+                                          order=2 ** 62, name=f"{self.name}_end")
+        self.contained_objects.extend([self._start_hook, self._end_hook])
+        self._start_state = None
+        self._step = 0
+        self._checked_network = False
+
+    # -- compilation ----------------------------------------------------------------------
+    def _compile(self, namespace):
+        ir = compile_step(self.params, namespace)
+        if self.loss.group.name not in ir.groups:
+            raise ValueError(
+                f"The loss reads '{self.loss.group.name}.{self.loss.name}', but no parameter in "
+                f"'params' influences '{self.loss.group.name}'.")
+        if self.loss.name not in ir.groups[self.loss.group.name].state_vars:
+            raise ValueError(
+                f"The loss reads '{self.loss.group.name}.{self.loss.name}', which is not a state "
+                f"variable of '{self.loss.group.name}' (state variables: "
+                f"{', '.join(v for v in ir.groups[self.loss.group.name].state_vars if v != SPIKE)}).")
+        layout = StateLayout(ir.groups)
+        if hasattr(self, "ir") and (layout.blocks != self.layout.blocks
+                                    or ir.n_params != self.ir.n_params):
+            raise RuntimeError(
+                f"{self.name}: the network changed since the learner was created "
+                f"(state blocks or parameter count differ); create a new learner.")
+        self.ir = ir
+        self.layout = layout
+        self.ops = derive_ops(ir, self.surrogate, self.detach_reset)
+        self._objects = dict(ir.spike_sources)
+        self._objects.update({name: g.group for name, g in ir.groups.items()})
+        for op in ir.ops:
+            if hasattr(op, "synapses"):
+                self._objects[op.synapses.name] = op.synapses
+
+    def before_run(self, run_namespace):
+        if not isinstance(get_device(), RuntimeDevice):
+            raise NotImplementedError(
+                f"{self.name}: the device '{type(get_device()).__name__}' (standalone mode) is "
+                f"not supported yet: the learner runs as a NetworkOperation, which standalone "
+                f"devices skip. Use the runtime device (numpy or cython targets).")
+        if run_namespace is not None:
+            self._compile(run_namespace)
+        self._checked_network = False
+        super().before_run(run_namespace)
+
+    # -- per step -----------------------------------------------------------------------
+    def _values(self, owner, var):
+        return self._objects[owner].variables[var].get_value()
+
+    def _read_state(self):
+        return {(name, var): np.array(self._values(name, var), dtype=np.float64)
+                for name, group in self.ir.groups.items()
+                for var in group.state_vars if var != SPIKE}
+
+    def _check_network(self):
+        network = self._network
+        for obj in self._objects.values():
+            if getattr(obj, "_network", network) != network:
+                raise ValueError(f"{self.name}: '{obj.name}' is not part of the network being "
+                                 f"run; add it, or remove the learner.")
+        self._checked_network = True
+
+    def _on_step_start(self):
+        if not self._checked_network:
+            self._check_network()
+        self._start_state = self._read_state()
+
+    def _spikes(self, name):
+        space = self._objects[name].variables["_spikespace"].get_value()
+        spikes = np.zeros(len(space) - 1)
+        spikes[space[:space[-1]]] = 1.0
+        return spikes
+
+    def _inputs(self):
+        spikes = {name: self._spikes(name) for name in self._objects
+                  if name in self.ir.spike_sources or (name in self.ir.groups
+                                                       and self.ir.groups[name].has_threshold)}
+        not_refractory = {}
+        for name, group in self.ir.groups.items():
+            if "not_refractory" in group.group.variables:
+                flag = self._values(name, "not_refractory").astype(np.float64)
+                not_refractory[name] = np.maximum(flag, spikes.get(name, 0.0))
+        return StepInputs(spikes, not_refractory, self._values)
+
+    def _on_step_end(self):
+        state = dict(self._start_state)
+        inputs = self._inputs()
+        linearizations = []
+        for op in self.ops:
+            linearizations.extend(op.step(state, inputs))
+        self._check_replay(state)
+        t = float(self._values(self.loss.group.name, "t"))
+        y = state[self.loss.block]
+        loss, dloss = self.loss(y, self._step, t)
+        self._consume(linearizations, loss, dloss)
+        self._step += 1
+
+    def _check_replay(self, state):
+        for (name, var), replayed in state.items():
+            if var == SPIKE:
+                continue
+            actual = self._values(name, var)
+            scale = max(1.0, float(np.max(np.abs(actual), initial=0.0)))
+            if not np.allclose(replayed, actual, rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale):
+                worst = int(np.argmax(np.abs(replayed - actual)))
+                raise RuntimeError(
+                    f"{self.name}: at step {self._step} the learner's replay of '{name}.{var}' "
+                    f"(neuron {worst}: {replayed[worst]!r}) differs from what Brian2 computed "
+                    f"({actual[worst]!r}). Something changed the network that rtrl_brian does "
+                    f"not model (a NetworkOperation, a changed schedule, or an unsupported "
+                    f"construct); its gradients would not be exact.")
+
+    def _consume(self, linearizations, loss, dloss):
+        raise NotImplementedError
+
+    def reset_state(self):
+        """Start a new trial: trial step 0; subclasses cut the gradient path here."""
+        self._step = 0
+
+    def _param_view(self, var):
+        """The `ParamIR` of a user variable, or a clear error."""
+        owner, name = owner_of(var)
+        param = self.ir.param_for(owner, name)
+        if param is None:
+            raise KeyError(f"'{owner.name}.{name}' is not one of this learner's parameters "
+                           f"({', '.join(p.label for p in self.ir.params)}).")
+        return param

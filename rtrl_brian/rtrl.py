@@ -1,0 +1,144 @@
+"""
+`RTRL`: exact online learning as a Brian2 object.
+
+Implements real-time recurrent learning (Williams & Zipser, 1989) on the
+discrete map Brian2 executes:
+
+    M_t = J_t M_{t-1} + Mbar_t,        dL/dtheta = sum_t dL_t/ds_t M_t      (1)
+
+with ``M = ds/dtheta`` the influence matrix, applied op by op within a step
+(`rtrl_brian.linear`). Spikes are differentiated through a surrogate.
+"""
+
+import numpy as np
+
+from .engine import ENGINES
+from .observer import StepObserver
+
+__all__ = ["RTRL"]
+
+
+class RTRL(StepObserver):
+    """
+    Exact online gradients (and optionally learning) for a Brian2 network.
+
+    Parameters
+    ----------
+    params : list of VariableView
+        Variables to learn: per-synapse (``S.w``) and per-neuron or shared
+        parameters (``G.v_th``, ``G.tau``).
+    loss : MSE or CrossEntropy
+        Read at the end of every step.
+    optimizer : SGD or Adam, optional
+        None: gradients only accumulate. Otherwise parameters are updated
+        online, every ``update_every`` steps, with the gradient accumulated
+        since the previous update.
+    surrogate : Triangle, optional
+        Pseudo-derivative of the spike; default ``Triangle(1.0, 0.3)``.
+    detach_reset : bool, optional
+        Treat the spike in resets as a constant (as e-prop does).
+    engine : {'dense'}, optional
+        Influence-matrix engine.
+    update_every : int, optional
+        Steps between optimizer updates (default 1: every step).
+    name : str, optional
+    namespace : dict, optional
+        External names for compilation; default: the caller's namespace.
+
+    Notes
+    -----
+    Call `reset_state` at the start of each trial (it zeroes the influence
+    matrix and the trial step), `zero_grad` to clear accumulated gradients.
+
+    Examples
+    --------
+    >>> learner = RTRL([S.w], losses.MSE(out.y, target))  # doctest: +SKIP
+    >>> run(100*ms)                                        # doctest: +SKIP
+    >>> learner.gradient(S.w)                              # doctest: +SKIP
+    """
+
+    def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
+                 engine="dense", update_every=1, name="rtrl*", namespace=None):
+        if engine not in ENGINES:
+            raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
+        if int(update_every) != update_every or update_every < 1:
+            raise ValueError(f"'update_every' must be a positive integer, got {update_every!r}.")
+        if optimizer is not None and not hasattr(optimizer, "step"):
+            raise TypeError(f"'optimizer' must be rtrl_brian.optim.SGD or Adam (or None), "
+                            f"got {type(optimizer).__name__}.")
+        super().__init__(params, loss, surrogate, detach_reset, name=name,
+                         namespace=namespace, level=1)
+        self.optimizer = optimizer
+        self.update_every = int(update_every)
+        self.engine_name = engine
+        self.engine = ENGINES[engine](self.layout, self.ir.n_params)
+        self._grad = np.zeros(self.ir.n_params)
+        self._pending = np.zeros(self.ir.n_params)
+        self._pending_steps = 0
+        self._trial_loss = 0.0
+        #: Per-step and per-trial figures.
+        self.history = {"loss": [], "active_fraction": [], "trial_loss": [], "M_bytes": []}
+
+    def _consume(self, linearizations, loss, dloss):
+        for linearization in linearizations:
+            self.engine.apply(linearization)
+        step_grad = self.engine.loss_gradient(self.loss.block, dloss)
+        self._grad += step_grad
+        self._pending += step_grad
+        self._pending_steps += 1
+        self._trial_loss += loss
+        self.history["loss"].append(loss)
+        self.history["active_fraction"].append(self._active_fraction())
+        self.history["M_bytes"].append(self.engine.nbytes)
+        if self.optimizer is not None and self._pending_steps >= self.update_every:
+            self._apply_update()
+
+    def _active_fraction(self):
+        active = total = 0
+        for op in self.ops:
+            if op.last_active is not None:
+                active += op.last_active
+                total += op.op.group.n
+        return active / total if total else 0.0
+
+    def _apply_update(self):
+        values = [p.values() for p in self.ir.params]
+        grads = [self._pending[p.offset:p.offset + p.size].reshape(np.shape(v))
+                 for p, v in zip(self.ir.params, values)]
+        self.optimizer.step(values, grads)
+        self._pending[:] = 0.0
+        self._pending_steps = 0
+
+    def gradient(self, var):
+        """
+        Gradient accumulated since the last `zero_grad`.
+
+        Parameters
+        ----------
+        var : VariableView
+            One of ``params``.
+
+        Returns
+        -------
+        grad : ndarray
+            float64, in the order of ``var[:]``, in the variable's base units
+            (loss units per base unit of ``var``).
+        """
+        param = self._param_view(var)
+        return self._grad[param.offset:param.offset + param.size].copy()
+
+    def zero_grad(self):
+        """Clear the accumulated gradients."""
+        self._grad[:] = 0.0
+
+    def reset_state(self):
+        """
+        Start a trial: zero the influence matrix, restart trial time.
+
+        The trial's summed loss goes to ``history['trial_loss']``.
+        """
+        if self._step:
+            self.history["trial_loss"].append(self._trial_loss)
+        self._trial_loss = 0.0
+        self.engine.reset()
+        super().reset_state()
