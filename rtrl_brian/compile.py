@@ -73,6 +73,16 @@ def _all_synapses():
     return [ref() for ref in Synapses.__instances__() if ref() is not None]
 
 
+def _member(obj, objects):
+    """Whether ``obj`` is one of ``objects`` (a name-keyed dict), by identity.
+
+    Names are only unique within a network; objects left over from another
+    network may share them. ``==`` also sees through Brian2's weak proxies.
+    """
+    other = objects.get(obj.name)
+    return other is not None and other == obj
+
+
 def _check_group(group):
     """Refuse group-level constructs that have no exact derivative."""
     if isinstance(group, Subgroup):
@@ -108,9 +118,9 @@ def _check_synapses(synapses):
         if eq.type == DIFFERENTIAL_EQUATION:
             raise unsupported(synapses, str(eq).strip(), "a synaptic differential equation",
                               "Model the trace in the postsynaptic NeuronGroup instead.")
-        if "summed" in eq.flags:
-            raise unsupported(synapses, str(eq).strip(), "a (summed) variable",
-                              "Summed variables are not supported yet.")
+    for name, updater in synapses.summed_updaters.items():
+        raise unsupported(synapses, f"{name} = {updater.expression} (summed)",
+                          "a (summed) variable", "Summed variables are not supported yet.")
     for pathway in synapses._pathways:
         if pathway.prepost == "post":
             raise unsupported(synapses, f"on_post='{pathway.code}'", "an on_post pathway",
@@ -151,7 +161,7 @@ class _Compiler:
         while changed:
             changed = False
             for synapses in self.synapses:
-                if synapses.source.name in learned and synapses.target.name not in learned:
+                if _member(synapses.source, learned) and not _member(synapses.target, learned):
                     _check_group(synapses.target)
                     learned[synapses.target.name] = synapses.target
                     changed = True
@@ -159,7 +169,7 @@ class _Compiler:
 
     def incoming(self, learned):
         """Every Synapses object that writes into a learned group."""
-        incoming = [s for s in self.synapses if s.target.name in learned]
+        incoming = [s for s in self.synapses if _member(s.target, learned)]
         for synapses in incoming:
             _check_synapses(synapses)
         return sorted(incoming, key=lambda s: s.name)

@@ -17,6 +17,7 @@ from brian2.core.namespace import get_local_namespace
 from brian2.devices.device import RuntimeDevice, get_device
 
 from .compile import compile_step, owner_of
+from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
 from .ir import SPIKE
 from .linear import StateLayout
@@ -62,6 +63,7 @@ class StepObserver(BrianObject):
             raise TypeError(f"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, "
                             f"got {type(surrogate).__name__}.")
         BrianObject.__init__(self, when="end", name=name)
+        self._check_device()
         self.params = list(params)
         self.loss = loss
         self.surrogate = surrogate
@@ -105,12 +107,15 @@ class StepObserver(BrianObject):
             if hasattr(op, "synapses"):
                 self._objects[op.synapses.name] = op.synapses
 
-    def before_run(self, run_namespace):
+    def _check_device(self):
         if not isinstance(get_device(), RuntimeDevice):
-            raise NotImplementedError(
+            raise UnsupportedConstructError(
                 f"{self.name}: the device '{type(get_device()).__name__}' (standalone mode) is "
                 f"not supported yet: the learner runs as a NetworkOperation, which standalone "
                 f"devices skip. Use the runtime device (numpy or cython targets).")
+
+    def before_run(self, run_namespace):
+        self._check_device()
         if run_namespace is not None:
             self._compile(run_namespace)
         self._checked_network = False

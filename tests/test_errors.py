@@ -1,0 +1,150 @@
+"""
+Constructs that cannot be differentiated exactly are refused with a message
+naming the object, the line and the construct; nothing in the network changes.
+"""
+
+import numpy as np
+import pytest
+from brian2 import (NeuronGroup, Synapses, check_units, device, implementation, ms,
+                    set_device)
+
+import rtrl_brian as rb
+from rtrl_brian import UnsupportedConstructError
+
+
+def network(rec_eqs="dv/dt = -v / (10*ms) : 1", **synapse_kwds):
+    rec = NeuronGroup(4, rec_eqs, threshold="v > 1", reset="v -= 1", method="euler",
+                      name="rec")
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="s_rec", **synapse_kwds)
+    s_rec.connect()
+    s_out = Synapses(rec, out, "w : 1", on_pre="y_post += w", name="s_out")
+    s_out.connect()
+    return rec, out, s_rec, s_out
+
+
+def learner(s_rec, s_out, out):
+    return rb.RTRL([s_rec.w, s_out.w], rb.losses.MSE(out.y, np.zeros((10, 2))))
+
+
+@pytest.mark.codegen_independent
+def test_stochastic_term_is_refused():
+    rec, out, s_rec, s_out = network("dv/dt = -v / (10*ms) + 0.1*xi/sqrt(ms) : 1")
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"NeuronGroup 'rec'.*dv/dt = -v / \(10\*ms\) \+ 0.1\*xi.*stochastic term 'xi'"):
+        learner(s_rec, s_out, out)
+
+
+@pytest.mark.codegen_independent
+def test_delays_are_refused():
+    rec, out, s_rec, s_out = network(delay=2 * ms)
+    with pytest.raises(UnsupportedConstructError, match=r"Synapses 's_rec'.*s_rec_pre.delay.*synaptic delays"):
+        learner(s_rec, s_out, out)
+
+
+@pytest.mark.codegen_independent
+def test_summed_variable_is_refused():
+    rec, out, s_rec, s_out = network("dv/dt = (-v + I) / (10*ms) : 1\nI : 1")
+    summed = Synapses(out, rec, "I_post = 0.1*y_pre : 1 (summed)", name="s_summed")
+    summed.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 's_summed'.*I_post = 0.1\*y_pre.*\(summed\) variable"):
+        learner(s_rec, s_out, out)
+
+
+@pytest.mark.codegen_independent
+def test_on_post_is_refused():
+    rec, out, _, s_out = network()
+    s_post = Synapses(rec, rec, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
+                      name="s_post")
+    s_post.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 's_post'.*on_post='v_pre \+= 0.1\*w'.*on_post pathway"):
+        learner(s_post, s_out, out)
+
+
+@pytest.mark.codegen_independent
+def test_unknown_function_of_state_is_refused():
+    @implementation("numpy", discard_units=True)
+    @check_units(x=1, result=1)
+    def squash(x):
+        return x / (1 + abs(x))
+
+    rec, out, s_rec, s_out = network("dv/dt = (-v + squash(v)) / (10*ms) : 1")
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"NeuronGroup 'rec'.*function 'squash\(\)' of the learned quantity 'v'"):
+        rb.RTRL([s_rec.w], rb.losses.MSE(out.y, np.zeros((10, 2))))
+
+
+@pytest.mark.codegen_independent
+def test_plasticity_in_on_pre_is_refused():
+    rec, out, _, s_out = network()
+    s_stdp = Synapses(rec, rec, "w : 1", on_pre="v_post += w\nw += 0.01", name="s_stdp")
+    s_stdp.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 's_stdp'.*'w \+= 0.01'.*not a postsynaptic variable"):
+        learner(s_stdp, s_out, out)
+
+
+@pytest.mark.codegen_independent
+def test_state_variable_as_parameter_is_refused():
+    rec, out, s_rec, s_out = network()
+    with pytest.raises(ValueError, match=r"'rec.v' is a state variable of 'rec'"):
+        rb.RTRL([rec.v], rb.losses.MSE(out.y, np.zeros((10, 2))))
+
+
+@pytest.mark.codegen_independent
+def test_loss_on_group_no_parameter_influences_is_refused():
+    rec, out, s_rec, s_out = network()
+    other = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", name="other")
+    with pytest.raises(ValueError, match=r"loss reads 'other.y', but no parameter .* influences 'other'"):
+        rb.RTRL([s_rec.w], rb.losses.MSE(other.y, np.zeros((10, 2))))
+
+
+@pytest.mark.codegen_independent
+def test_parameter_outside_the_network_is_refused_at_run():
+    rec, out, s_rec, s_out = network()
+    learner_obj = learner(s_rec, s_out, out)
+    weights = np.array(s_rec.w[:])
+    from brian2 import Network
+    net = Network(rec, out, s_rec, learner_obj)  # s_out missing
+    with pytest.raises(Exception, match=r"'s_out' is not part of the network being run"):
+        net.run(2 * ms)
+    assert np.array_equal(s_rec.w[:], weights)
+
+
+@pytest.mark.codegen_independent
+def test_threshold_must_be_a_comparison():
+    rec = NeuronGroup(4, "dv/dt = -v / (10*ms) : 1", threshold="v > 1 and v < 3",
+                      reset="v = 0", name="rec")
+    s = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="s")
+    s.connect()
+    with pytest.raises(UnsupportedConstructError, match=r"NeuronGroup 'rec'.*threshold='v > 1 and v < 3'.*single comparison"):
+        rb.RTRL([s.w], rb.losses.MSE(rec.v, np.zeros((10, 4))))
+
+
+@pytest.mark.codegen_independent
+def test_wrong_target_shape_is_refused():
+    rec, out, s_rec, s_out = network()
+    with pytest.raises(ValueError, match=r"MSE target for 'out.y' must have shape \(steps, 2\), got \(10, 3\)"):
+        rb.losses.MSE(out.y, np.zeros((10, 3)))
+
+
+@pytest.mark.codegen_independent
+def test_bad_surrogate_arguments_are_refused():
+    with pytest.raises(ValueError, match="'width' must be a positive number"):
+        rb.surrogates.Triangle(width=0.0)
+
+
+@pytest.mark.codegen_independent
+def test_standalone_device_is_refused():
+    set_device("cpp_standalone", build_on_run=False, directory=None)
+    try:
+        rec, out, s_rec, s_out = network()
+        with pytest.raises(UnsupportedConstructError,
+                           match=r"'CPPStandaloneDevice' \(standalone mode\) is not supported yet"):
+            learner(s_rec, s_out, out)
+    finally:
+        set_device("runtime")
+        device.reinit()
+        device.activate()
