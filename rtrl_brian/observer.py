@@ -167,7 +167,7 @@ class StepObserver(BrianObject):
         for op in self.ops:
             linearizations.extend(op.step(state, inputs))
         self._check_replay(state)
-        t = float(self._values(self.loss.group.name, "t"))
+        t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         y = state[self.loss.block]
         loss, dloss = self.loss(y, self._step, t)
         self._consume(linearizations, loss, dloss)
