@@ -146,7 +146,6 @@ class _Compiler:
         self.namespace = namespace
         self.param_views = [owner_of(p) for p in params]
         self.synapses = _all_synapses()
-        self.constants = {}
         self.functions = {}
 
     # -- discovery ----------------------------------------------------------
@@ -188,7 +187,6 @@ class _Compiler:
         for name, var in resolved.items():
             if isinstance(var, Constant):
                 values[name] = float(var.get_value())
-                self.constants[name] = values[name]
             elif isinstance(var, Function) and name not in DEFAULT_FUNCTIONS:
                 self.functions[name] = var
         return values
@@ -260,6 +258,11 @@ def _written_state(group, synapses_list):
                 if base in group.variables and base not in written:
                     written.append(base)
     return written
+
+
+def _conditional_write(group, var):
+    """Whether Brian2 makes writes to ``group.var`` conditional on ``not_refractory``."""
+    return getattr(group.variables[var], "conditional_write", None) is not None
 
 
 def _is_run_regularly(obj):
@@ -351,7 +354,7 @@ def compile_step(params, namespace, schedule=None):
             raise ValueError(f"Parameter '{param.label}' belongs to Synapses that are not "
                              f"part of the compiled network.")
 
-    builder = _OpBuilder(compiler, groups, params_ir)
+    builder = _OpBuilder(compiler, groups, params_ir, schedule)
     scheduled = []
     for group_ir in groups.values():
         scheduled += builder.group_ops(group_ir)
@@ -362,8 +365,7 @@ def compile_step(params, namespace, schedule=None):
 
     spike_sources = {s.source.name: s.source for s in incoming}
     dt = float(next(iter(groups.values())).group.clock.dt_)
-    return StepIR(groups, params_ir, scheduled, spike_sources,
-                  dict(compiler.constants), dict(compiler.functions), dt)
+    return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt)
 
 
 def _check_order(ops):
@@ -381,10 +383,21 @@ def _check_order(ops):
 class _OpBuilder:
     """Builds the ops of one group or one Synapses object."""
 
-    def __init__(self, compiler, groups, params):
+    def __init__(self, compiler, groups, params, schedule):
         self.compiler = compiler
         self.groups = groups
         self.params = params
+        self.schedule = schedule
+
+    def refractory_phase(self, source, group):
+        """Which ``not_refractory`` value (`REFRACTORY_PHASES`) ``source`` reads of ``group``."""
+        key = _sort_key(source, self.schedule)
+        if key < _sort_key(group.state_updater, self.schedule):
+            return "previous"
+        thresholder = group.thresholder.get("spike")
+        if thresholder is not None and key > _sort_key(thresholder, self.schedule):
+            return "after_spikes"
+        return "updated"
 
     def learnable(self, group, suffix=""):
         names = {f"{v}{suffix}" for v in self.groups[group.name].state_vars} \
@@ -438,6 +451,7 @@ class _OpBuilder:
         values = {}
         symbolic = None
         learnable = self.learnable(group) | {SPIKE}
+        not_refractory = sympy.Symbol(NOT_REFRACTORY, real=True)
         for var, op, expr_code, line in parse_statements(code):
             if kind == "state_update" and var == "not_refractory":
                 continue  # read back from Brian2 as the refractoriness flag
@@ -446,15 +460,19 @@ class _OpBuilder:
             rhs = substitute(_inline(expr_code, definitions), values)
             rhs, symbolic = self.compiler.sympify(group, rhs, line, learnable,
                                                   f"{group.name}_{kind}", symbolic)
+            old = values.get(var, sympy.Symbol(var, real=True))
             assign(values, var, op, rhs)
+            if kind == "run_regularly" and _conditional_write(group, var):
+                values[var] = old + not_refractory * (values[var] - old)
         outputs = {var: value for var, value in values.items() if var in group_ir.state_vars}
         if kind == "reset":
             z = sympy.Symbol(SPIKE, real=True)
             outputs = {var: sympy.Symbol(var, real=True)
                        + z * (value - sympy.Symbol(var, real=True))
                        for var, value in outputs.items()}
+        phase = "updated" if kind == "state_update" else self.refractory_phase(source, group)
         return LocalOp(kind, source, group_ir, outputs,
-                       symbolic.frozen if symbolic else [], code)
+                       symbolic.frozen if symbolic else [], code, phase)
 
     def threshold(self, group_ir, definitions):
         group = group_ir.group
@@ -484,6 +502,7 @@ class _OpBuilder:
         learnable = self.learnable(synapses)
         learnable |= self.learnable(synapses.source, "_pre") | self.learnable(synapses.target, "_post")
         z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
+        not_refractory_post = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True)
         for pathway in synapses._pathways:
             statements = parse_statements(pathway.code)
             written = set()
@@ -511,7 +530,10 @@ class _OpBuilder:
                     expr = -expr
                 elif op == "=":
                     expr = expr - sympy.Symbol(var, real=True)
+                if _conditional_write(synapses.target, target):
+                    expr = not_refractory_post * expr
                 increments.append((target, z_pre * expr, op == "="))
             ops.append(PathwayOp(pathway, synapses, pre, post, increments,
-                                 symbolic.frozen if symbolic else []))
+                                 symbolic.frozen if symbolic else [],
+                                 self.refractory_phase(pathway, synapses.target)))
         return ops

@@ -94,7 +94,7 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
         _trial(net, rec, out, learner, task)
         if trial == 0:
             first_readout = np.array(readout.y[0])
-        loss = learner._trial_loss  # current trial, before the next reset moves it to history
+        loss = learner.trial_loss
         elapsed = time.time() - started
         left = elapsed / (trial + 1) * (trials - trial - 1)
         log(f"trial {trial + 1:4d}/{trials}  loss {loss:9.4f}  "

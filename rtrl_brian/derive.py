@@ -36,7 +36,8 @@ class Binding:
     owner : str
         Group or Synapses name (for 'row', 'value', 'spike', 'not_refractory').
     var : str
-        Variable name in ``owner``.
+        Variable name in ``owner`` (for 'not_refractory': the phase, one of
+        `REFRACTORY_PHASES`).
     side : {'self', 'pre', 'post', 'synapse'}
         How elements index it: neuron ``e``, presynaptic / postsynaptic neuron
         of synapse ``e``, or synapse ``e`` (scalars ignore it).
@@ -64,7 +65,8 @@ class StepInputs:
     spikes : dict
         Group name to a float array of 0/1, the spikes of this step.
     not_refractory : dict
-        Group name to a float array, 1 where the neuron was not refractory.
+        ``(group name, phase)`` to a float array, 1 where Brian2's
+        ``not_refractory`` flag was true in that phase (`REFRACTORY_PHASES`).
     values : callable
         ``values(owner_name, var)`` returns Brian2's current (unitless) values.
     """
@@ -168,7 +170,7 @@ class DerivedOp:
         if name in group.state_vars and not (name == SPIKE and isinstance(op, ThresholdOp)):
             return Binding("row", group.name, name, "self")
         if name == NOT_REFRACTORY:
-            return Binding("not_refractory", group.name)
+            return Binding("not_refractory", group.name, op.refractory_phase)
         param = ir.param_for(group.group, name)
         if param is not None:
             return Binding("param", group.name, name, "self", param)
@@ -181,6 +183,8 @@ class DerivedOp:
             if op.pre is not None:
                 return Binding("row", op.pre.name, SPIKE, "pre")
             return Binding("spike", synapses.source.name, SPIKE, "pre")
+        if name == f"{NOT_REFRACTORY}_post":
+            return Binding("not_refractory", synapses.target.name, op.refractory_phase, "post")
         index = synapses.variables.indices.get(name, "_idx")
         if index in ("_presynaptic_idx", "_postsynaptic_idx"):
             side = "pre" if index == "_presynaptic_idx" else "post"
@@ -217,7 +221,7 @@ class DerivedOp:
         elif binding.kind == "spike":
             value = inputs.spikes[binding.owner]
         elif binding.kind == "not_refractory":
-            value = inputs.not_refractory[binding.owner]
+            value = inputs.not_refractory[(binding.owner, binding.var)]
         else:
             value = np.asarray(inputs.values(binding.owner, binding.var))
             if value.ndim == 0:
@@ -267,7 +271,7 @@ class DerivedOp:
         group = self.op.group
         gate = self.surrogate(x)
         if self.op.refractory:
-            gate = gate * inputs.not_refractory[group.name]
+            gate = gate * inputs.not_refractory[(group.name, "updated")]
         self.last_active = int(np.count_nonzero(gate))
         coefficients = [gate * c for c in coefficients]
         state[(group.name, SPIKE)] = inputs.spikes[group.name]

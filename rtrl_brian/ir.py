@@ -8,8 +8,13 @@ expressions whose symbols are named after the identifiers Brian2 uses (``v``,
 
 ``_z``, ``_z_pre``
     The spike (0 or 1) of the neuron, of the presynaptic neuron.
-``_not_refractory``
-    1 where the neuron is not refractory in this step, else 0.
+``_not_refractory``, ``_not_refractory_post``
+    Brian2's ``not_refractory`` flag of the neuron (of the postsynaptic
+    neuron) as the op sees it: 1 or 0. Brian2 updates the flag twice per step
+    (the state updater recomputes it, the thresholder clears it for spiking
+    neurons), so which value an op reads depends on its place in the schedule:
+    see `REFRACTORY_PHASES`. Brian2 makes every write to an ``(unless
+    refractory)`` variable conditional on it, except in resets.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "SPIKE",
     "NOT_REFRACTORY",
+    "REFRACTORY_PHASES",
     "GroupIR",
     "ParamIR",
     "LocalOp",
@@ -29,6 +35,10 @@ __all__ = [
 SPIKE = "_z"
 #: Name of the per-neuron refractoriness flag in expressions.
 NOT_REFRACTORY = "_not_refractory"
+#: The values of ``not_refractory`` an op can see, in schedule order: before the
+#: group's state updater (the previous step's final value), between the state
+#: updater and the thresholder, and after the thresholder (spiking neurons cleared).
+REFRACTORY_PHASES = ("previous", "updated", "after_spikes")
 
 
 @dataclass
@@ -111,6 +121,9 @@ class LocalOp:
         Piecewise-constant sub-expressions, evaluated numerically.
     code : str
         The Brian2 code it came from (for messages).
+    refractory_phase : str
+        Which ``not_refractory`` value `NOT_REFRACTORY` stands for (one of
+        `REFRACTORY_PHASES`).
     """
 
     kind: str
@@ -119,6 +132,7 @@ class LocalOp:
     outputs: dict
     frozen: list = field(default_factory=list)
     code: str = ""
+    refractory_phase: str = "updated"
 
 
 @dataclass
@@ -156,9 +170,14 @@ class PathwayOp:
         The presynaptic group when parameters influence it, else None (input).
     post : GroupIR
     increments : list of tuple
-        ``(post_var, g)`` with ``g = _z_pre * f`` the per-synapse increment,
-        applied one statement after the other.
+        ``(post_var, g, assigns)`` with ``g = _z_pre * f`` the per-synapse
+        increment (times ``_not_refractory_post`` for ``(unless refractory)``
+        variables), applied one statement after the other; ``assigns`` marks
+        ``=`` statements.
     frozen : list of Frozen
+    refractory_phase : str
+        Which ``not_refractory`` value of the postsynaptic group
+        ``_not_refractory_post`` stands for (one of `REFRACTORY_PHASES`).
     """
 
     source: object
@@ -167,6 +186,7 @@ class PathwayOp:
     post: GroupIR
     increments: list
     frozen: list = field(default_factory=list)
+    refractory_phase: str = "after_spikes"
 
 
 @dataclass
@@ -184,8 +204,6 @@ class StepIR:
         `LocalOp`, `ThresholdOp` and `PathwayOp`, in Brian2's schedule order.
     spike_sources : dict
         Name to group, for every group whose spikes a pathway reads.
-    constants : dict
-        External constants and their values (base units), as resolved.
     functions : dict
         External functions (`TimedArray`, user `Function`) by name.
     dt : float
@@ -196,7 +214,6 @@ class StepIR:
     params: list
     ops: list
     spike_sources: dict
-    constants: dict
     functions: dict
     dt: float
 

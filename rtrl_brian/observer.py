@@ -142,6 +142,8 @@ class StepObserver(BrianObject):
         if not self._checked_network:
             self._check_network()
         self._start_state = self._read_state()
+        self._start_not_refractory = {name: self._not_refractory(name)
+                                      for name in self._refractory_groups()}
 
     def _spikes(self, name):
         space = self._objects[name].variables["_spikespace"].get_value()
@@ -154,11 +156,19 @@ class StepObserver(BrianObject):
                   if name in self.ir.spike_sources or (name in self.ir.groups
                                                        and self.ir.groups[name].has_threshold)}
         not_refractory = {}
-        for name, group in self.ir.groups.items():
-            if "not_refractory" in group.group.variables:
-                flag = self._values(name, "not_refractory").astype(np.float64)
-                not_refractory[name] = np.maximum(flag, spikes.get(name, 0.0))
+        for name in self._refractory_groups():
+            after_spikes = self._not_refractory(name)
+            not_refractory[(name, "previous")] = self._start_not_refractory[name]
+            not_refractory[(name, "updated")] = np.maximum(after_spikes, spikes.get(name, 0.0))
+            not_refractory[(name, "after_spikes")] = after_spikes
         return StepInputs(spikes, not_refractory, self._values)
+
+    def _refractory_groups(self):
+        return [name for name, group in self.ir.groups.items()
+                if "not_refractory" in group.group.variables]
+
+    def _not_refractory(self, name):
+        return self._values(name, "not_refractory").astype(np.float64)
 
     def _on_step_end(self):
         state = dict(self._start_state)

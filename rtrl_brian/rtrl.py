@@ -109,6 +109,11 @@ class RTRL(StepObserver):
         self._pending[:] = 0.0
         self._pending_steps = 0
 
+    @property
+    def trial_loss(self):
+        """The loss summed over the current trial so far (since `reset_state`)."""
+        return self._trial_loss
+
     def gradient(self, var):
         """
         Gradient accumulated since the last `zero_grad`.

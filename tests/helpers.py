@@ -1,6 +1,7 @@
-"""Shared helpers for the tests: relative errors, input spike trains."""
+"""Shared helpers for the tests: relative errors, input spike trains, synapses."""
 
 import numpy as np
+from brian2 import Synapses
 
 
 def relative_error(actual, expected):
@@ -28,3 +29,15 @@ def dense_weights(synapses, n_pre, n_post):
 def synapse_gradient(grad_matrix, synapses):
     """Per-synapse entries of a dense gradient matrix, in synapse order."""
     return grad_matrix[synapses.i[:], synapses.j[:]]
+
+
+def weighted_synapses(source, target, on_pre, weights, **connect):
+    """
+    Synapses with a ``w : 1`` variable, connected by ``connect(**connect)``.
+
+    ``weights(n)`` draws the ``n`` initial weights.
+    """
+    synapses = Synapses(source, target, "w : 1", on_pre=on_pre)
+    synapses.connect(**connect)
+    synapses.w = weights(len(synapses))
+    return synapses

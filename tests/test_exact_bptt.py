@@ -9,10 +9,11 @@ forward step and its backward step are written out by hand.
 
 import numpy as np
 import pytest
-from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms, run
+from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, ms, run
 
 import rtrl_brian as rb
-from helpers import dense_weights, input_raster, relative_error, synapse_gradient
+from helpers import (dense_weights, input_raster, relative_error, synapse_gradient,
+                     weighted_synapses)
 
 DT = 1e-3
 TAU_OUT = 10e-3
@@ -30,6 +31,7 @@ class LIF:
     equations = "dv/dt = -v / (20*ms) : 1"
     threshold, reset, method = "v > 1", "v -= 1", "exact"
     neuron_params = ()
+    refractory_steps = 0
 
     def __init__(self, group):
         self.alpha = np.exp(-DT / 20e-3)
@@ -57,6 +59,26 @@ class LIF:
         return {"v": a["v"].copy()}, (0.0 if detach else -a["v"]), {}
 
 
+class RefractoryLIF(LIF):
+    """
+    LIF with ``(unless refractory)`` and 2 ms refractoriness, reset to zero.
+
+    Brian2 semantics written out: a neuron that spiked at step k is refractory
+    at steps k+1 (its state is held), and synaptic input to a refractory
+    neuron is dropped, including input arriving in the step it spikes.
+    """
+
+    equations = "dv/dt = -v / (20*ms) : 1 (unless refractory)"
+    threshold, reset = "v > 1", "v = 0"
+    refractory_steps = 2
+
+    def reset_fn(self, s, z):
+        return {"v": s["v"] * (1 - z)}
+
+    def reset_back(self, s, z, a, detach):
+        return {"v": a["v"] * (1 - z)}, (0.0 if detach else -s["v"] * a["v"]), {}
+
+
 class NonlinearThreshold:
     """Euler: v <- v + dt/tau*(-v + 0.5*tanh(v) + b); z = H(v - v_th); v = 0 on spikes."""
 
@@ -65,6 +87,7 @@ class NonlinearThreshold:
                    v_th : 1 (constant)"""
     threshold, reset, method = "v > v_th", "v = 0", "euler"
     neuron_params = ("v_th",)
+    refractory_steps = 0
 
     def __init__(self, group):
         self.b = np.array(group.b[:])
@@ -103,6 +126,7 @@ class AdaptiveThreshold:
                    da/dt = -a / (50*ms) : 1"""
     threshold, reset, method = "v > 1 + 0.3*a", "a += 1\nv -= 1 + 0.3*a", "exact"
     neuron_params = ()
+    refractory_steps = 0
 
     def __init__(self, group):
         self.alpha_v = np.exp(-DT / 20e-3)
@@ -137,16 +161,22 @@ def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach):
     n = w_rec.shape[0]
     alpha_out = np.exp(-DT / TAU_OUT)
     s, y = model.initial(n), np.zeros(w_out.shape[1])
+    last_spike = np.full(n, -10 ** 6)
     tape = []
     for t in range(len(raster)):
-        s_dec = model.decay(s)
+        free = (t - last_spike >= model.refractory_steps).astype(float)
+        decayed = model.decay(s)
+        s_dec = {var: np.where(free > 0, decayed[var], s[var]) for var in s}
         y_dec = y * alpha_out
-        z = (model.x(s_dec) > 0).astype(float)
+        z = ((model.x(s_dec) > 0) & (free > 0)).astype(float)
+        last_spike[z > 0] = t
+        # Brian2 drops input to refractory neurons, and a spike makes one refractory at once
+        receives = free * (1 - z) if model.refractory_steps else free
         s_syn = dict(s_dec)
-        s_syn["v"] = s_dec["v"] + raster[t] @ w_in + z @ w_rec
+        s_syn["v"] = s_dec["v"] + receives * (raster[t] @ w_in + z @ w_rec)
         y = y_dec + z @ w_out
         s_new = model.reset_fn(s_syn, z)
-        tape.append((s, s_dec, z, s_syn, y.copy()))
+        tape.append((s, s_dec, z, s_syn, y.copy(), free, receives))
         s = s_new
     g_in, g_rec, g_out = np.zeros_like(w_in), np.zeros_like(w_rec), np.zeros_like(w_out)
     g_neuron = {name: np.zeros(n) for name in model.neuron_params}
@@ -154,22 +184,24 @@ def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach):
     a_y = np.zeros(w_out.shape[1])
     spikes = 0
     for t in reversed(range(len(raster))):
-        s_prev, s_dec, z, s_syn, y_t = tape[t]
+        s_prev, s_dec, z, s_syn, y_t, free, receives = tape[t]
         spikes += z.sum()
         a_y = a_y + (y_t - target[t])
         a_syn, a_z, _ = model.reset_back(s_syn, z, a, detach)
-        g_in += np.outer(raster[t], a_syn["v"])
-        g_rec += np.outer(z, a_syn["v"])
+        a_input = receives * a_syn["v"]
+        g_in += np.outer(raster[t], a_input)
+        g_rec += np.outer(z, a_input)
         g_out += np.outer(z, a_y)
-        a_z = a_z + w_rec @ a_syn["v"] + w_out @ a_y
-        a_x = a_z * psi(model.x(s_dec))
+        a_z = a_z + w_rec @ a_input + w_out @ a_y
+        a_x = a_z * psi(model.x(s_dec)) * free
         a_dec = dict(a_syn)
         from_x, param_x = model.x_back(s_dec, a_x)
         for var, value in from_x.items():
             a_dec[var] = a_dec[var] + value
         for name, value in param_x.items():
             g_neuron[name] += value
-        a, _ = model.decay_back(s_prev, a_dec)
+        a_through, _ = model.decay_back(s_prev, a_dec)
+        a = {var: np.where(free > 0, a_through[var], a_dec[var]) for var in a_dec}
         a_y = alpha_out * a_y
     return g_in, g_rec, g_out, g_neuron, spikes
 
@@ -179,28 +211,26 @@ def build(model_cls, seed):
     raster, neuron, step = input_raster(rng, N_IN, STEPS, 0.15)
     inp = SpikeGeneratorGroup(N_IN, neuron, step * ms)
     rec = NeuronGroup(N_REC, model_cls.equations, threshold=model_cls.threshold,
-                      reset=model_cls.reset, method=model_cls.method)
+                      reset=model_cls.reset, method=model_cls.method,
+                      refractory=model_cls.refractory_steps * ms if model_cls.refractory_steps
+                      else False)
     if "b : 1" in model_cls.equations:
         rec.b = rng.uniform(0.0, 0.4, N_REC)
         rec.v_th = rng.uniform(0.8, 1.2, N_REC)
     out = NeuronGroup(N_OUT, "dy/dt = -y / (10*ms) : 1", method="exact")
-    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w")
-    s_in.connect(p=0.8)
-    s_in.w = rng.uniform(0.2, 0.9, len(s_in))
-    s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w")
-    s_rec.connect("i != j", p=0.5)
-    s_rec.w = rng.normal(0.0, 0.4, len(s_rec))
-    s_out = Synapses(rec, out, "w : 1", on_pre="y_post += w")
-    s_out.connect()
-    s_out.w = rng.normal(0.0, 0.5, len(s_out))
+    s_in = weighted_synapses(inp, rec, "v_post += w", lambda k: rng.uniform(0.2, 0.9, k), p=0.8)
+    s_rec = weighted_synapses(rec, rec, "v_post += w", lambda k: rng.normal(0.0, 0.4, k),
+                              condition="i != j", p=0.5)
+    s_out = weighted_synapses(rec, out, "y_post += w", lambda k: rng.normal(0.0, 0.5, k))
     target = rng.normal(0.0, 0.5, (STEPS, N_OUT))
     return raster, inp, rec, out, s_in, s_rec, s_out, target
 
 
 @pytest.mark.codegen_independent
 @pytest.mark.parametrize("detach", [False, True], ids=["reset-differentiated", "reset-detached"])
-@pytest.mark.parametrize("model_cls", [LIF, NonlinearThreshold, AdaptiveThreshold],
-                         ids=["lif", "nonlinear-euler-threshold", "adaptive-threshold"])
+@pytest.mark.parametrize("model_cls", [LIF, RefractoryLIF, NonlinearThreshold, AdaptiveThreshold],
+                         ids=["lif", "refractory-lif", "nonlinear-euler-threshold",
+                              "adaptive-threshold"])
 def test_rtrl_equals_hand_written_bptt(model_cls, detach):
     raster, inp, rec, out, s_in, s_rec, s_out, target = build(model_cls, seed=3)
     model = model_cls(rec)
