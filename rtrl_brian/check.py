@@ -43,7 +43,8 @@ class GradientCheck:
         return "\n".join(lines)
 
 
-def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, network=None):
+def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, network=None,
+                    engine="sparse"):
     """
     Run a network briefly with RTRL and BPTT side by side and compare gradients.
 
@@ -61,13 +62,15 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
     network : Network, optional
         The network to run; default: the Brian2 objects visible in the caller
         (like ``run()``).
+    engine : {'sparse', 'dense'}, optional
+        The RTRL engine to check.
 
     Returns
     -------
     result : GradientCheck
     """
     namespace = get_local_namespace(level=1)
-    rtrl = RTRL(params, loss, surrogate=surrogate, detach_reset=detach_reset, engine="dense",
+    rtrl = RTRL(params, loss, surrogate=surrogate, detach_reset=detach_reset, engine=engine,
                 name="check_rtrl*", namespace=namespace)
     bptt = BPTT(params, loss, surrogate=surrogate, detach_reset=detach_reset, name="check_bptt*",
                 namespace=namespace)

@@ -6,6 +6,7 @@ import pathlib
 import time
 
 import numpy as np
+import brian2
 from brian2 import (Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses,
                     defaultclock, ms, prefs)
 
@@ -20,6 +21,7 @@ __all__ = ["run_demo"]
 
 def _build(task, n_rec, seed):
     rng = np.random.default_rng(seed)
+    brian2.seed(seed)  # connect(p=...) draws from Brian2's generator
     inp = SpikeGeneratorGroup(task.n_inputs, task.indices, task.step_index * defaultclock.dt,
                               period=task.steps * defaultclock.dt, name="inputs")
     rec = lif(n_rec, tau=20 * ms, name="recurrent")
@@ -80,7 +82,7 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     inp, rec, out, s_in, s_rec, s_out = _build(task, n_rec, seed)
     learner = RTRL([s_in.w, s_rec.w, s_out.w], losses.MSE(out.y, task.target),
                    optimizer=optim.Adam(lr=1e-3), surrogate=Triangle(width=0.5, gain=0.3),
-                   update_every=10, engine="dense", namespace={})
+                   update_every=10, namespace={})
     spikes = SpikeMonitor(rec)
     readout = StateMonitor(out, "y", record=0, when="after_end")
     net = Network(inp, rec, out, s_in, s_rec, s_out, learner, spikes, readout)

@@ -86,8 +86,9 @@ def _lambdify(symbols, exprs, modules):
 
 
 def _as_elements(value, n):
+    """One value per element (scalars and 1-element arrays are broadcast)."""
     value = np.asarray(value, dtype=np.float64)
-    return np.broadcast_to(value, (n,)) if value.ndim == 0 else value
+    return np.broadcast_to(value.reshape(()), (n,)) if value.size == 1 else value
 
 
 class DerivedOp:

@@ -37,8 +37,13 @@ class RTRL(StepObserver):
         Pseudo-derivative of the spike; default ``Triangle(1.0, 0.3)``.
     detach_reset : bool, optional
         Treat the spike in resets as a constant (as e-prop does).
-    engine : {'dense'}, optional
-        Influence-matrix engine.
+    engine : {'sparse', 'dense'}, optional
+        Influence-matrix engine: ``'sparse'`` (default) touches only existing
+        parameters, units inside the surrogate's support and synapses of
+        spiking units; ``'dense'`` is the full-Jacobian reference. Both give
+        the same gradients.
+    dtype : {numpy.float64, numpy.float32}, optional
+        Storage precision of the influence matrix (default float64).
     update_every : int, optional
         Steps between optimizer updates (default 1: every step).
     name : str, optional
@@ -58,9 +63,12 @@ class RTRL(StepObserver):
     """
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
-                 engine="dense", update_every=1, name="rtrl*", namespace=None):
+                 engine="sparse", dtype=np.float64, update_every=1, name="rtrl*",
+                 namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
+        if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"'dtype' must be numpy.float64 or numpy.float32, got {dtype!r}.")
         if int(update_every) != update_every or update_every < 1:
             raise ValueError(f"'update_every' must be a positive integer, got {update_every!r}.")
         if optimizer is not None and not hasattr(optimizer, "step"):
@@ -71,13 +79,17 @@ class RTRL(StepObserver):
         self.optimizer = optimizer
         self.update_every = int(update_every)
         self.engine_name = engine
-        self.engine = ENGINES[engine](self.layout, self.ir.n_params)
+        self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
         self._grad = np.zeros(self.ir.n_params)
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
         self._trial_loss = 0.0
-        #: Per-step and per-trial figures.
-        self.history = {"loss": [], "active_fraction": [], "trial_loss": [], "M_bytes": []}
+        #: Per-step figures: ``loss``, ``active_fraction`` (units inside the
+        #: surrogate's support), ``multiply_adds`` done on the influence matrix
+        #: and ``multiply_adds_dense`` (what the dense engine would do),
+        #: ``M_bytes``; per trial: ``trial_loss``.
+        self.history = {"loss": [], "active_fraction": [], "multiply_adds": [],
+                        "multiply_adds_dense": [], "M_bytes": [], "trial_loss": []}
 
     def _consume(self, linearizations, loss, dloss):
         for linearization in linearizations:
@@ -90,6 +102,9 @@ class RTRL(StepObserver):
         self.history["loss"].append(loss)
         self.history["active_fraction"].append(self._active_fraction())
         self.history["M_bytes"].append(self.engine.nbytes)
+        done, dense = self.engine.take_operations()
+        self.history["multiply_adds"].append(done)
+        self.history["multiply_adds_dense"].append(dense)
         if self.optimizer is not None and self._pending_steps >= self.update_every:
             self._apply_update()
 

@@ -26,6 +26,25 @@ class Engine(ABC):
     def __init__(self, layout, n_params):
         self.layout = layout
         self.n_params = n_params
+        self._done = 0
+        self._dense = 0
+
+    def take_operations(self):
+        """
+        Multiply-adds since the last call: ``(done, dense)``.
+
+        ``done`` counts what this engine computed on the influence matrix;
+        ``dense`` what the dense reference engine computes for the same ops
+        (full Jacobian blocks times whole row blocks).
+        """
+        counts = (self._done, self._dense)
+        self.reset_operations()
+        return counts
+
+    def reset_operations(self):
+        """Zero the multiply-add counters."""
+        self._done = 0
+        self._dense = 0
 
     @abstractmethod
     def reset(self):

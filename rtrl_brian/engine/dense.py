@@ -15,11 +15,19 @@ __all__ = ["DenseEngine"]
 
 
 class DenseEngine(Engine):
-    """Influence matrix as one dense ``(rows, params)`` float64 array."""
+    """
+    Influence matrix as one dense ``(rows, params)`` array.
 
-    def __init__(self, layout, n_params):
+    Parameters
+    ----------
+    layout : StateLayout
+    n_params : int
+    dtype : {numpy.float64, numpy.float32}, optional
+    """
+
+    def __init__(self, layout, n_params, dtype=np.float64):
         super().__init__(layout, n_params)
-        self.M = np.zeros((layout.n_rows, n_params))
+        self.M = np.zeros((layout.n_rows, n_params), dtype=dtype)
 
     def reset(self):
         self.M[:] = 0.0
@@ -30,18 +38,21 @@ class DenseEngine(Engine):
         for out in linearization.outputs:
             n_elements = len(out.index) if out.index is not None else out.n
             target = out.index if out.index is not None else np.arange(out.n)
-            delta = np.zeros((out.n, self.n_params))
+            delta = np.zeros((out.n, self.n_params), dtype=M.dtype)
             for term in out.rows:
                 source = M[layout.rows(term.block)]
                 if out.index is None and term.index is None:  # neuron-local: diagonal
                     delta += term.coef[:, None] * source
+                    self._count(out.n * self.n_params)
                     continue
                 source_index = term.index if term.index is not None else np.arange(n_elements)
                 coupling = sparse.coo_matrix((term.coef, (target, source_index)),
                                              shape=(out.n, source.shape[0])).toarray()
                 delta += coupling @ source
+                self._count(out.n * source.shape[0] * self.n_params)
             for term in out.columns:
                 np.add.at(delta, (target, term.columns), term.coef)
+                self._count(len(term.coef))
             updates.append((layout.rows(out.block), delta))
         for rows, delta in updates:
             if linearization.assigns:
@@ -49,8 +60,14 @@ class DenseEngine(Engine):
             else:
                 M[rows] += delta
 
+    def _count(self, multiply_adds):
+        self._done += multiply_adds
+        self._dense += multiply_adds
+
     def loss_gradient(self, block, dloss):
-        return dloss @ self.M[self.layout.rows(block)]
+        rows = self.M[self.layout.rows(block)]
+        self._count(rows.size)
+        return dloss @ rows
 
     @property
     def nbytes(self):

@@ -1,0 +1,258 @@
+"""
+Event-driven sparse engine: exact RTRL that only touches what can change.
+
+The influence matrix has one column per existing synapse or per-neuron
+parameter (parameter sparsity) and is stored in two parts:
+
+* **state rows** (every state variable except spikes): a dense array ``S``
+  with a lazy per-row scale, ``M[r] = scale[r] * S[r]``. A neuron-local op
+  whose Jacobian is diagonal (a leak, any nonlinear update of one variable
+  from itself) multiplies ``scale`` only: no pass over ``M``. Rows are
+  materialised when their scale leaves a safe range or becomes zero.
+* **spike rows**: ``M_z[i] = psi(x_i) * dx_i/ds M[s_i]`` is non-zero only for
+  units inside the surrogate's support (activity sparsity). Only those rows
+  are stored, computed and read.
+
+A synaptic pathway then couples influence across neurons only through the
+outgoing synapses of active units (CSR by presynaptic neuron, as the
+linearization lists them), and writes immediate influences (``Mbar``) only for
+synapses whose presynaptic unit spiked. Every product that is skipped is
+exactly zero, so the gradients equal the dense engine's to rounding.
+
+The engine counts, per step, the multiply-adds it does and those the dense
+engine would do for the same linearizations (`Engine.operations`).
+"""
+
+import numpy as np
+from scipy import sparse
+
+from ..ir import SPIKE
+from .base import Engine
+
+__all__ = ["SparseEngine"]
+
+#: Materialise a lazily scaled row when its scale leaves [1/SCALE_LIMIT, SCALE_LIMIT].
+SCALE_LIMIT = 1e100
+
+
+class _SpikeRows:
+    """The non-zero rows of a spike block: unit indices and their rows."""
+
+    def __init__(self, n, n_params, dtype):
+        self.units = np.zeros(0, dtype=np.intp)
+        self.rows = np.zeros((0, n_params), dtype=dtype)
+        #: Position of each unit in ``rows`` (-1: the row is zero).
+        self.position = np.full(n, -1, dtype=np.intp)
+
+    def assign(self, units, rows):
+        self.position[self.units] = -1
+        self.units, self.rows = units, rows
+        self.position[units] = np.arange(len(units))
+
+    @property
+    def nbytes(self):
+        return self.rows.nbytes
+
+
+class SparseEngine(Engine):
+    """
+    Influence matrix over existing parameters, updated event by event.
+
+    Parameters
+    ----------
+    layout : StateLayout
+    n_params : int
+    dtype : {numpy.float64, numpy.float32}, optional
+        Storage precision of the influence matrix (scales and coefficients
+        stay float64).
+    """
+
+    def __init__(self, layout, n_params, dtype=np.float64):
+        super().__init__(layout, n_params)
+        self.dtype = np.dtype(dtype)
+        self._state_rows = {}
+        offset = 0
+        for block in layout.blocks:
+            if block[1] != SPIKE:
+                n = layout.rows(block).stop - layout.rows(block).start
+                self._state_rows[block] = slice(offset, offset + n)
+                offset += n
+        self.S = np.zeros((offset, n_params), dtype=self.dtype)
+        self.scale = np.ones(offset)
+        self._spikes = {block: _SpikeRows(layout.rows(block).stop - layout.rows(block).start,
+                                          n_params, self.dtype)
+                        for block in layout.blocks if block[1] == SPIKE}
+
+    def reset(self):
+        self.S[:] = 0.0
+        self.scale[:] = 1.0
+        for store in self._spikes.values():
+            store.assign(np.zeros(0, dtype=np.intp), np.zeros((0, self.n_params), self.dtype))
+        self.reset_operations()
+
+    # -- reading rows ---------------------------------------------------------------
+    def _global(self, block, elements):
+        return self._state_rows[block].start + elements
+
+    def _gather(self, block, elements):
+        """Rows ``elements`` of ``block``, scaled, plus a mask of the non-zero ones."""
+        if block in self._spikes:
+            store = self._spikes[block]
+            position = store.position[elements]
+            present = position >= 0
+            return store.rows[position[present]], present
+        rows = self._global(block, elements)
+        return (self.S[rows] * self.scale[rows, None]).astype(self.dtype, copy=False), \
+            np.ones(len(elements), dtype=bool)
+
+    # -- applying ops -----------------------------------------------------------------
+    def apply(self, linearization):
+        if linearization.assigns:
+            self._assign(linearization)
+        else:
+            for out in linearization.outputs:
+                self._accumulate(out)
+
+    def _assign(self, linearization):
+        """Neuron-local op: all outputs from the values before the op."""
+        pending = []
+        for out in linearization.outputs:
+            diagonal = None
+            cross = []
+            for term in out.rows:
+                if term.block == out.block and term.index is None and out.block not in self._spikes:
+                    diagonal = term.coef
+                else:
+                    cross.append(term)
+            pending.append((out, diagonal, self._sum_rows(cross, out.index, out.n),
+                            self._column_entries(out.columns, out.index, out.n)))
+        for out, diagonal, (units, rows), columns in pending:
+            if out.block in self._spikes:
+                self._assign_spike_rows(out, units, rows, columns)
+                continue
+            self._scale_rows(out.block, diagonal, out.n)
+            self._add_rows(out.block, units, rows)
+            self._add_columns(out.block, columns)
+
+    def _accumulate(self, out):
+        """Synaptic pathway: ``M[post] += sum over synapses``."""
+        if out.block in self._spikes:
+            raise NotImplementedError(f"Increments into the spike block {out.block}.")
+        units, rows = self._sum_rows(out.rows, out.index, out.n)
+        self._add_rows(out.block, units, rows)
+        self._add_columns(out.block, self._column_entries(out.columns, out.index, out.n))
+
+    def _sum_rows(self, terms, out_index, n_out):
+        """
+        Sum the row terms of one output into its distinct output rows.
+
+        Returns
+        -------
+        units : ndarray
+            Output rows (neurons) that receive something, sorted.
+        rows : ndarray or None
+            Their summed rows.
+        """
+        targets, sources, weights = [], [], []
+        for term in terms:
+            n_elements = len(term.coef)
+            index = np.arange(n_elements) if term.index is None else term.index
+            live = np.flatnonzero(term.coef)
+            rows, present = self._gather(term.block, index[live])
+            live = live[present]
+            if not len(live):
+                continue
+            self._done += len(live) * self.n_params
+            targets.append(live if out_index is None else out_index[live])
+            sources.append(rows)
+            weights.append(term.coef[live])
+        for term in terms:
+            self._dense += n_out * (self._block_size(term.block) if term.index is not None
+                                    or out_index is not None else 1) * self.n_params
+        if not targets:
+            return np.zeros(0, dtype=np.intp), None
+        units, inverse = np.unique(np.concatenate(targets), return_inverse=True)
+        coupling = sparse.csr_matrix(
+            (np.concatenate(weights), (inverse, np.arange(len(inverse)))),
+            shape=(len(units), len(inverse)))
+        summed = coupling @ np.concatenate(sources)
+        return units, np.asarray(summed, dtype=self.dtype)
+
+    def _column_entries(self, columns, out_index, n_out):
+        """Immediate influences ``(unit, column, value)`` with non-zero value."""
+        units, cols, values = [], [], []
+        for term in columns:
+            live = np.flatnonzero(term.coef)
+            units.append(live if out_index is None else out_index[live])
+            cols.append(np.broadcast_to(term.columns, term.coef.shape)[live])
+            values.append(term.coef[live])
+            self._done += len(live)
+            self._dense += len(term.coef)
+        if not units:
+            return None
+        return np.concatenate(units), np.concatenate(cols), np.concatenate(values)
+
+    # -- writing state rows ------------------------------------------------------------
+    def _scale_rows(self, block, diagonal, n):
+        """``M[block] *= diagonal`` lazily (``diagonal=None``: by zero)."""
+        rows = self._state_rows[block]
+        self._dense += n * self.n_params
+        if diagonal is None:
+            self.S[rows] = 0.0
+            self.scale[rows] = 1.0
+            self._done += n * self.n_params
+            return
+        scale = self.scale[rows]
+        scale *= diagonal
+        self._done += n
+        stale = np.flatnonzero((np.abs(scale) < 1.0 / SCALE_LIMIT) | (np.abs(scale) > SCALE_LIMIT))
+        if len(stale):
+            global_rows = rows.start + stale
+            zero = scale[stale] == 0.0
+            self.S[global_rows[zero]] = 0.0
+            keep = global_rows[~zero]
+            self.S[keep] *= scale[stale[~zero], None]
+            scale[stale] = 1.0
+            self._done += len(keep) * self.n_params
+
+    def _add_rows(self, block, units, rows):
+        if rows is None or not len(units):
+            return
+        global_rows = self._global(block, units)
+        self.S[global_rows] += rows / self.scale[global_rows, None]
+        self._done += len(units) * self.n_params
+
+    def _add_columns(self, block, columns):
+        if columns is None:
+            return
+        units, cols, values = columns
+        global_rows = self._global(block, units)
+        np.add.at(self.S, (global_rows, cols), values / self.scale[global_rows])
+
+    def _assign_spike_rows(self, out, units, rows, columns):
+        if columns is not None:
+            all_units = np.union1d(units, columns[0])
+            full = np.zeros((len(all_units), self.n_params), dtype=self.dtype)
+            if rows is not None:
+                full[np.searchsorted(all_units, units)] = rows
+            np.add.at(full, (np.searchsorted(all_units, columns[0]), columns[1]), columns[2])
+            units, rows = all_units, full
+        if rows is None:
+            rows = np.zeros((0, self.n_params), dtype=self.dtype)
+        self._spikes[out.block].assign(units, rows)
+
+    # -- reading the result -----------------------------------------------------------------
+    def loss_gradient(self, block, dloss):
+        rows = self._state_rows[block]
+        self._done += (rows.stop - rows.start) * self.n_params
+        self._dense += (rows.stop - rows.start) * self.n_params
+        return (dloss * self.scale[rows]) @ self.S[rows]
+
+    def _block_size(self, block):
+        rows = self.layout.rows(block)
+        return rows.stop - rows.start
+
+    @property
+    def nbytes(self):
+        return (self.S.nbytes + self.scale.nbytes
+                + sum(store.nbytes for store in self._spikes.values()))
