@@ -52,6 +52,16 @@ class BPTT(StepObserver):
         self._tape = []
         self._grad = None
 
+    @property
+    def tape_nbytes(self):
+        """Bytes held by the recorded linearizations (grows with the steps run)."""
+        total = 0
+        for entry in self._tape:
+            if entry is not None:
+                linearizations, dloss = entry
+                total += np.asarray(dloss).nbytes + sum(lin.nbytes for lin in linearizations)
+        return total
+
     def _backward(self):
         adjoint = np.zeros(self.layout.n_rows)
         grad = np.zeros(self.ir.n_params)

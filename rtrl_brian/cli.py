@@ -28,6 +28,21 @@ def build_parser():
     demo.add_argument("--neurons", type=_positive(int), default=40)
     demo.add_argument("--steps", type=_positive(int), default=200, help="ms per trial")
     demo.add_argument("--seed", type=int, default=0)
+    bench = commands.add_parser("bench", help="benchmark the engines (sparse vs dense, RTRL "
+                                              "vs BPTT, roofline) and write a report")
+    bench.add_argument("--out", default="benchmark_results",
+                       help="output folder (default: benchmark_results)")
+    bench.add_argument("--sizes", type=_positive(int), nargs="+",
+                       default=[64, 128, 256, 512, 1024],
+                       help="network sizes of the scaling study")
+    bench.add_argument("--sparsity-n", type=_positive(int), default=256,
+                       help="network size of the side-by-side sparsity study")
+    bench.add_argument("--lengths", type=_positive(int), nargs="+", default=[100, 200, 400, 800],
+                       help="sequence lengths of the RTRL-vs-BPTT study")
+    bench.add_argument("--steps", type=_positive(int), default=20,
+                       help="measured steps per configuration")
+    bench.add_argument("--target", choices=["cython", "numpy"], default="cython",
+                       help="Brian2 code-generation target (default: cython)")
     return parser
 
 
@@ -38,6 +53,12 @@ def main(argv=None):
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
                  seed=args.seed, log=lambda line: print(line, flush=True))
+    elif args.command == "bench":
+        from .benchmark import run_benchmarks
+        run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
+                       lengths=tuple(args.lengths), steps=args.steps, target=args.target,
+                       log=lambda line: print(line, flush=True))
+        print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
 
 

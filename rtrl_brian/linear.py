@@ -97,6 +97,16 @@ class Linearization:
     assigns: bool
     outputs: list
 
+    @property
+    def nbytes(self):
+        """Bytes held by the coefficient and index arrays."""
+        arrays = []
+        for out in self.outputs:
+            arrays.append(out.index)
+            arrays += [a for term in out.rows for a in (term.index, term.coef)]
+            arrays += [a for term in out.columns for a in (term.columns, term.coef)]
+        return sum(np.asarray(a).nbytes for a in arrays if a is not None)
+
     def vjp(self, adjoint, grad, layout):
         """
         Propagate an adjoint vector backward through the op, in place.

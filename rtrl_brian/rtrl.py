@@ -10,9 +10,14 @@ with ``M = ds/dtheta`` the influence matrix, applied op by op within a step
 (`rtrl_brian.linear`). Spikes are differentiated through a surrogate.
 """
 
+import time
+
 import numpy as np
 
-from .engine import ENGINES
+from brian2 import prefs
+
+from .engine import ENGINES, SparseEngine
+from .kernels import kernels_for_target
 from .observer import StepObserver
 
 __all__ = ["RTRL"]
@@ -87,14 +92,30 @@ class RTRL(StepObserver):
         #: Per-step figures: ``loss``, ``active_fraction`` (units inside the
         #: surrogate's support), ``multiply_adds`` done on the influence matrix
         #: and ``multiply_adds_dense`` (what the dense engine would do),
-        #: ``M_bytes``; per trial: ``trial_loss``.
+        #: ``bytes`` of the influence matrix read or written, ``M_bytes`` held,
+        #: ``engine_seconds`` spent updating and reading the influence matrix,
+        #: ``step_seconds`` spent by the learner in all (replay, derivatives,
+        #: engine, optimizer); per trial: ``trial_loss``.
         self.history = {"loss": [], "active_fraction": [], "multiply_adds": [],
-                        "multiply_adds_dense": [], "M_bytes": [], "trial_loss": []}
+                        "multiply_adds_dense": [], "bytes": [], "M_bytes": [],
+                        "engine_seconds": [], "step_seconds": [], "trial_loss": []}
+
+    def before_run(self, run_namespace):
+        super().before_run(run_namespace)
+        if isinstance(self.engine, SparseEngine):
+            self.engine.kernels = kernels_for_target(prefs.codegen.target)
+
+    def _on_step_end(self):
+        started = time.perf_counter()
+        super()._on_step_end()
+        self.history["step_seconds"].append(time.perf_counter() - started)
 
     def _consume(self, linearizations, loss, dloss):
+        started = time.perf_counter()
         for linearization in linearizations:
             self.engine.apply(linearization)
         step_grad = self.engine.loss_gradient(self.loss.block, dloss)
+        self.history["engine_seconds"].append(time.perf_counter() - started)
         self._grad += step_grad
         self._pending += step_grad
         self._pending_steps += 1
@@ -102,9 +123,8 @@ class RTRL(StepObserver):
         self.history["loss"].append(loss)
         self.history["active_fraction"].append(self._active_fraction())
         self.history["M_bytes"].append(self.engine.nbytes)
-        done, dense = self.engine.take_operations()
-        self.history["multiply_adds"].append(done)
-        self.history["multiply_adds_dense"].append(dense)
+        for key, count in self.engine.take_operations().items():
+            self.history[key].append(count)
         if self.optimizer is not None and self._pending_steps >= self.update_every:
             self._apply_update()
 

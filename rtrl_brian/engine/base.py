@@ -26,25 +26,30 @@ class Engine(ABC):
     def __init__(self, layout, n_params):
         self.layout = layout
         self.n_params = n_params
-        self._done = 0
-        self._dense = 0
+        self.reset_operations()
 
     def take_operations(self):
         """
-        Multiply-adds since the last call: ``(done, dense)``.
+        Work counted since the last call, and zero the counters.
 
-        ``done`` counts what this engine computed on the influence matrix;
-        ``dense`` what the dense reference engine computes for the same ops
-        (full Jacobian blocks times whole row blocks).
+        Returns
+        -------
+        counts : dict
+            ``multiply_adds``: multiply-adds this engine did on the influence
+            matrix; ``multiply_adds_dense``: those the dense reference engine
+            does for the same ops (full Jacobian blocks times whole row
+            blocks); ``bytes``: bytes of the influence matrix read or written.
         """
-        counts = (self._done, self._dense)
+        counts = {"multiply_adds": self._done, "multiply_adds_dense": self._dense,
+                  "bytes": self._bytes}
         self.reset_operations()
         return counts
 
     def reset_operations(self):
-        """Zero the multiply-add counters."""
+        """Zero the work counters."""
         self._done = 0
         self._dense = 0
+        self._bytes = 0
 
     @abstractmethod
     def reset(self):

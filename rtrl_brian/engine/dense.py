@@ -43,30 +43,32 @@ class DenseEngine(Engine):
                 source = M[layout.rows(term.block)]
                 if out.index is None and term.index is None:  # neuron-local: diagonal
                     delta += term.coef[:, None] * source
-                    self._count(out.n * self.n_params)
+                    self._count(out.n * self.n_params, source.nbytes)
                     continue
                 source_index = term.index if term.index is not None else np.arange(n_elements)
                 coupling = sparse.coo_matrix((term.coef, (target, source_index)),
                                              shape=(out.n, source.shape[0])).toarray()
                 delta += coupling @ source
-                self._count(out.n * source.shape[0] * self.n_params)
+                self._count(out.n * source.shape[0] * self.n_params, source.nbytes)
             for term in out.columns:
                 np.add.at(delta, (target, term.columns), term.coef)
-                self._count(len(term.coef))
+                self._count(len(term.coef), 0)
             updates.append((layout.rows(out.block), delta))
         for rows, delta in updates:
             if linearization.assigns:
                 M[rows] = delta
             else:
                 M[rows] += delta
+            self._count(0, (1 if linearization.assigns else 2) * delta.nbytes)
 
-    def _count(self, multiply_adds):
+    def _count(self, multiply_adds, nbytes):
         self._done += multiply_adds
         self._dense += multiply_adds
+        self._bytes += nbytes
 
     def loss_gradient(self, block, dloss):
         rows = self.M[self.layout.rows(block)]
-        self._count(rows.size)
+        self._count(rows.size, rows.nbytes)
         return dloss @ rows
 
     @property

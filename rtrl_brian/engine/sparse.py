@@ -27,6 +27,7 @@ import numpy as np
 from scipy import sparse
 
 from ..ir import SPIKE
+from ..kernels import NumpyKernels
 from .base import Engine
 
 __all__ = ["SparseEngine"]
@@ -54,6 +55,23 @@ class _SpikeRows:
         return self.rows.nbytes
 
 
+class _Coupling:
+    """Row terms of one output in CSR form over its receiving rows (`units`)."""
+
+    def __init__(self, units, indptr, sources, weights, source_rows):
+        self.units = units
+        self.indptr = indptr
+        self.sources = sources
+        self.weights = weights
+        self.source_rows = source_rows
+
+    def product(self):
+        """The summed rows, one per unit."""
+        matrix = sparse.csr_matrix((self.weights, self.sources, self.indptr),
+                                   shape=(len(self.units), len(self.source_rows)))
+        return np.asarray(matrix @ self.source_rows, dtype=self.source_rows.dtype)
+
+
 class SparseEngine(Engine):
     """
     Influence matrix over existing parameters, updated event by event.
@@ -65,10 +83,14 @@ class SparseEngine(Engine):
     dtype : {numpy.float64, numpy.float32}, optional
         Storage precision of the influence matrix (scales and coefficients
         stay float64).
+    kernels : NumpyKernels or CythonKernels, optional
+        Implementation of the inner loops (default: numpy). `RTRL` sets it
+        from ``prefs.codegen.target`` before each run.
     """
 
-    def __init__(self, layout, n_params, dtype=np.float64):
+    def __init__(self, layout, n_params, dtype=np.float64, kernels=None):
         super().__init__(layout, n_params)
+        self.kernels = kernels if kernels is not None else NumpyKernels()
         self.dtype = np.dtype(dtype)
         self._state_rows = {}
         offset = 0
@@ -78,6 +100,7 @@ class SparseEngine(Engine):
                 self._state_rows[block] = slice(offset, offset + n)
                 offset += n
         self.S = np.zeros((offset, n_params), dtype=self.dtype)
+        self._row_bytes = n_params * self.dtype.itemsize
         self.scale = np.ones(offset)
         self._spikes = {block: _SpikeRows(layout.rows(block).stop - layout.rows(block).start,
                                           n_params, self.dtype)
@@ -94,16 +117,19 @@ class SparseEngine(Engine):
     def _global(self, block, elements):
         return self._state_rows[block].start + elements
 
-    def _gather(self, block, elements):
-        """Rows ``elements`` of ``block``, scaled, plus a mask of the non-zero ones."""
+    def _present(self, block, elements):
+        """Mask of the ``elements`` whose row of ``block`` may be non-zero."""
+        if block in self._spikes:
+            return self._spikes[block].position[elements] >= 0
+        return np.ones(len(elements), dtype=bool)
+
+    def _rows(self, block, elements):
+        """Rows ``elements`` of ``block`` (scale applied)."""
         if block in self._spikes:
             store = self._spikes[block]
-            position = store.position[elements]
-            present = position >= 0
-            return store.rows[position[present]], present
+            return store.rows[store.position[elements]]
         rows = self._global(block, elements)
-        return (self.S[rows] * self.scale[rows, None]).astype(self.dtype, copy=False), \
-            np.ones(len(elements), dtype=bool)
+        return (self.S[rows] * self.scale[rows, None]).astype(self.dtype, copy=False)
 
     # -- applying ops -----------------------------------------------------------------
     def apply(self, linearization):
@@ -124,59 +150,67 @@ class SparseEngine(Engine):
                     diagonal = term.coef
                 else:
                     cross.append(term)
-            pending.append((out, diagonal, self._sum_rows(cross, out.index, out.n),
+            pending.append((out, diagonal, self._coupling(cross, out.index, out.n),
                             self._column_entries(out.columns, out.index, out.n)))
-        for out, diagonal, (units, rows), columns in pending:
+        for out, diagonal, coupling, columns in pending:
             if out.block in self._spikes:
-                self._assign_spike_rows(out, units, rows, columns)
+                self._assign_spike_rows(out, coupling, columns)
                 continue
             self._scale_rows(out.block, diagonal, out.n)
-            self._add_rows(out.block, units, rows)
+            self._add_rows(out.block, coupling)
             self._add_columns(out.block, columns)
 
     def _accumulate(self, out):
         """Synaptic pathway: ``M[post] += sum over synapses``."""
         if out.block in self._spikes:
             raise NotImplementedError(f"Increments into the spike block {out.block}.")
-        units, rows = self._sum_rows(out.rows, out.index, out.n)
-        self._add_rows(out.block, units, rows)
+        self._add_rows(out.block, self._coupling(out.rows, out.index, out.n))
         self._add_columns(out.block, self._column_entries(out.columns, out.index, out.n))
 
-    def _sum_rows(self, terms, out_index, n_out):
+    def _coupling(self, terms, out_index, n_out):
         """
-        Sum the row terms of one output into its distinct output rows.
+        The row terms of one output as a CSR coupling over its receiving rows.
+
+        Only elements with a non-zero coefficient and a non-zero source row
+        enter; each source row is read once.
 
         Returns
         -------
-        units : ndarray
-            Output rows (neurons) that receive something, sorted.
-        rows : ndarray or None
-            Their summed rows.
+        coupling : _Coupling or None
+            None when nothing is received.
         """
-        targets, sources, weights = [], [], []
-        for term in terms:
-            n_elements = len(term.coef)
-            index = np.arange(n_elements) if term.index is None else term.index
-            live = np.flatnonzero(term.coef)
-            rows, present = self._gather(term.block, index[live])
-            live = live[present]
-            if not len(live):
-                continue
-            self._done += len(live) * self.n_params
-            targets.append(live if out_index is None else out_index[live])
-            sources.append(rows)
-            weights.append(term.coef[live])
+        targets, sources, weights, source_rows = [], [], [], []
+        n_sources = 0
         for term in terms:
             self._dense += n_out * (self._block_size(term.block) if term.index is not None
                                     or out_index is not None else 1) * self.n_params
+            index = np.arange(len(term.coef)) if term.index is None else term.index
+            live = np.flatnonzero(term.coef)
+            live = live[self._present(term.block, index[live])]
+            if not len(live):
+                continue
+            if term.index is None:  # neuron-local: element e reads row e, once
+                needed, source_of = live, np.arange(len(live))
+            else:
+                needed, source_of = np.unique(index[live], return_inverse=True)
+            source_rows.append(self._rows(term.block, needed))
+            targets.append(live if out_index is None else out_index[live])
+            sources.append(n_sources + source_of)
+            weights.append(term.coef[live])
+            n_sources += len(needed)
+            self._done += len(live) * self.n_params
+            self._bytes += len(needed) * self._row_bytes
         if not targets:
-            return np.zeros(0, dtype=np.intp), None
-        units, inverse = np.unique(np.concatenate(targets), return_inverse=True)
-        coupling = sparse.csr_matrix(
-            (np.concatenate(weights), (inverse, np.arange(len(inverse)))),
-            shape=(len(units), len(inverse)))
-        summed = coupling @ np.concatenate(sources)
-        return units, np.asarray(summed, dtype=self.dtype)
+            return None
+        if len(targets) == 1 and out_index is None:  # neuron-local: one entry per row
+            return _Coupling(targets[0], np.arange(len(targets[0]) + 1), sources[0],
+                             weights[0], source_rows[0])
+        targets = np.concatenate(targets)
+        order = np.argsort(targets, kind="stable")
+        units, counts = np.unique(targets[order], return_counts=True)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        return _Coupling(units, indptr, np.concatenate(sources)[order],
+                         np.concatenate(weights)[order], np.concatenate(source_rows))
 
     def _column_entries(self, columns, out_index, n_out):
         """Immediate influences ``(unit, column, value)`` with non-zero value."""
@@ -201,6 +235,7 @@ class SparseEngine(Engine):
             self.S[rows] = 0.0
             self.scale[rows] = 1.0
             self._done += n * self.n_params
+            self._bytes += n * self._row_bytes
             return
         scale = self.scale[rows]
         scale *= diagonal
@@ -214,13 +249,15 @@ class SparseEngine(Engine):
             self.S[keep] *= scale[stale[~zero], None]
             scale[stale] = 1.0
             self._done += len(keep) * self.n_params
+            self._bytes += (len(stale) + len(keep)) * self._row_bytes
 
-    def _add_rows(self, block, units, rows):
-        if rows is None or not len(units):
+    def _add_rows(self, block, coupling):
+        if coupling is None:
             return
-        global_rows = self._global(block, units)
-        self.S[global_rows] += rows / self.scale[global_rows, None]
-        self._done += len(units) * self.n_params
+        self.kernels.accumulate_rows(self.S, self.scale, self._global(block, coupling.units),
+                                     coupling.indptr, coupling.sources, coupling.weights,
+                                     coupling.source_rows)
+        self._bytes += 2 * len(coupling.units) * self._row_bytes
 
     def _add_columns(self, block, columns):
         if columns is None:
@@ -229,7 +266,10 @@ class SparseEngine(Engine):
         global_rows = self._global(block, units)
         np.add.at(self.S, (global_rows, cols), values / self.scale[global_rows])
 
-    def _assign_spike_rows(self, out, units, rows, columns):
+    def _assign_spike_rows(self, out, coupling, columns):
+        units, rows = np.zeros(0, dtype=np.intp), None
+        if coupling is not None:
+            units, rows = coupling.units, coupling.product()
         if columns is not None:
             all_units = np.union1d(units, columns[0])
             full = np.zeros((len(all_units), self.n_params), dtype=self.dtype)
@@ -240,12 +280,14 @@ class SparseEngine(Engine):
         if rows is None:
             rows = np.zeros((0, self.n_params), dtype=self.dtype)
         self._spikes[out.block].assign(units, rows)
+        self._bytes += rows.nbytes
 
     # -- reading the result -----------------------------------------------------------------
     def loss_gradient(self, block, dloss):
         rows = self._state_rows[block]
         self._done += (rows.stop - rows.start) * self.n_params
         self._dense += (rows.stop - rows.start) * self.n_params
+        self._bytes += (rows.stop - rows.start) * self._row_bytes
         return (dloss * self.scale[rows]) @ self.S[rows]
 
     def _block_size(self, block):

@@ -1,0 +1,345 @@
+"""
+Benchmarks: per-step cost of the engines, RTRL against BPTT, and the roofline.
+
+Every figure comes from a learner's own `RTRL.history` (engine seconds,
+multiply-adds, bytes of the influence matrix touched) on a recurrent LIF
+network of ``n`` units driven by Poisson input. Its recurrent weights and a
+two-unit readout are learned; the input weights are fixed. Two knobs set the
+sparsity:
+
+``density``
+    Fraction of the ``n * (n - 1)`` recurrent synapses that exist
+    (parameter sparsity is ``1 - density``).
+``activity``
+    Target fraction of units inside the surrogate's support per step
+    (activity sparsity is ``1 - activity``); the surrogate's width is
+    calibrated on a run of the same network to reach it (``1.0``: every unit).
+
+`run_benchmarks` runs the studies side by side, so that ratios come from one
+run on one machine, and writes a JSON file, a Markdown table and a figure.
+"""
+
+import json
+import pathlib
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
+           "machine_rates", "rtrl_vs_bptt", "run_benchmarks"]
+
+#: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
+THRESHOLD = 1.0
+
+
+@dataclass
+class StepCost:
+    """What one learner step cost, averaged over the measured steps."""
+
+    label: str
+    n: int
+    density: float
+    engine: str
+    dtype: str
+    n_params: int
+    active_fraction: float
+    engine_ms: float
+    learner_ms: float
+    multiply_adds: float
+    multiply_adds_dense: float
+    bytes_touched: float
+    M_bytes: int
+
+
+def _lif_objects(n, density, seed, n_inputs=32):
+    import brian2
+    from brian2 import Hz, NeuronGroup, PoissonGroup, Synapses
+
+    brian2.seed(seed)
+    rng = np.random.default_rng(seed)
+    # fixed names: the generated code is the same for every size, so Cython compiles it once
+    inputs = PoissonGroup(n_inputs, rates=40 * Hz, name="bench_inputs")
+    rec = NeuronGroup(n, "dv/dt = -v / (20*ms) : 1", threshold=f"v > {THRESHOLD}",
+                      reset=f"v -= {THRESHOLD}", method="exact", name="bench_recurrent")
+    out = NeuronGroup(2, "dy/dt = -y / (20*ms) : 1", method="exact", name="bench_readout")
+    s_in = Synapses(inputs, rec, "w : 1", on_pre="v_post += w", name="bench_s_in")
+    s_in.connect(p=0.25)
+    s_in.w = rng.uniform(0.0, 0.6, len(s_in))
+    s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="bench_s_rec")
+    s_rec.connect("i != j", p=density)
+    s_rec.w = rng.normal(0.0, 0.5 / np.sqrt(max(1.0, density * n)), len(s_rec))
+    s_out = Synapses(rec, out, "w : 1", on_pre="y_post += w", name="bench_s_out")
+    s_out.connect()
+    s_out.w = rng.normal(0.0, 0.1, len(s_out))
+    return [inputs, rec, out, s_in, s_rec, s_out]
+
+
+def calibrate_width(n, density, activity, seed=0, skip=20, steps=20):
+    """
+    Surrogate width that puts about ``activity`` of the units in its support.
+
+    Runs the network (no learner) for ``skip + steps`` steps and takes the
+    ``activity`` quantile of ``|v - threshold|`` over the last ``steps`` (the
+    window a measurement uses). ``activity >= 1`` gives a width covering
+    every unit.
+    """
+    from brian2 import Network, StateMonitor, defaultclock, start_scope
+
+    if activity >= 1.0:
+        return 1e6
+    start_scope()
+    objects = _lif_objects(n, density, seed)
+    monitor = StateMonitor(objects[1], "v", record=True, when="thresholds", order=-1)
+    Network(*objects, monitor).run((skip + steps) * defaultclock.dt)
+    distance = np.abs(np.asarray(monitor.v)[:, skip:] - THRESHOLD)
+    return float(np.quantile(distance, activity))
+
+
+def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed=0,
+                      learner="rtrl"):
+    """
+    The benchmark network with a learner attached.
+
+    Returns
+    -------
+    network : Network
+    learner : RTRL or BPTT
+    """
+    from brian2 import Network, start_scope
+
+    from .bptt import BPTT
+    from .losses import MSE
+    from .rtrl import RTRL
+    from .surrogates import Triangle
+
+    start_scope()
+    objects = _lif_objects(n, density, seed)
+    s_rec, s_out, out = objects[4], objects[5], objects[2]
+    loss = MSE(out.y, np.zeros((1_000_000, 2)))
+    surrogate = Triangle(width=width, gain=0.3)
+    if learner == "rtrl":
+        attached = RTRL([s_rec.w, s_out.w], loss, surrogate=surrogate, engine=engine,
+                        dtype=dtype, namespace={})
+    else:
+        attached = BPTT([s_rec.w, s_out.w], loss, surrogate=surrogate, namespace={})
+    return Network(*objects, attached), attached
+
+
+def measure_step(n, density, activity, engine="sparse", dtype=np.float64, steps=20,
+                 warmup=20, seed=0, label=""):
+    """
+    Mean cost of one learner step after ``warmup`` steps.
+
+    Returns
+    -------
+    cost : StepCost
+    """
+    from brian2 import defaultclock
+
+    width = calibrate_width(n, density, activity, seed, skip=warmup, steps=steps)
+    network, learner = benchmark_network(n, density, width, engine, dtype, seed)
+    network.run((warmup + steps) * defaultclock.dt)
+    history = {key: np.asarray(values[warmup:], dtype=float)
+               for key, values in learner.history.items() if key != "trial_loss"}
+    return StepCost(label or f"{engine} n={n}", n, density, engine, np.dtype(dtype).name,
+                    learner.ir.n_params, float(history["active_fraction"].mean()),
+                    1e3 * float(history["engine_seconds"].mean()),
+                    1e3 * float(history["step_seconds"].mean()),
+                    float(history["multiply_adds"].mean()),
+                    float(history["multiply_adds_dense"].mean()),
+                    float(history["bytes"].mean()), int(learner.engine.nbytes))
+
+
+def machine_rates(size=2048, copy_mb=256, repeats=3):
+    """
+    This machine's memory copy bandwidth and dense BLAS multiply-add rate.
+
+    Returns
+    -------
+    rates : dict
+        ``copy_bytes_per_s`` (bytes read plus written per second, one core's
+        numpy copy) and ``blas_multiply_adds_per_s`` (float64 matrix product).
+    """
+    source = np.ones(copy_mb * 2 ** 20 // 8)
+    target = np.empty_like(source)
+    best_copy = min(_timed(lambda: np.copyto(target, source)) for _ in range(repeats))
+    a = np.random.default_rng(0).random((size, size))
+    best_gemm = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return {"copy_bytes_per_s": 2 * source.nbytes / best_copy,
+            "blas_multiply_adds_per_s": size ** 3 / best_gemm}
+
+
+def _timed(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def rtrl_vs_bptt(n, density, activity, lengths, seed=0):
+    """
+    Memory and time of RTRL and BPTT against sequence length.
+
+    RTRL holds the influence matrix (constant in time); BPTT records every
+    step's linearization, then runs backward once.
+
+    Returns
+    -------
+    rows : list of dict
+    """
+    from brian2 import defaultclock
+
+    width = calibrate_width(n, density, activity, seed, skip=0, steps=min(lengths))
+    rows = []
+    for length in lengths:
+        network, rtrl = benchmark_network(n, density, width, "sparse", seed=seed)
+        started = time.perf_counter()
+        network.run(length * defaultclock.dt)
+        rtrl_seconds = time.perf_counter() - started
+        network, bptt = benchmark_network(n, density, width, seed=seed, learner="bptt")
+        started = time.perf_counter()
+        network.run(length * defaultclock.dt)
+        bptt.gradient(bptt.params[0])
+        bptt_seconds = time.perf_counter() - started
+        rows.append({"steps": length, "rtrl_bytes": int(rtrl.engine.nbytes),
+                     "bptt_bytes": int(bptt.tape_nbytes), "rtrl_seconds": rtrl_seconds,
+                     "bptt_seconds": bptt_seconds})
+    return rows
+
+
+def _sparsity_study(n, steps):
+    """Dense RTRL without sparsity against the sparse engine with each sparsity."""
+    cases = [("dense engine, no sparsity", 1.0, 1.0, "dense"),
+             ("sparse engine, parameter + activity sparsity", 0.1, 0.05, "sparse"),
+             ("sparse engine, parameter sparsity only", 0.1, 1.0, "sparse"),
+             ("sparse engine, activity sparsity only", 1.0, 0.05, "sparse")]
+    return [measure_step(n, density, activity, engine, steps=steps if engine == "sparse"
+                         else max(3, steps // 5), label=label)
+            for label, density, activity, engine in cases]
+
+
+def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
+                   sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
+                   log=print):
+    """
+    Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    sizes : tuple of int
+        Network sizes for the scaling study (90 % pruned, 5 % active).
+    sparsity_n : int
+        Size of the side-by-side sparsity study.
+    lengths : tuple of int
+        Sequence lengths of the RTRL-vs-BPTT study.
+    steps : int
+        Measured steps per sparse configuration.
+    target : {'cython', 'numpy'}
+        ``prefs.codegen.target`` for the run (simulation and sparse kernels).
+    log : callable
+
+    Returns
+    -------
+    results : dict
+    """
+    from brian2 import defaultclock, ms, prefs
+
+    prefs.codegen.target = target
+    defaultclock.dt = 1 * ms
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {"machine": {"python": platform.python_version(), "target": target,
+                           "processor": platform.processor() or platform.machine()}}
+    log("machine rates ...")
+    results["machine"].update(machine_rates())
+    log(f"sparsity study at n={sparsity_n} ...")
+    results["sparsity"] = []
+    for cost in _sparsity_study(sparsity_n, steps):
+        results["sparsity"].append(asdict(cost))
+        log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms learner")
+    log("scaling study ...")
+    results["scaling"] = []
+    for n in sizes:
+        for dtype in (np.float64, np.float32):
+            cost = measure_step(n, 0.1, 0.05, "sparse", dtype, steps=steps,
+                                label=f"sparse n={n} {np.dtype(dtype).name}")
+            results["scaling"].append(asdict(cost))
+            log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms "
+                f"learner, M {cost.M_bytes / 1e6:.1f} MB")
+    log("RTRL vs BPTT ...")
+    results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "results.md").write_text(results_table(results))
+    plot_results(results, out_dir / "benchmarks.png")
+    return results
+
+
+def _roofline(cost, machine):
+    bound = max(cost["bytes_touched"] / machine["copy_bytes_per_s"],
+                cost["multiply_adds"] / machine["blas_multiply_adds_per_s"])
+    return cost["engine_ms"] / 1e3 / bound if bound > 0 else float("nan")
+
+
+def results_table(results):
+    """The results as Markdown tables."""
+    machine = results["machine"]
+    lines = [f"Machine: copy bandwidth {machine['copy_bytes_per_s'] / 1e9:.1f} GB/s, "
+             f"BLAS {machine['blas_multiply_adds_per_s'] / 1e9:.1f} G multiply-adds/s "
+             f"(Python {machine['python']}, target {machine['target']}).", ""]
+    dense = results["sparsity"][0]
+    lines += ["| configuration | n | params | active | engine ms/step | learner ms/step "
+              "| speed-up vs dense (engine) | multiply-adds | dense multiply-adds |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for cost in results["sparsity"]:
+        lines.append(f"| {cost['label']} | {cost['n']} | {cost['n_params']} | "
+                     f"{cost['active_fraction']:.1%} | {cost['engine_ms']:.2f} | "
+                     f"{cost['learner_ms']:.2f} | {dense['engine_ms'] / cost['engine_ms']:.0f}x | "
+                     f"{cost['multiply_adds']:.3g} | {cost['multiply_adds_dense']:.3g} |")
+    lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
+              "| bytes touched/step | multiply-adds/step | x roofline bound |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for cost in results["scaling"]:
+        lines.append(f"| {cost['n']} | {cost['dtype']} | {cost['n_params']} | "
+                     f"{cost['active_fraction']:.1%} | {cost['engine_ms']:.2f} | "
+                     f"{cost['learner_ms']:.2f} | {cost['M_bytes'] / 1e6:.1f} | "
+                     f"{cost['bytes_touched'] / 1e6:.2f} MB | {cost['multiply_adds']:.3g} | "
+                     f"{_roofline(cost, machine):.1f} |")
+    lines += ["", "| steps | RTRL memory | BPTT memory | RTRL s | BPTT s |", "|---|---|---|---|---|"]
+    for row in results["rtrl_vs_bptt"]:
+        lines.append(f"| {row['steps']} | {row['rtrl_bytes'] / 1e6:.2f} MB | "
+                     f"{row['bptt_bytes'] / 1e6:.2f} MB | {row['rtrl_seconds']:.2f} | "
+                     f"{row['bptt_seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(results, path):
+    """Step time against n, and memory against sequence length."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for dtype, marker in (("float64", "o"), ("float32", "s")):
+        rows = [c for c in results["scaling"] if c["dtype"] == dtype]
+        left.loglog([c["n"] for c in rows], [c["engine_ms"] for c in rows], marker=marker,
+                    label=f"sparse engine, {dtype}")
+    dense = results["sparsity"][0]
+    left.loglog([dense["n"]], [dense["engine_ms"]], "k*", markersize=12,
+                label="dense engine, no sparsity")
+    left.set_xlabel("recurrent units n (90 % pruned, 5 % active)")
+    left.set_ylabel("ms per step (influence matrix)")
+    left.legend(frameon=False)
+    rows = results["rtrl_vs_bptt"]
+    steps = [r["steps"] for r in rows]
+    right.plot(steps, [r["rtrl_bytes"] / 1e6 for r in rows], "o-", label="RTRL (influence matrix)")
+    right.plot(steps, [r["bptt_bytes"] / 1e6 for r in rows], "s-", label="BPTT (tape)")
+    right.set_xlabel("sequence length (steps)")
+    right.set_ylabel("memory (MB)")
+    right.legend(frameon=False)
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

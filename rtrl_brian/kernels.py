@@ -1,0 +1,130 @@
+"""
+Inner loops of the sparse engine, for each Brian2 code-generation target.
+
+The hot loop of event-driven RTRL adds, for every influence-matrix row that
+receives something this step, a weighted sum of a few source rows (spike rows
+of active units, rows of other state variables):
+
+    S[t, :] += (sum_k  w_k * R[s_k, :]) / scale[t]            (CSR over t)
+
+``numpy`` evaluates it with a sparse matrix product and a fancy-indexed
+update (three passes over the receiving rows); ``cython`` runs one fused
+pass, compiled with Brian2's own Cython machinery: its compiler, flags
+(``prefs.codegen.cpp``) and cache (``prefs.codegen.runtime.cython.cache_dir``).
+The learner follows ``prefs.codegen.target`` as Brian2 objects do.
+"""
+
+import numpy as np
+from scipy import sparse
+
+__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target"]
+
+CYTHON_SOURCE = """
+#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+ctypedef fused real:
+    float
+    double
+
+def accumulate_rows(real[:, ::1] S, const double[::1] scale, const Py_ssize_t[::1] targets,
+                    const Py_ssize_t[::1] indptr, const Py_ssize_t[::1] sources,
+                    const double[::1] weights, const real[:, ::1] source_rows):
+    cdef Py_ssize_t t, k, c, row, source
+    cdef Py_ssize_t n_columns = S.shape[1]
+    cdef real weight
+    cdef real* target_row
+    cdef const real* source_row
+    with nogil:
+        for t in range(targets.shape[0]):
+            row = targets[t]
+            target_row = &S[row, 0]
+            for k in range(indptr[t], indptr[t + 1]):
+                weight = <real>(weights[k] / scale[row])
+                source_row = &source_rows[sources[k], 0]
+                for c in range(n_columns):
+                    target_row[c] += weight * source_row[c]
+"""
+
+
+class NumpyKernels:
+    """The reference implementation (numpy and scipy)."""
+
+    name = "numpy"
+
+    @staticmethod
+    def accumulate_rows(S, scale, targets, indptr, sources, weights, source_rows):
+        """
+        ``S[targets[t]] += sum_k weights[k] * source_rows[sources[k]] / scale[targets[t]]``.
+
+        Parameters
+        ----------
+        S : ndarray
+            ``(rows, columns)``, updated in place.
+        scale : ndarray
+            Lazy per-row scale of ``S``.
+        targets : ndarray
+            Distinct rows of ``S`` that receive something.
+        indptr, sources, weights : ndarray
+            CSR: entries ``indptr[t]:indptr[t+1]`` belong to ``targets[t]``.
+        source_rows : ndarray
+            ``(n_sources, columns)``, same dtype as ``S``.
+        """
+        coupling = sparse.csr_matrix(
+            (weights / np.repeat(scale[targets], np.diff(indptr)), sources, indptr),
+            shape=(len(targets), len(source_rows)))
+        S[targets] += coupling @ source_rows
+
+
+class CythonKernels:
+    """The same loops compiled through Brian2's Cython extension manager."""
+
+    name = "cython"
+    _module = None
+
+    def __init__(self):
+        if CythonKernels._module is None:
+            from brian2.codegen.cpp_prefs import get_compiler_and_args
+            from brian2.codegen.runtime.cython_rt.extension_manager import (
+                cython_extension_manager)
+            from brian2.core.preferences import prefs
+
+            compiler, flags = get_compiler_and_args()
+            CythonKernels._module = cython_extension_manager.create_extension(
+                CYTHON_SOURCE, compiler=compiler, extra_compile_args=flags,
+                extra_link_args=prefs["codegen.cpp.extra_link_args"],
+                include_dirs=prefs["codegen.cpp.include_dirs"],
+                owner_name="rtrl_brian_kernels")
+
+    def accumulate_rows(self, S, scale, targets, indptr, sources, weights, source_rows):
+        """As `NumpyKernels.accumulate_rows`, in one compiled pass."""
+        self._module.accumulate_rows(S, scale, _index(targets), _index(indptr), _index(sources),
+                                     np.ascontiguousarray(weights, dtype=np.float64),
+                                     np.ascontiguousarray(source_rows, dtype=S.dtype))
+
+
+def _index(array):
+    return np.ascontiguousarray(array, dtype=np.intp)
+
+
+def kernels_for_target(target):
+    """
+    The kernels for a Brian2 code-generation target.
+
+    Parameters
+    ----------
+    target : str
+        ``prefs.codegen.target``: ``'numpy'``, ``'cython'`` or ``'auto'``
+        (Cython when it compiles here, as Brian2 decides).
+
+    Returns
+    -------
+    kernels : NumpyKernels or CythonKernels
+    """
+    if target == "auto":
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+        target = "cython" if CythonCodeObject.is_available() else "numpy"
+    if target == "numpy":
+        return NumpyKernels()
+    if target == "cython":
+        return CythonKernels()
+    raise ValueError(f"No rtrl_brian kernels for the code-generation target {target!r} "
+                     f"(supported: 'numpy', 'cython', 'auto').")
