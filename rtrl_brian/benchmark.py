@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
-           "machine_rates", "rtrl_vs_bptt", "run_benchmarks"]
+           "machine_rates", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
 THRESHOLD = 1.0
@@ -208,6 +208,34 @@ def rtrl_vs_bptt(n, density, activity, lengths, seed=0):
     return rows
 
 
+def float32_error(n=256, density=0.1, activity=0.05, steps=200, seed=0):
+    """
+    Gradient error of a float32 influence matrix against float64.
+
+    Both learners observe one run of the benchmark network.
+
+    Returns
+    -------
+    error : dict
+        Per parameter, ``max|g32 - g64| / max|g64|``.
+    """
+    from brian2 import Network, defaultclock
+
+    from .rtrl import RTRL
+
+    width = calibrate_width(n, density, activity, seed, skip=0, steps=steps)
+    network, reference = benchmark_network(n, density, width, seed=seed)
+    single = RTRL(reference.params, reference.loss, surrogate=reference.surrogate,
+                  dtype=np.float32, namespace={})
+    Network(*network.objects, single).run(steps * defaultclock.dt)
+    errors = {}
+    for param, var in zip(reference.ir.params, reference.params):
+        expected = reference.gradient(var)
+        errors[param.label] = float(np.max(np.abs(single.gradient(var) - expected))
+                                    / np.max(np.abs(expected)))
+    return errors
+
+
 def _sparsity_study(n, steps):
     """Dense RTRL without sparsity against the sparse engine with each sparsity."""
     cases = [("dense engine, no sparsity", 1.0, 1.0, "dense"),
@@ -270,6 +298,8 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                 f"learner, M {cost.M_bytes / 1e6:.1f} MB")
     log("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
+    log("float32 against float64 ...")
+    results["float32_error"] = float32_error(sparsity_n)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     (out_dir / "results.md").write_text(results_table(results))
     plot_results(results, out_dir / "benchmarks.png")
@@ -306,6 +336,9 @@ def results_table(results):
                      f"{cost['learner_ms']:.2f} | {cost['M_bytes'] / 1e6:.1f} | "
                      f"{cost['bytes_touched'] / 1e6:.2f} MB | {cost['multiply_adds']:.3g} | "
                      f"{_roofline(cost, machine):.1f} |")
+    lines += ["", "| float32 influence matrix: parameter | relative gradient error vs float64 |",
+              "|---|---|"]
+    lines += [f"| {label} | {error:.2e} |" for label, error in results["float32_error"].items()]
     lines += ["", "| steps | RTRL memory | BPTT memory | RTRL s | BPTT s |", "|---|---|---|---|---|"]
     for row in results["rtrl_vs_bptt"]:
         lines.append(f"| {row['steps']} | {row['rtrl_bytes'] / 1e6:.2f} MB | "

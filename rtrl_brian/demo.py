@@ -52,8 +52,8 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     Parameters
     ----------
     out_dir : str or Path
-        Folder for ``raster.png``, ``learning_curve.png``, ``readout.png`` and
-        ``losses.csv``.
+        Folder for ``raster.png``, ``learning_curve.png``, ``readout.png``,
+        ``operations.png`` and ``losses.csv``.
     trials : int
     n_rec : int
         Recurrent LIF units.
@@ -120,6 +120,10 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     plot.readout_vs_target(times, last_readout, task.target[:, 0], ax=axes[1],
                            label="after learning")
     fig.savefig(out_dir / "readout.png", dpi=120)
+    ax = plot.operations(learner, smooth=steps)
+    ax.set_title("Influence-matrix work per step")
+    ax.figure.tight_layout()
+    ax.figure.savefig(out_dir / "operations.png", dpi=120)
     plt.close("all")
     np.savetxt(out_dir / "losses.csv", trial_losses, header="trial_loss", comments="")
     log(f"first trial loss {trial_losses[0]:.4f}, last {trial_losses[-1]:.4f} "

@@ -27,21 +27,28 @@ ctypedef fused real:
 
 def accumulate_rows(real[:, ::1] S, const double[::1] scale, const Py_ssize_t[::1] targets,
                     const Py_ssize_t[::1] indptr, const Py_ssize_t[::1] sources,
-                    const double[::1] weights, const real[:, ::1] source_rows):
-    cdef Py_ssize_t t, k, c, row, source
+                    const double[::1] weights, const real[:, ::1] source_rows,
+                    Py_ssize_t block):
+    # Column blocks keep the sources' block in cache while every receiving row adds
+    # its entries to its own block: one pass over the receiving rows of S.
+    cdef Py_ssize_t t, k, c, row, start, stop
     cdef Py_ssize_t n_columns = S.shape[1]
     cdef real weight
     cdef real* target_row
     cdef const real* source_row
     with nogil:
-        for t in range(targets.shape[0]):
-            row = targets[t]
-            target_row = &S[row, 0]
-            for k in range(indptr[t], indptr[t + 1]):
-                weight = <real>(weights[k] / scale[row])
-                source_row = &source_rows[sources[k], 0]
-                for c in range(n_columns):
-                    target_row[c] += weight * source_row[c]
+        start = 0
+        while start < n_columns:
+            stop = start + block if start + block < n_columns else n_columns
+            for t in range(targets.shape[0]):
+                row = targets[t]
+                target_row = &S[row, 0]
+                for k in range(indptr[t], indptr[t + 1]):
+                    weight = <real>(weights[k] / scale[row])
+                    source_row = &source_rows[sources[k], 0]
+                    for c in range(start, stop):
+                        target_row[c] += weight * source_row[c]
+            start = stop
 """
 
 
@@ -79,6 +86,11 @@ class CythonKernels:
 
     name = "cython"
     _module = None
+    #: Bytes of source rows a column block may span: between the L2 and L3 caches
+    #: (measured best here: 1 to 4 MiB at n = 1024; see docs/benchmarks.md).
+    BLOCK_BYTES = 2 * 2 ** 20
+    #: Bounds on the columns per block.
+    MIN_BLOCK, MAX_BLOCK = 64, 16384
 
     def __init__(self):
         if CythonKernels._module is None:
@@ -88,17 +100,28 @@ class CythonKernels:
             from brian2.core.preferences import prefs
 
             compiler, flags = get_compiler_and_args()
-            CythonKernels._module = cython_extension_manager.create_extension(
+            module = cython_extension_manager.create_extension(
                 CYTHON_SOURCE, compiler=compiler, extra_compile_args=flags,
                 extra_link_args=prefs["codegen.cpp.extra_link_args"],
                 include_dirs=prefs["codegen.cpp.include_dirs"],
                 owner_name="rtrl_brian_kernels")
+            if module is None:
+                raise RuntimeError("Compiling the rtrl_brian Cython kernels failed (see the "
+                                   "compiler output above); use prefs.codegen.target = "
+                                   "'numpy' meanwhile.")
+            CythonKernels._module = module
 
     def accumulate_rows(self, S, scale, targets, indptr, sources, weights, source_rows):
         """As `NumpyKernels.accumulate_rows`, in one compiled pass."""
         self._module.accumulate_rows(S, scale, _index(targets), _index(indptr), _index(sources),
                                      np.ascontiguousarray(weights, dtype=np.float64),
-                                     np.ascontiguousarray(source_rows, dtype=S.dtype))
+                                     np.ascontiguousarray(source_rows, dtype=S.dtype),
+                                     self.block(len(source_rows), S.dtype.itemsize))
+
+    def block(self, n_sources, itemsize):
+        """Columns per block so that the sources' block stays in cache."""
+        columns = self.BLOCK_BYTES // max(1, n_sources * itemsize)
+        return int(min(self.MAX_BLOCK, max(self.MIN_BLOCK, columns // 16 * 16)))
 
 
 def _index(array):

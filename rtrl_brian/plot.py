@@ -5,7 +5,7 @@ Plots: array-level functions that return matplotlib Axes (``ax=None`` makes one)
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["raster", "learning_curve", "readout_vs_target"]
+__all__ = ["raster", "learning_curve", "readout_vs_target", "operations"]
 
 
 def _axes(ax):
@@ -87,3 +87,48 @@ def readout_vs_target(times_ms, readout, target, ax=None, label="readout"):
     ax.set_ylabel("output")
     ax.legend()
     return ax
+
+
+def operations(learner, ax=None, smooth=10):
+    """
+    Work on the influence matrix per step: done by the learner's engine
+    against what the dense engine does, with the fraction of units inside
+    the surrogate's support on a second axis.
+
+    Parameters
+    ----------
+    learner : RTRL
+        Its ``history`` (``multiply_adds``, ``multiply_adds_dense``,
+        ``active_fraction``).
+    ax : Axes, optional
+    smooth : int
+        Moving average over this many steps (1: raw).
+
+    Returns
+    -------
+    ax : Axes
+    """
+    history = learner.history
+    done = _moving_average(history["multiply_adds"], smooth)
+    dense = _moving_average(history["multiply_adds_dense"], smooth)
+    active = _moving_average(history["active_fraction"], smooth)
+    ax = _axes(ax)
+    steps = np.arange(len(done))
+    ax.plot(steps, dense, "k--", label="dense engine")
+    ax.plot(steps, done, label=f"{getattr(learner, 'engine_name', 'engine')} engine")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("multiply-adds per step")
+    ax.legend(loc="upper left", frameon=False)
+    twin = ax.twinx()
+    twin.plot(steps, 100 * active, color="tab:orange", alpha=0.6)
+    twin.set_ylabel("units in surrogate support (%)", color="tab:orange")
+    twin.set_ylim(0, max(1.0, 110 * float(np.max(active, initial=0.0))))
+    return ax
+
+
+def _moving_average(values, width):
+    values = np.asarray(values, dtype=float)
+    if width <= 1 or len(values) < width:
+        return values
+    return np.convolve(values, np.ones(width) / width, mode="valid")

@@ -23,8 +23,11 @@ def random_coupling(rng, n_rows, n_columns, n_sources, dtype):
 
 
 @pytest.mark.cython
+@pytest.mark.parametrize("block", [16384, 64], ids=["one-block", "several-blocks"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_cython_accumulate_rows_equals_numpy(dtype):
+def test_cython_accumulate_rows_equals_numpy(dtype, block, monkeypatch):
+    monkeypatch.setattr(CythonKernels, "MIN_BLOCK", block)
+    monkeypatch.setattr(CythonKernels, "MAX_BLOCK", block)
     args = random_coupling(np.random.default_rng(0), 40, 300, 7, dtype)
     expected = args[0].copy()
     NumpyKernels.accumulate_rows(expected, *args[1:])
