@@ -1,20 +1,35 @@
 """
-Leaky integrate-and-fire neurons and a leaky linear readout.
+Leaky integrate-and-fire neurons (plain and adaptive) and a leaky linear readout.
 """
 
 from brian2 import NeuronGroup, ms
 
-__all__ = ["lif", "leaky_readout"]
+__all__ = ["lif", "alif", "leaky_readout"]
+
+_RESETS = {"subtract": "v -= v_th", "zero": "v = 0"}
 
 
-def lif(n, tau=20 * ms, threshold=1.0, name="lif*"):
+def _refractory_flag(refractory):
+    return " (unless refractory)" if refractory else ""
+
+
+def _reset(reset):
+    if reset not in _RESETS:
+        raise ValueError(f"reset must be one of {sorted(_RESETS)}, got {reset!r}.")
+    return _RESETS[reset]
+
+
+def lif(n, tau=20 * ms, threshold=1.0, reset="subtract", refractory=None, name="lif*"):
     """
-    Leaky integrate-and-fire neurons, reset by subtraction.
+    Leaky integrate-and-fire neurons with a per-neuron (learnable) threshold.
 
     Equations::
 
-        dv/dt = -v / tau : 1
-        spike when v > threshold; then v -= threshold
+        dv/dt = -v / tau_m : 1          (unless refractory, if refractory is given)
+        v_th : 1 (constant)             initialised to ``threshold``
+        spike when v > v_th; then v -= v_th (reset='subtract') or v = 0 (reset='zero')
+
+    Inputs arrive as ``on_pre='v_post += w'``.
 
     Parameters
     ----------
@@ -22,6 +37,11 @@ def lif(n, tau=20 * ms, threshold=1.0, name="lif*"):
     tau : Quantity
         Membrane time constant.
     threshold : float
+        Initial value of ``v_th``.
+    reset : {'subtract', 'zero'}
+    refractory : Quantity, optional
+        Refractory period; while refractory, ``v`` is held and synaptic input is
+        dropped (Brian2's semantics).
     name : str
 
     Returns
@@ -29,9 +49,57 @@ def lif(n, tau=20 * ms, threshold=1.0, name="lif*"):
     group : NeuronGroup
         Integrated exactly (``method='exact'``).
     """
-    return NeuronGroup(n, "dv/dt = -v / tau_m : 1", threshold=f"v > {threshold!r}",
-                       reset=f"v -= {threshold!r}", method="exact",
-                       namespace={"tau_m": tau}, name=name)
+    group = NeuronGroup(n, f"""dv/dt = -v / tau_m : 1{_refractory_flag(refractory)}
+                              v_th : 1 (constant)""",
+                        threshold="v > v_th", reset=_reset(reset), method="exact",
+                        refractory=refractory if refractory else False,
+                        namespace={"tau_m": tau}, name=name)
+    group.v_th = threshold
+    return group
+
+
+def alif(n, tau=20 * ms, tau_a=200 * ms, beta=0.07, threshold=1.0, refractory=None,
+         name="alif*"):
+    """
+    Adaptive LIF neurons as in e-prop (Bellec et al., Nat. Commun. 11, 3625, 2020).
+
+    Equations::
+
+        dv/dt = -v / tau_m : 1          (unless refractory, if refractory is given)
+        da/dt = -a / tau_adapt : 1
+        v_th : 1 (constant)             base threshold, initialised to ``threshold``
+        beta : 1 (constant)             adaptation strength
+        spike when v > v_th + beta*a; then v -= v_th; a += 1
+
+    As in e-prop, the reset subtracts the base threshold and every spike raises
+    the adaptive part ``beta*a`` of the threshold, which decays with ``tau_a``.
+    (Here the increment comes at the spike and decays from the next step on;
+    e-prop's ``a_{t+1} = rho a_t + z_t`` adds it undecayed one step later.)
+
+    Parameters
+    ----------
+    n : int
+    tau, tau_a : Quantity
+        Membrane and adaptation time constants.
+    beta : float
+    threshold : float
+    refractory : Quantity, optional
+    name : str
+
+    Returns
+    -------
+    group : NeuronGroup
+    """
+    group = NeuronGroup(n, f"""dv/dt = -v / tau_m : 1{_refractory_flag(refractory)}
+                              da/dt = -a / tau_adapt : 1
+                              v_th : 1 (constant)
+                              beta : 1 (constant)""",
+                        threshold="v > v_th + beta*a", reset="v -= v_th\na += 1",
+                        method="exact", refractory=refractory if refractory else False,
+                        namespace={"tau_m": tau, "tau_adapt": tau_a}, name=name)
+    group.v_th = threshold
+    group.beta = beta
+    return group
 
 
 def leaky_readout(n, tau=20 * ms, name="readout*"):
