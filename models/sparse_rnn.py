@@ -15,7 +15,7 @@ def sparse_rnn(n, theta=0.1, name="sparse_rnn*"):
 
     One time step (``dt``) is one step of the network::
 
-        h_t = tanh(in + b)              in: input accumulated during the previous step
+        h_t = tanh(in_h + b)            in_h: input accumulated during the previous step
         y_t = h_t * H(h_t - theta)      graded event, sent only when h_t > theta
 
     Synapses read ``h_pre`` (`sparse_rnn_synapses`); there is no reset.
@@ -33,17 +33,17 @@ def sparse_rnn(n, theta=0.1, name="sparse_rnn*"):
         With learnable per-unit bias ``b`` and threshold ``theta``.
     """
     group = NeuronGroup(n, """h : 1
-                              in : 1
+                              in_h : 1
                               b : 1 (constant)
                               theta : 1 (constant)""", threshold="h > theta", name=name)
-    group.run_regularly("h = tanh(in + b)\nin = 0", when="start", name=f"{group.name}_update")
+    group.run_regularly("h = tanh(in_h + b)\nin_h = 0", when="start", name=f"{group.name}_update")
     group.theta = theta
     return group
 
 
 def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
     """
-    Synapses ``in_post += w * value_pre`` into `sparse_rnn` units.
+    Synapses ``in_h_post += w * value_pre`` into `sparse_rnn` units.
 
     Parameters
     ----------
@@ -58,4 +58,4 @@ def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
     synapses : Synapses
         Not yet connected.
     """
-    return Synapses(source, target, "w : 1", on_pre=f"in_post += w * {value}_pre", name=name)
+    return Synapses(source, target, "w : 1", on_pre=f"in_h_post += w * {value}_pre", name=name)

@@ -12,6 +12,7 @@ import pytest
 from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, ms, run
 
 import rtrl_brian as rb
+from rtrl_brian import models
 from helpers import (dense_weights, input_raster, relative_error, synapse_gradient,
                      weighted_synapses)
 
@@ -61,16 +62,18 @@ class LIF:
 
 class RefractoryLIF(LIF):
     """
-    LIF with ``(unless refractory)`` and 2 ms refractoriness, reset to zero.
+    ``rtrl_brian.models.lif`` with 2 ms refractoriness, reset to zero.
 
     Brian2 semantics written out: a neuron that spiked at step k is refractory
     at steps k+1 (its state is held), and synaptic input to a refractory
     neuron is dropped, including input arriving in the step it spikes.
     """
 
-    equations = "dv/dt = -v / (20*ms) : 1 (unless refractory)"
-    threshold, reset = "v > 1", "v = 0"
     refractory_steps = 2
+
+    @staticmethod
+    def make(n):
+        return models.lif(n, tau=20 * ms, threshold=1.0, reset="zero", refractory=2 * ms)
 
     def reset_fn(self, s, z):
         return {"v": s["v"] * (1 - z)}
@@ -156,6 +159,38 @@ class AdaptiveThreshold:
         return a_before, a_z, {}
 
 
+class ALIF(AdaptiveThreshold):
+    """
+    ``rtrl_brian.models.alif`` with a learned base threshold: x = v - v_th - beta*a;
+    reset 'v -= v_th' then 'a += 1'.
+    """
+
+    neuron_params = ("v_th",)
+
+    @staticmethod
+    def make(n):
+        group = models.alif(n, tau=20 * ms, tau_a=50 * ms, beta=AdaptiveThreshold.beta)
+        group.v_th = np.linspace(0.8, 1.2, n)
+        return group
+
+    def __init__(self, group):
+        super().__init__(group)
+        self.v_th = np.array(group.v_th[:])
+
+    def x(self, s):
+        return s["v"] - self.v_th - self.beta * s["a"]
+
+    def x_back(self, s, a_x):
+        return {"v": a_x, "a": -self.beta * a_x}, {"v_th": -a_x}
+
+    def reset_fn(self, s, z):
+        return {"v": s["v"] - z * self.v_th, "a": s["a"] + z}
+
+    def reset_back(self, s, z, a, detach):
+        a_z = 0.0 if detach else (-self.v_th * a["v"] + a["a"])
+        return {"v": a["v"].copy(), "a": a["a"].copy()}, a_z, {"v_th": -z * a["v"]}
+
+
 def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach):
     """Forward then backward through the hand-written step; returns gradients."""
     n = w_rec.shape[0]
@@ -187,7 +222,9 @@ def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach):
         s_prev, s_dec, z, s_syn, y_t, free, receives = tape[t]
         spikes += z.sum()
         a_y = a_y + (y_t - target[t])
-        a_syn, a_z, _ = model.reset_back(s_syn, z, a, detach)
+        a_syn, a_z, param_reset = model.reset_back(s_syn, z, a, detach)
+        for name, value in param_reset.items():
+            g_neuron[name] += value
         a_input = receives * a_syn["v"]
         g_in += np.outer(raster[t], a_input)
         g_rec += np.outer(z, a_input)
@@ -210,10 +247,13 @@ def build(model_cls, seed):
     rng = np.random.default_rng(seed)
     raster, neuron, step = input_raster(rng, N_IN, STEPS, 0.15)
     inp = SpikeGeneratorGroup(N_IN, neuron, step * ms)
-    rec = NeuronGroup(N_REC, model_cls.equations, threshold=model_cls.threshold,
-                      reset=model_cls.reset, method=model_cls.method,
-                      refractory=model_cls.refractory_steps * ms if model_cls.refractory_steps
-                      else False)
+    if hasattr(model_cls, "make"):  # a model of rtrl_brian.models
+        rec = model_cls.make(N_REC)
+    else:
+        rec = NeuronGroup(N_REC, model_cls.equations, threshold=model_cls.threshold,
+                          reset=model_cls.reset, method=model_cls.method,
+                          refractory=model_cls.refractory_steps * ms
+                          if model_cls.refractory_steps else False)
     if "b : 1" in model_cls.equations:
         rec.b = rng.uniform(0.0, 0.4, N_REC)
         rec.v_th = rng.uniform(0.8, 1.2, N_REC)
@@ -228,9 +268,10 @@ def build(model_cls, seed):
 
 @pytest.mark.codegen_independent
 @pytest.mark.parametrize("detach", [False, True], ids=["reset-differentiated", "reset-detached"])
-@pytest.mark.parametrize("model_cls", [LIF, RefractoryLIF, NonlinearThreshold, AdaptiveThreshold],
-                         ids=["lif", "refractory-lif", "nonlinear-euler-threshold",
-                              "adaptive-threshold"])
+@pytest.mark.parametrize("model_cls", [LIF, RefractoryLIF, NonlinearThreshold, AdaptiveThreshold,
+                                       ALIF],
+                         ids=["lif", "refractory-lif-model", "nonlinear-euler-threshold",
+                              "adaptive-threshold", "alif-model"])
 def test_rtrl_equals_hand_written_bptt(model_cls, detach):
     raster, inp, rec, out, s_in, s_rec, s_out, target = build(model_cls, seed=3)
     model = model_cls(rec)
