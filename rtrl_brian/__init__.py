@@ -11,7 +11,7 @@ Gradients equal backpropagation through time of the same discrete map (with a
 surrogate derivative for spikes); `check_gradients` verifies that on any network.
 """
 
-from . import losses, optim, surrogates
+from . import losses, optim, sparsity, surrogates
 from .bptt import BPTT
 from .check import GradientCheck, check_gradients
 from .errors import UnsupportedConstructError
@@ -20,7 +20,7 @@ from .rtrl import RTRL
 __version__ = "0.1.0"
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
-           "losses", "optim", "surrogates", "plot", "__version__"]
+           "losses", "optim", "sparsity", "surrogates", "plot", "__version__"]
 
 
 def __getattr__(name):

@@ -44,6 +44,11 @@ class SGD:
             velocity += grad
             value -= self.lr * velocity
 
+    def forget(self, index, mask):
+        """Clear the momentum of entries ``mask`` of parameter ``index``."""
+        if self._velocity is not None:
+            self._velocity[index][mask] = 0.0
+
 
 class Adam:
     """
@@ -84,3 +89,9 @@ class Adam:
             second *= beta2
             second += (1 - beta2) * grad * grad
             value -= self.lr * (first / scale1) / (np.sqrt(second / scale2) + self.eps)
+
+    def forget(self, index, mask):
+        """Clear the moment estimates of entries ``mask`` of parameter ``index``."""
+        if self._moments is not None:
+            for moment in self._moments[index]:
+                moment[mask] = 0.0

@@ -51,6 +51,10 @@ class RTRL(StepObserver):
         Storage precision of the influence matrix (default float64).
     update_every : int, optional
         Steps between optimizer updates (default 1: every step).
+    sparsity : list of callable, optional
+        Parameter-sparsity controllers (`rtrl_brian.sparsity.MagnitudePruning`,
+        `rtrl_brian.sparsity.Rewiring`), called as ``controller(learner,
+        step)`` after every step.
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -68,8 +72,8 @@ class RTRL(StepObserver):
     """
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
-                 engine="sparse", dtype=np.float64, update_every=1, name="rtrl*",
-                 namespace=None):
+                 engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
+                 name="rtrl*", namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -89,6 +93,9 @@ class RTRL(StepObserver):
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
         self._trial_loss = 0.0
+        self._learnable = np.ones(self.ir.n_params, dtype=bool)
+        self.sparsity = list(sparsity or [])
+        self._steps_done = 0
         #: Per-step figures: ``loss``, ``active_fraction`` (units inside the
         #: surrogate's support), ``multiply_adds`` done on the influence matrix
         #: and ``multiply_adds_dense`` (what the dense engine would do),
@@ -127,6 +134,9 @@ class RTRL(StepObserver):
             self.history[key].append(count)
         if self.optimizer is not None and self._pending_steps >= self.update_every:
             self._apply_update()
+        self._steps_done += 1
+        for controller in self.sparsity:
+            controller(self, self._steps_done)
 
     def _active_fraction(self):
         active = total = 0
@@ -141,8 +151,79 @@ class RTRL(StepObserver):
         grads = [self._pending[p.offset:p.offset + p.size].reshape(np.shape(v))
                  for p, v in zip(self.ir.params, values)]
         self.optimizer.step(values, grads)
+        if not self._learnable.all():  # pruned parameters stay at zero
+            for param, value in zip(self.ir.params, values):
+                value[~self._learnable[param.offset:param.offset + param.size]] = 0.0
         self._pending[:] = 0.0
         self._pending_steps = 0
+
+    # -- parameter sparsity -----------------------------------------------------------
+    def _selection(self, var, which):
+        param = self._param_view(var)
+        selected = np.zeros(param.size, dtype=bool)
+        selected[np.asarray(which)] = True
+        return param, selected
+
+    def pruned(self, var):
+        """
+        Which entries of ``var`` are pruned (fixed at zero, without a column).
+
+        Returns
+        -------
+        mask : ndarray of bool
+            In the order of ``var[:]``.
+        """
+        param = self._param_view(var)
+        return ~self._learnable[param.offset:param.offset + param.size]
+
+    def prune(self, var, which):
+        """
+        Fix entries of ``var`` at zero and drop their influence-matrix columns.
+
+        A pruned synapse is a parameter held at zero: the network runs with
+        ``w = 0`` there, gradients of every other parameter stay exact, and its
+        own gradient is no longer computed (reported as 0). The influence
+        matrix shrinks by one column per pruned entry.
+
+        Parameters
+        ----------
+        var : VariableView
+            One of the learner's parameters, e.g. ``S.w``.
+        which : array of bool or int
+            A mask over ``var[:]`` or indices into it.
+        """
+        param, selected = self._selection(var, which)
+        param.values()[selected] = 0.0
+        self._set_active(param, selected, False)
+
+    def regrow(self, var, which, value=0.0):
+        """
+        Make pruned entries of ``var`` parameters again, starting at ``value``.
+
+        A regrown entry gets a fresh column of zero influence: its gradient is
+        that of a parameter introduced now, so it misses the influence the
+        entry had on the state before (when it was held at zero); that part
+        fades as the network forgets its past. Other gradients stay exact.
+
+        Parameters
+        ----------
+        var : VariableView
+        which : array of bool or int
+        value : float or array, optional
+            Initial value of the regrown entries.
+        """
+        param, selected = self._selection(var, which)
+        param.values()[selected] = value
+        self._set_active(param, selected, True)
+
+    def _set_active(self, param, selected, active):
+        span = slice(param.offset, param.offset + param.size)
+        self._learnable[span][selected] = active
+        self._grad[span][selected] = 0.0
+        self._pending[span][selected] = 0.0
+        self.engine.set_active(self._learnable)
+        if self.optimizer is not None:
+            self.optimizer.forget(self.ir.params.index(param), selected)
 
     @property
     def trial_loss(self):

@@ -4,6 +4,8 @@ The interface every influence-matrix engine implements.
 
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 __all__ = ["Engine"]
 
 
@@ -20,13 +22,59 @@ class Engine(ABC):
     layout : StateLayout
         Row blocks.
     n_params : int
-        Number of columns.
+        Number of parameters. Each active parameter has a column; all are
+        active at first (see `set_active`).
     """
 
     def __init__(self, layout, n_params):
         self.layout = layout
         self.n_params = n_params
+        #: Parameter index of each column of the influence matrix.
+        self.columns = np.arange(n_params)
+        #: Column of each parameter, -1 for inactive (pruned) parameters.
+        self.column_of = np.arange(n_params)
         self.reset_operations()
+
+    @property
+    def n_columns(self):
+        """Number of columns (active parameters)."""
+        return len(self.columns)
+
+    def set_active(self, active):
+        """
+        Keep columns only for the parameters where ``active`` is true.
+
+        Columns of parameters that stay active keep their values; columns of
+        newly active parameters start at zero influence; columns of inactive
+        parameters are freed.
+
+        Parameters
+        ----------
+        active : ndarray of bool
+            Length ``n_params``.
+        """
+        columns = np.flatnonzero(active)
+        take = self.column_of[columns]
+        self._take_columns(take)
+        self.columns = columns
+        self.column_of = np.full(self.n_params, -1)
+        self.column_of[columns] = np.arange(len(columns))
+
+    @abstractmethod
+    def _take_columns(self, take):
+        """Rebuild storage with column ``j`` taken from old column ``take[j]`` (-1: zero)."""
+
+    def _column_entries(self, columns, coef):
+        """Map parameter indices to columns; returns (kept positions, columns)."""
+        mapped = self.column_of[np.broadcast_to(columns, np.shape(coef))]
+        kept = np.flatnonzero((mapped >= 0) & (np.asarray(coef) != 0))
+        return kept, mapped[kept]
+
+    def _to_parameters(self, per_column):
+        """A per-column vector as a per-parameter vector (zero where inactive)."""
+        full = np.zeros(self.n_params)
+        full[self.columns] = per_column
+        return full
 
     def take_operations(self):
         """
@@ -74,7 +122,7 @@ class Engine(ABC):
         Returns
         -------
         grad : ndarray
-            Length ``n_params``.
+            Length ``n_params`` (zero for inactive parameters).
         """
 
     @property

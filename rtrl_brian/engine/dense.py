@@ -38,20 +38,21 @@ class DenseEngine(Engine):
         for out in linearization.outputs:
             n_elements = len(out.index) if out.index is not None else out.n
             target = out.index if out.index is not None else np.arange(out.n)
-            delta = np.zeros((out.n, self.n_params), dtype=M.dtype)
+            delta = np.zeros((out.n, self.n_columns), dtype=M.dtype)
             for term in out.rows:
                 source = M[layout.rows(term.block)]
                 if out.index is None and term.index is None:  # neuron-local: diagonal
                     delta += term.coef[:, None] * source
-                    self._count(out.n * self.n_params, source.nbytes)
+                    self._count(out.n * self.n_columns, source.nbytes)
                     continue
                 source_index = term.index if term.index is not None else np.arange(n_elements)
                 coupling = sparse.coo_matrix((term.coef, (target, source_index)),
                                              shape=(out.n, source.shape[0])).toarray()
                 delta += coupling @ source
-                self._count(out.n * source.shape[0] * self.n_params, source.nbytes)
+                self._count(out.n * source.shape[0] * self.n_columns, source.nbytes)
             for term in out.columns:
-                np.add.at(delta, (target, term.columns), term.coef)
+                kept, columns = self._column_entries(term.columns, term.coef)
+                np.add.at(delta, (target[kept], columns), term.coef[kept])
                 self._count(len(term.coef), 0)
             updates.append((layout.rows(out.block), delta))
         for rows, delta in updates:
@@ -69,7 +70,12 @@ class DenseEngine(Engine):
     def loss_gradient(self, block, dloss):
         rows = self.M[self.layout.rows(block)]
         self._count(rows.size, rows.nbytes)
-        return dloss @ rows
+        return self._to_parameters(dloss @ rows)
+
+    def _take_columns(self, take):
+        M = np.zeros((self.M.shape[0], len(take)), dtype=self.M.dtype)
+        M[:, take >= 0] = self.M[:, take[take >= 0]]
+        self.M = M
 
     @property
     def nbytes(self):

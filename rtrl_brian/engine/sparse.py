@@ -39,9 +39,9 @@ SCALE_LIMIT = 1e100
 class _SpikeRows:
     """The non-zero rows of a spike block: unit indices and their rows."""
 
-    def __init__(self, n, n_params, dtype):
+    def __init__(self, n, n_columns, dtype):
         self.units = np.zeros(0, dtype=np.intp)
-        self.rows = np.zeros((0, n_params), dtype=dtype)
+        self.rows = np.zeros((0, n_columns), dtype=dtype)
         #: Position of each unit in ``rows`` (-1: the row is zero).
         self.position = np.full(n, -1, dtype=np.intp)
 
@@ -110,7 +110,7 @@ class SparseEngine(Engine):
         self.S[:] = 0.0
         self.scale[:] = 1.0
         for store in self._spikes.values():
-            store.assign(np.zeros(0, dtype=np.intp), np.zeros((0, self.n_params), self.dtype))
+            store.assign(np.zeros(0, dtype=np.intp), np.zeros((0, self.n_columns), self.dtype))
         self.reset_operations()
 
     # -- reading rows ---------------------------------------------------------------
@@ -151,7 +151,7 @@ class SparseEngine(Engine):
                 else:
                     cross.append(term)
             pending.append((out, diagonal, self._coupling(cross, out.index, out.n),
-                            self._column_entries(out.columns, out.index, out.n)))
+                            self._immediate(out.columns, out.index)))
         for out, diagonal, coupling, columns in pending:
             if out.block in self._spikes:
                 self._assign_spike_rows(out, coupling, columns)
@@ -165,7 +165,7 @@ class SparseEngine(Engine):
         if out.block in self._spikes:
             raise NotImplementedError(f"Increments into the spike block {out.block}.")
         self._add_rows(out.block, self._coupling(out.rows, out.index, out.n))
-        self._add_columns(out.block, self._column_entries(out.columns, out.index, out.n))
+        self._add_columns(out.block, self._immediate(out.columns, out.index))
 
     def _coupling(self, terms, out_index, n_out):
         """
@@ -183,7 +183,7 @@ class SparseEngine(Engine):
         n_sources = 0
         for term in terms:
             self._dense += n_out * (self._block_size(term.block) if term.index is not None
-                                    or out_index is not None else 1) * self.n_params
+                                    or out_index is not None else 1) * self.n_columns
             index = np.arange(len(term.coef)) if term.index is None else term.index
             live = np.flatnonzero(term.coef)
             live = live[self._present(term.block, index[live])]
@@ -198,7 +198,7 @@ class SparseEngine(Engine):
             sources.append(n_sources + source_of)
             weights.append(term.coef[live])
             n_sources += len(needed)
-            self._done += len(live) * self.n_params
+            self._done += len(live) * self.n_columns
             self._bytes += len(needed) * self._row_bytes
         if not targets:
             return None
@@ -212,13 +212,13 @@ class SparseEngine(Engine):
         return _Coupling(units, indptr, np.concatenate(sources)[order],
                          np.concatenate(weights)[order], np.concatenate(source_rows))
 
-    def _column_entries(self, columns, out_index, n_out):
+    def _immediate(self, columns, out_index):
         """Immediate influences ``(unit, column, value)`` with non-zero value."""
         units, cols, values = [], [], []
         for term in columns:
-            live = np.flatnonzero(term.coef)
+            live, mapped = self._column_entries(term.columns, term.coef)
             units.append(live if out_index is None else out_index[live])
-            cols.append(np.broadcast_to(term.columns, term.coef.shape)[live])
+            cols.append(mapped)
             values.append(term.coef[live])
             self._done += len(live)
             self._dense += len(term.coef)
@@ -230,11 +230,11 @@ class SparseEngine(Engine):
     def _scale_rows(self, block, diagonal, n):
         """``M[block] *= diagonal`` lazily (``diagonal=None``: by zero)."""
         rows = self._state_rows[block]
-        self._dense += n * self.n_params
+        self._dense += n * self.n_columns
         if diagonal is None:
             self.S[rows] = 0.0
             self.scale[rows] = 1.0
-            self._done += n * self.n_params
+            self._done += n * self.n_columns
             self._bytes += n * self._row_bytes
             return
         scale = self.scale[rows]
@@ -248,7 +248,7 @@ class SparseEngine(Engine):
             keep = global_rows[~zero]
             self.S[keep] *= scale[stale[~zero], None]
             scale[stale] = 1.0
-            self._done += len(keep) * self.n_params
+            self._done += len(keep) * self.n_columns
             self._bytes += (len(stale) + len(keep)) * self._row_bytes
 
     def _add_rows(self, block, coupling):
@@ -272,23 +272,33 @@ class SparseEngine(Engine):
             units, rows = coupling.units, coupling.product()
         if columns is not None:
             all_units = np.union1d(units, columns[0])
-            full = np.zeros((len(all_units), self.n_params), dtype=self.dtype)
+            full = np.zeros((len(all_units), self.n_columns), dtype=self.dtype)
             if rows is not None:
                 full[np.searchsorted(all_units, units)] = rows
             np.add.at(full, (np.searchsorted(all_units, columns[0]), columns[1]), columns[2])
             units, rows = all_units, full
         if rows is None:
-            rows = np.zeros((0, self.n_params), dtype=self.dtype)
+            rows = np.zeros((0, self.n_columns), dtype=self.dtype)
         self._spikes[out.block].assign(units, rows)
         self._bytes += rows.nbytes
 
     # -- reading the result -----------------------------------------------------------------
     def loss_gradient(self, block, dloss):
         rows = self._state_rows[block]
-        self._done += (rows.stop - rows.start) * self.n_params
-        self._dense += (rows.stop - rows.start) * self.n_params
+        self._done += (rows.stop - rows.start) * self.n_columns
+        self._dense += (rows.stop - rows.start) * self.n_columns
         self._bytes += (rows.stop - rows.start) * self._row_bytes
-        return (dloss * self.scale[rows]) @ self.S[rows]
+        return self._to_parameters((dloss * self.scale[rows]) @ self.S[rows])
+
+    def _take_columns(self, take):
+        def taken(array):
+            result = np.zeros((array.shape[0], len(take)), dtype=array.dtype)
+            result[:, take >= 0] = array[:, take[take >= 0]]
+            return result
+        self.S = taken(self.S)
+        self._row_bytes = len(take) * self.dtype.itemsize
+        for store in self._spikes.values():
+            store.assign(store.units, taken(store.rows))
 
     def _block_size(self, block):
         rows = self.layout.rows(block)
