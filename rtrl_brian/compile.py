@@ -23,7 +23,7 @@ from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
                  StepIR, ThresholdOp)
 from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
 
-__all__ = ["compile_step", "owner_of"]
+__all__ = ["is_current", "compile_step", "owner_of"]
 
 #: Variables Brian2 maintains itself; user code may read but not write them.
 _INTERNAL = frozenset({"t", "dt", "i", "j", "N", "t_in_timesteps", "lastspike",
@@ -147,6 +147,8 @@ class _Compiler:
         self.param_views = [owner_of(p) for p in params]
         self.synapses = _all_synapses()
         self.functions = {}
+        #: Every name resolution made: ``(object, identifiers, identities)``.
+        self.resolutions = []
 
     # -- discovery ----------------------------------------------------------
     def learned_groups(self):
@@ -177,9 +179,11 @@ class _Compiler:
     def resolve(self, obj, identifiers):
         """Resolve names like Brian2 does: the object's namespace, then ours."""
         try:
-            return obj.resolve_all(identifiers, self.namespace, user_identifiers=set())
+            resolved = obj.resolve_all(identifiers, self.namespace, user_identifiers=set())
         except KeyError as exc:
             raise KeyError(f"While compiling '{obj.name}' for learning: {exc}") from exc
+        self.resolutions.append((obj, frozenset(identifiers), _identities(resolved)))
+        return resolved
 
     def external_values(self, resolved):
         """Numeric values for the resolved external constants (base units)."""
@@ -365,7 +369,42 @@ def compile_step(params, namespace, schedule=None):
 
     spike_sources = {s.source.name: s.source for s in incoming}
     dt = float(next(iter(groups.values())).group.clock.dt_)
-    return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt)
+    structure = _structure(groups, params_ir)
+    return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt,
+                  compiler.resolutions, structure)
+
+
+def _identities(resolved):
+    """What a resolution depends on: constants by value, other objects by identity."""
+    return {name: ("constant", float(var.get_value())) if isinstance(var, Constant)
+            else ("object", id(var)) for name, var in resolved.items()}
+
+
+def _structure(groups, params):
+    """Sizes, wiring and time step the IR was built for."""
+    incoming = sorted(s.name for s in _all_synapses() if s.target.name in groups)
+    sizes = [(p.label, len(p.owner.variables[p.name].get_value())) for p in params]
+    steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
+    return incoming, sizes, steps
+
+
+def is_current(ir, namespace):
+    """
+    Whether ``compile_step`` would build the same IR with ``namespace``.
+
+    True when every external name resolves to the same constant value or the
+    same object, and no synapses or parameter sizes changed.
+    """
+    if _structure(ir.groups, ir.params) != ir.structure:
+        return False
+    for obj, identifiers, identities in ir.resolutions:
+        try:
+            resolved = obj.resolve_all(identifiers, namespace, user_identifiers=set())
+        except KeyError:
+            return False
+        if _identities(resolved) != identities:
+            return False
+    return True
 
 
 def _check_order(ops):

@@ -208,6 +208,11 @@ class StepIR:
         External functions (`TimedArray`, user `Function`) by name.
     dt : float
         Time step in seconds.
+    resolutions : list
+        Every external-name resolution made while compiling (see
+        `rtrl_brian.compile.is_current`).
+    structure : tuple
+        Synapses and parameter sizes the IR was built for.
     """
 
     groups: dict
@@ -216,6 +221,8 @@ class StepIR:
     spike_sources: dict
     functions: dict
     dt: float
+    resolutions: list = field(default_factory=list)
+    structure: tuple = ()
 
     @property
     def n_params(self):

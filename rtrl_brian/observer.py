@@ -16,7 +16,7 @@ from brian2 import BrianObject, NetworkOperation
 from brian2.core.namespace import get_local_namespace
 from brian2.devices.device import RuntimeDevice, get_device
 
-from .compile import compile_step, owner_of
+from .compile import compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
 from .ir import SPIKE
@@ -116,7 +116,7 @@ class StepObserver(BrianObject):
 
     def before_run(self, run_namespace):
         self._check_device()
-        if run_namespace is not None:
+        if run_namespace is not None and not is_current(self.ir, run_namespace):
             self._compile(run_namespace)
         self._checked_network = False
         super().before_run(run_namespace)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import NeuronGroup, PoissonGroup, TimedArray, Hz, ms, run
+from brian2 import Network, NeuronGroup, PoissonGroup, TimedArray, Hz, ms, run
 
 import rtrl_brian as rb
 from rtrl_brian.demo import run_demo
@@ -71,3 +71,21 @@ def test_refractory_conditional_writes_follow_the_schedule(when):
     result = rb.check_gradients([s_in.w, s_out.w, rec.b], loss, 30 * ms)
     assert result.max_error < 1e-9, str(result)
     assert np.abs(result.bptt[f"{rec.name}.b"]).max() > 0, str(result)
+
+
+@pytest.mark.codegen_independent
+def test_recompiles_only_when_the_run_namespace_changes():
+    rng = np.random.default_rng(0)
+    poisson = PoissonGroup(5, rates=200 * Hz)
+    rec = NeuronGroup(4, "dv/dt = -v / tau_m : 1", threshold="v > 1", reset="v -= 1",
+                      method="exact")
+    s_in = weighted_synapses(poisson, rec, "v_post += w", lambda k: rng.uniform(0.2, 0.6, k))
+    learner = rb.RTRL([s_in.w], rb.losses.MSE(rec.v, np.zeros((100, 4))),
+                      namespace={"tau_m": 20 * ms})
+    net = Network(poisson, rec, s_in, learner)
+    net.run(5 * ms, namespace={"tau_m": 20 * ms})
+    compiled = learner.ir
+    net.run(5 * ms, namespace={"tau_m": 20 * ms})
+    assert learner.ir is compiled  # nothing changed: no recompilation
+    net.run(5 * ms, namespace={"tau_m": 10 * ms})  # a stale IR would fail the replay check
+    assert learner.ir is not compiled
