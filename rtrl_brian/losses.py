@@ -105,6 +105,19 @@ class CrossEntropy(_Loss):
 
     def __init__(self, var, labels, mask=None):
         super().__init__(var)
+        self.set_labels(labels)
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if self.mask is not None and self.mask.ndim != 1:
+            raise ValueError(f"CrossEntropy mask must be 1-D (steps,), got shape {self.mask.shape}.")
+
+    def set_labels(self, labels):
+        """
+        Use new labels from now on (e.g. for the next trial).
+
+        Parameters
+        ----------
+        labels : int or array of int
+        """
         labels = np.asarray(labels)
         if not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"CrossEntropy labels must be integers, got dtype {labels.dtype}.")
@@ -112,9 +125,6 @@ class CrossEntropy(_Loss):
             raise ValueError(f"CrossEntropy labels must lie in [0, {self.n}) for "
                              f"'{self.group.name}' with {self.n} neurons.")
         self.labels = labels
-        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
-        if self.mask is not None and self.mask.ndim != 1:
-            raise ValueError(f"CrossEntropy mask must be 1-D (steps,), got shape {self.mask.shape}.")
 
     def __call__(self, y, step, t):
         """Loss and ``dL_t/dy`` at one step (zero off the mask)."""

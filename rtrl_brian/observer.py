@@ -79,6 +79,35 @@ class StepObserver(BrianObject):
         self._start_state = None
         self._step = 0
         self._checked_network = False
+        self._steps_total = 0
+        self._trial_steps = None
+        self._trial_start = None
+        self._trials_started = 0
+
+    def trials(self, steps, start=None):
+        """
+        Split the run into trials of ``steps`` steps, without stopping Brian2.
+
+        At the very beginning of every ``steps``-th step (counted from now),
+        before anything else in the step runs, the learner calls
+        ``start(trial)`` (``trial`` = 0, 1, ...), which may reset the
+        network's state, change labels or learning rates, or record results;
+        then it calls `reset_state`. One long ``run()`` then replaces many short
+        ones and their per-run overhead.
+
+        Parameters
+        ----------
+        steps : int or None
+            Trial length in time steps; None switches trials off.
+        start : callable, optional
+        """
+        if steps is not None and (int(steps) != steps or steps < 1):
+            raise ValueError(f"{self.name}: trial 'steps' must be a positive integer, got "
+                             f"{steps!r}.")
+        self._trial_steps = None if steps is None else int(steps)
+        self._trial_start = start
+        self._trial_offset = self._steps_total
+        self._trials_started = 0
 
     # -- compilation ----------------------------------------------------------------------
     def _compile(self, namespace):
@@ -141,6 +170,11 @@ class StepObserver(BrianObject):
     def _on_step_start(self):
         if not self._checked_network:
             self._check_network()
+        if self._trial_steps and (self._steps_total - self._trial_offset) % self._trial_steps == 0:
+            if self._trial_start is not None:
+                self._trial_start(self._trials_started)
+            self._trials_started += 1
+            self.reset_state()
         self._start_state = self._read_state()
         self._start_not_refractory = {name: self._not_refractory(name)
                                       for name in self._refractory_groups()}
@@ -182,6 +216,7 @@ class StepObserver(BrianObject):
         loss, dloss = self.loss(y, self._step, t)
         self._consume(linearizations, loss, dloss)
         self._step += 1
+        self._steps_total += 1
 
     def _check_replay(self, state):
         for (name, var), replayed in state.items():

@@ -9,6 +9,7 @@ reference the sparse engine is checked against, not the fast path.
 import numpy as np
 from scipy import sparse
 
+from ..ir import SPIKE
 from .base import Engine
 
 __all__ = ["DenseEngine"]
@@ -71,6 +72,11 @@ class DenseEngine(Engine):
         rows = self.M[self.layout.rows(block)]
         self._count(rows.size, rows.nbytes)
         return self._to_parameters(dloss @ rows)
+
+    def density(self):
+        """Fraction of non-zero entries among the state rows (spike rows excluded)."""
+        rows = [self.M[self.layout.rows(b)] for b in self.layout.blocks if b[1] != SPIKE]
+        return float(sum(np.count_nonzero(r) for r in rows)) / max(1, sum(r.size for r in rows))
 
     def _take_columns(self, take):
         M = np.zeros((self.M.shape[0], len(take)), dtype=self.M.dtype)

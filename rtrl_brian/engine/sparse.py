@@ -304,6 +304,10 @@ class SparseEngine(Engine):
         rows = self.layout.rows(block)
         return rows.stop - rows.start
 
+    def density(self):
+        """Fraction of non-zero entries among the state rows of the influence matrix."""
+        return float(np.count_nonzero(self.S)) / max(1, self.S.size)
+
     @property
     def nbytes(self):
         return (self.S.nbytes + self.scale.nbytes

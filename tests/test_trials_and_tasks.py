@@ -1,0 +1,74 @@
+"""Trials inside one run; the spiral task; the spiral experiment runs end to end."""
+
+import brian2
+import numpy as np
+import pytest
+from brian2 import Network, ms
+
+import rtrl_brian as rb
+from rtrl_brian.experiments import spiral_egru
+from rtrl_brian.tasks import spiral
+from helpers import relative_error
+from test_sparse_engine import build
+
+
+@pytest.mark.codegen_independent
+def test_trials_in_one_run_equal_separate_runs():
+    objects, params, loss = build("adaptive-rk2", seed=5)
+    rec = objects[1]
+    initial = {name: np.array(rec.variables[name].get_value()) for name in ("v", "a")}
+
+    def restart(trial=None):
+        for name, value in initial.items():
+            rec.variables[name].get_value()[:] = value
+
+    one_run = rb.RTRL(params, loss)
+    calls = []
+    one_run.trials(10, lambda trial: (calls.append(trial), restart()))
+    network = Network(*objects, one_run)
+    network.store()
+    brian2.seed(7)  # the same Poisson input in both runs
+    network.run(30 * ms)
+    network.restore()
+    network.remove(one_run)
+    separate = rb.RTRL(params, loss)
+    network.add(separate)
+    brian2.seed(7)
+    for _ in range(3):
+        restart()
+        separate.reset_state()
+        network.run(10 * ms)
+    separate.reset_state()
+    one_run.reset_state()
+    assert calls == [0, 1, 2]
+    assert np.allclose(one_run.history["trial_loss"], separate.history["trial_loss"], rtol=1e-12)
+    for var in params:
+        assert relative_error(one_run.gradient(var), separate.gradient(var)) < 1e-12
+
+
+def test_bad_trial_length_is_refused():
+    objects, params, loss = build("lif-refractory", seed=0)
+    learner = rb.RTRL(params, loss)
+    with pytest.raises(ValueError, match="trial 'steps' must be a positive integer, got 2.5"):
+        learner.trials(2.5)
+
+
+def test_spiral_task_shapes_split_and_directions():
+    task = spiral(sequences=200, steps=17, seed=3)
+    assert task.inputs.shape == (200, 17, 2) and task.steps == 17
+    assert len(task.train) == 140 and len(task.validation) == 30 and len(task.test) == 30
+    assert len(np.unique(np.concatenate([task.train, task.validation, task.test]))) == 200
+    x, y = task.inputs[..., 0], task.inputs[..., 1]
+    turning = np.sign(np.sum(x[:, :-1] * y[:, 1:] - y[:, :-1] * x[:, 1:], axis=1))
+    assert np.all(turning[task.labels == 1] == turning[task.labels == 1][0])
+    assert np.all(turning[task.labels == 0] == -turning[task.labels == 1][0])
+
+
+@pytest.mark.codegen_independent
+def test_spiral_experiment_runs_and_records():
+    run = spiral_egru(units=6, sparsity=0.5, sequences=20, test_sequences=5,
+                      task=spiral(sequences=100))
+    assert len(run.loss) == 20 and np.all(np.isfinite(run.loss))
+    assert len(run.active_fraction) == len(run.influence_density) == 20
+    assert np.sum(run.multiply_adds) < np.sum(run.multiply_adds_dense)
+    assert 0.0 <= run.test_accuracy <= 1.0
