@@ -29,7 +29,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from rtrl_brian.experiments import spiral_egru
+from rtrl_brian.experiments import train_spiral
 from rtrl_brian.tasks import spiral
 
 
@@ -118,6 +118,7 @@ def plot(runs, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=["egru", "sparse_rnn"], default="egru")
     parser.add_argument("--units", type=int, default=16)
     parser.add_argument("--levels", type=float, nargs="+",
                         default=[round(0.1 * k, 1) for k in range(10)])
@@ -136,7 +137,7 @@ def main(argv=None):
     for level, seed, activity_sparse in configurations:
         print(f"units {args.units}, sparsity {level}, seed {seed}, "
               f"activity sparsity {'on' if activity_sparse else 'off'}", flush=True)
-        run = spiral_egru(args.units, level, seed, sequences=args.sequences, task=task,
+        run = train_spiral(args.model, args.units, level, seed, sequences=args.sequences, task=task,
                           activity_sparse=activity_sparse, test_sequences=args.test_sequences,
                           log=lambda line: print(line, flush=True))
         print(f"  test accuracy {run.test_accuracy:.1%} in {run.seconds:.0f} s", flush=True)

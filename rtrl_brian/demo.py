@@ -38,13 +38,6 @@ def _build(task, n_rec, seed):
     return inp, rec, out, s_in, s_rec, s_out
 
 
-def _trial(net, rec, out, learner, task):
-    rec.v = 0
-    out.y = 0
-    learner.reset_state()
-    net.run(task.steps * defaultclock.dt)
-
-
 def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=print):
     """
     Train a recurrent LIF network online on pattern generation; write figures.
@@ -90,21 +83,25 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     log(f"Pattern generation: {n_rec} LIF units, {len(s_in) + len(s_rec) + len(s_out)} "
         f"learned synapses, {trials} trials of {steps} ms, exact online RTRL")
     started = time.time()
-    first_readout = None
-    for trial in range(trials):
-        readout.active = trial in (0, trials - 1)
-        _trial(net, rec, out, learner, task)
-        if trial == 0:
-            first_readout = np.array(readout.y[0])
-        loss = learner.trial_loss
-        elapsed = time.time() - started
-        left = elapsed / (trial + 1) * (trials - trial - 1)
-        log(f"trial {trial + 1:4d}/{trials}  loss {loss:9.4f}  "
-            f"active {np.mean(learner.history['active_fraction'][-steps:]):5.1%}  "
-            f"time left {left:5.0f} s")
+
+    def start(trial):
+        """Between trials: report the one that ended, then reset the network's state."""
+        if trial:
+            elapsed = time.time() - started
+            left = elapsed / trial * (trials - trial)
+            log(f"trial {trial:4d}/{trials}  loss {learner.trial_loss:9.4f}  "
+                f"active {np.mean(learner.history['active_fraction'][-steps:]):5.1%}  "
+                f"time left {left:5.0f} s")
+        rec.variables["v"].get_value()[:] = 0.0
+        out.variables["y"].get_value()[:] = 0.0
+
+    learner.trials(steps, start)
+    net.run(trials * steps * defaultclock.dt)
+    start(trials)
     learner.reset_state()
-    trial_losses = np.array(learner.history["trial_loss"])
+    first_readout = np.array(readout.y[0])[:steps]
     last_readout = np.array(readout.y[0])[-steps:]
+    trial_losses = np.array(learner.history["trial_loss"])
     times = np.arange(steps) * 1.0
 
     final_spikes = spikes.t[:] / ms >= (trials - 1) * steps

@@ -6,7 +6,7 @@ import pytest
 from brian2 import Network, ms
 
 import rtrl_brian as rb
-from rtrl_brian.experiments import spiral_egru
+from rtrl_brian.experiments import train_spiral
 from rtrl_brian.tasks import spiral
 from helpers import relative_error
 from test_sparse_engine import build
@@ -65,9 +65,10 @@ def test_spiral_task_shapes_split_and_directions():
 
 
 @pytest.mark.codegen_independent
-def test_spiral_experiment_runs_and_records():
-    run = spiral_egru(units=6, sparsity=0.5, sequences=20, test_sequences=5,
-                      task=spiral(sequences=100))
+@pytest.mark.parametrize("model", ["egru", "sparse_rnn"])
+def test_spiral_experiment_runs_and_records(model):
+    run = train_spiral(model, units=6, sparsity=0.5, sequences=20, test_sequences=5,
+                       task=spiral(sequences=100))
     assert len(run.loss) == 20 and np.all(np.isfinite(run.loss))
     assert len(run.active_fraction) == len(run.influence_density) == 20
     assert np.sum(run.multiply_adds) < np.sum(run.multiply_adds_dense)
