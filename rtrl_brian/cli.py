@@ -28,6 +28,8 @@ def build_parser():
     demo.add_argument("--neurons", type=_positive(int), default=40)
     demo.add_argument("--steps", type=_positive(int), default=200, help="ms per trial")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--model", choices=["lif", "alif"], default="lif",
+                      help="recurrent units (default: lif)")
     bench = commands.add_parser("bench", help="benchmark the engines (sparse vs dense, RTRL "
                                               "vs BPTT, roofline) and write a report")
     bench.add_argument("--out", default="benchmark_results",
@@ -52,7 +54,8 @@ def main(argv=None):
     if args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
-                 seed=args.seed, log=lambda line: print(line, flush=True))
+                 seed=args.seed, log=lambda line: print(line, flush=True),
+                 neuron_model=args.model)
     elif args.command == "bench":
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,

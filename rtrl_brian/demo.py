@@ -1,5 +1,5 @@
 """
-The main demo: a recurrent LIF network learns a pattern online with exact RTRL.
+The main demo: a recurrent LIF (or ALIF) network learns a pattern online with exact RTRL.
 """
 
 import pathlib
@@ -11,7 +11,7 @@ from brian2 import (Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Sy
                     defaultclock, ms, prefs)
 
 from . import losses, optim
-from .models import leaky_readout, lif
+from .models import alif, leaky_readout, lif
 from .rtrl import RTRL
 from .surrogates import Triangle
 from .tasks import pattern_generation
@@ -19,12 +19,16 @@ from .tasks import pattern_generation
 __all__ = ["run_demo"]
 
 
-def _build(task, n_rec, seed):
+#: Recurrent units the demo can use.
+NEURON_MODELS = {"lif": lif, "alif": alif}
+
+
+def _build(task, n_rec, seed, neuron_model):
     rng = np.random.default_rng(seed)
     brian2.seed(seed)  # connect(p=...) draws from Brian2's generator
     inp = SpikeGeneratorGroup(task.n_inputs, task.indices, task.step_index * defaultclock.dt,
                               period=task.steps * defaultclock.dt, name="inputs")
-    rec = lif(n_rec, tau=20 * ms, name="recurrent")
+    rec = NEURON_MODELS[neuron_model](n_rec, tau=20 * ms, name="recurrent")
     out = leaky_readout(1, tau=20 * ms, name="readout")
     s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
     s_in.connect(p=0.5)
@@ -38,7 +42,8 @@ def _build(task, n_rec, seed):
     return inp, rec, out, s_in, s_rec, s_out
 
 
-def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=print):
+def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=print,
+             neuron_model="lif"):
     """
     Train a recurrent LIF network online on pattern generation; write figures.
 
@@ -49,12 +54,14 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
         ``operations.png`` and ``losses.csv``.
     trials : int
     n_rec : int
-        Recurrent LIF units.
+        Recurrent units.
     steps : int
         Steps (ms) per trial.
     seed : int
     log : callable
         Receives progress lines.
+    neuron_model : {'lif', 'alif'}
+        `rtrl_brian.models.lif` or `rtrl_brian.models.alif` recurrent units.
 
     Returns
     -------
@@ -72,7 +79,10 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = pattern_generation(steps=steps, seed=seed)
-    inp, rec, out, s_in, s_rec, s_out = _build(task, n_rec, seed)
+    if neuron_model not in NEURON_MODELS:
+        raise ValueError(f"Unknown neuron model {neuron_model!r}; choose one of "
+                         f"{sorted(NEURON_MODELS)}.")
+    inp, rec, out, s_in, s_rec, s_out = _build(task, n_rec, seed, neuron_model)
     learner = RTRL([s_in.w, s_rec.w, s_out.w], losses.MSE(out.y, task.target),
                    optimizer=optim.Adam(lr=1e-3), surrogate=Triangle(width=0.5, gain=0.3),
                    update_every=10, namespace={})
@@ -80,7 +90,7 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
     readout = StateMonitor(out, "y", record=0, when="after_end")
     net = Network(inp, rec, out, s_in, s_rec, s_out, learner, spikes, readout)
 
-    log(f"Pattern generation: {n_rec} LIF units, {len(s_in) + len(s_rec) + len(s_out)} "
+    log(f"Pattern generation: {n_rec} {neuron_model.upper()} units, {len(s_in) + len(s_rec) + len(s_out)} "
         f"learned synapses, {trials} trials of {steps} ms, exact online RTRL")
     started = time.time()
 
@@ -92,8 +102,9 @@ def run_demo(out_dir="rtrl_demo", trials=150, n_rec=40, steps=200, seed=0, log=p
             log(f"trial {trial:4d}/{trials}  loss {learner.trial_loss:9.4f}  "
                 f"active {np.mean(learner.history['active_fraction'][-steps:]):5.1%}  "
                 f"time left {left:5.0f} s")
-        rec.variables["v"].get_value()[:] = 0.0
-        out.variables["y"].get_value()[:] = 0.0
+        for group in (rec, out):
+            for name in group.equations.diff_eq_names:
+                group.variables[name].get_value()[:] = 0.0
 
     learner.trials(steps, start)
     net.run(trials * steps * defaultclock.dt)

@@ -89,3 +89,11 @@ def test_recompiles_only_when_the_run_namespace_changes():
     assert learner.ir is compiled  # nothing changed: no recompilation
     net.run(5 * ms, namespace={"tau_m": 10 * ms})  # a stale IR would fail the replay check
     assert learner.ir is not compiled
+
+
+def test_demo_with_adaptive_units(tmp_path):
+    losses = run_demo(tmp_path, trials=2, n_rec=6, steps=20, log=lambda line: None,
+                      neuron_model="alif")
+    assert len(losses) == 2 and np.all(np.isfinite(losses))
+    with pytest.raises(ValueError, match="Unknown neuron model 'hh'"):
+        run_demo(tmp_path, trials=1, neuron_model="hh")
