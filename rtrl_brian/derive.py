@@ -108,7 +108,8 @@ class DerivedOp:
     def __init__(self, op, ir, surrogate, detach_reset):
         self.op = op
         self.surrogate = surrogate
-        #: Units inside the surrogate's support at the last step (thresholds only).
+        #: Active units at the last step (thresholds only): inside the surrogate's
+        #: support or sending an event; only they couple influence across units.
         self.last_active = None
         if isinstance(op, PathwayOp):
             self.outputs = [(op.post.name, var, g) for var, g, _ in op.increments]
@@ -273,7 +274,7 @@ class DerivedOp:
         gate = self.surrogate(x)
         if self.op.refractory:
             gate = gate * inputs.not_refractory[(group.name, "updated")]
-        self.last_active = int(np.count_nonzero(gate))
+        self.last_active = int(np.count_nonzero((gate != 0) | (inputs.spikes[group.name] != 0)))
         coefficients = [gate * c for c in coefficients]
         state[(group.name, SPIKE)] = inputs.spikes[group.name]
         return self._linearize(group.n, {"self": None}, coefficients, inputs)

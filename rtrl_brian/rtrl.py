@@ -97,7 +97,7 @@ class RTRL(StepObserver):
         self.sparsity = list(sparsity or [])
         self._steps_done = 0
         #: Per-step figures: ``loss``, ``active_fraction`` (units inside the
-        #: surrogate's support), ``multiply_adds`` done on the influence matrix
+        #: surrogate's support or sending an event), ``multiply_adds`` done on the influence matrix
         #: and ``multiply_adds_dense`` (what the dense engine would do),
         #: ``bytes`` of the influence matrix read or written, ``M_bytes`` held,
         #: ``engine_seconds`` spent updating and reading the influence matrix,
