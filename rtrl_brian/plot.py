@@ -92,8 +92,8 @@ def readout_vs_target(times_ms, readout, target, ax=None, label="readout"):
 def operations(learner, ax=None, smooth=10):
     """
     Work on the influence matrix per step: done by the learner's engine
-    against what the dense engine does, with the fraction of units inside
-    the surrogate's support on a second axis.
+    against what the dense engine does, with the fraction of active units
+    (inside the surrogate's support or sending an event) on a second axis.
 
     Parameters
     ----------
@@ -119,10 +119,10 @@ def operations(learner, ax=None, smooth=10):
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("multiply-adds per step")
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="center left", frameon=False)
     twin = ax.twinx()
     twin.plot(steps, 100 * active, color="tab:orange", alpha=0.6)
-    twin.set_ylabel("units in surrogate support (%)", color="tab:orange")
+    twin.set_ylabel("active units (%): in surrogate support or sending", color="tab:orange")
     twin.set_ylim(0, max(1.0, 110 * float(np.max(active, initial=0.0))))
     return ax
 
