@@ -11,7 +11,7 @@ and advances the replayed state.
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
@@ -69,11 +69,15 @@ class StepInputs:
         ``not_refractory`` flag was true in that phase (`REFRACTORY_PHASES`).
     values : callable
         ``values(owner_name, var)`` returns Brian2's current (unitless) values.
+    active : dict
+        Group name to a bool array: units whose spike row may be non-zero or
+        that sent an event this step. Filled in by the threshold ops.
     """
 
     spikes: dict
     not_refractory: dict
     values: object
+    active: dict = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -108,6 +112,7 @@ class DerivedOp:
     def __init__(self, op, ir, surrogate, detach_reset):
         self.op = op
         self.surrogate = surrogate
+        self._csr = None
         #: Active units at the last step (thresholds only): inside the surrogate's
         #: support or sending an event; only they couple influence across units.
         self.last_active = None
@@ -206,12 +211,31 @@ class DerivedOp:
 
     # -- evaluation -----------------------------------------------------------------------
     def _elements(self, inputs):
-        """Element count and index arrays (pre, post) for pathways."""
-        if isinstance(self.op, PathwayOp):
-            pre = inputs.values(self.op.synapses.name, "_synaptic_pre")
-            post = inputs.values(self.op.synapses.name, "_synaptic_post")
-            return len(pre), {"pre": pre, "post": post, "synapse": None, "self": None}
-        return self.op.group.n, {"self": None}
+        """
+        Element count and index arrays (pre, post, synapse) for pathways.
+
+        A pathway's increments carry the presynaptic spike as a factor, and its
+        spike row is zero outside the surrogate's support, so only synapses
+        of active or spiking presynaptic units can contribute: they are found
+        through the synapses' CSR by presynaptic unit, the others are skipped.
+        """
+        if not isinstance(self.op, PathwayOp):
+            return self.op.group.n, {"self": None}
+        synapses = self.op.synapses
+        pre = inputs.values(synapses.name, "_synaptic_pre")
+        source = synapses.source.name
+        active = inputs.active.get(source)
+        if active is None:
+            active = inputs.spikes[source] != 0
+        selected = self._outgoing(pre, len(active)).select(np.flatnonzero(active))
+        post = inputs.values(synapses.name, "_synaptic_post")
+        return len(selected), {"pre": pre[selected], "post": post[selected],
+                               "synapse": selected, "self": None}
+
+    def _outgoing(self, pre, n_pre):
+        if self._csr is None or self._csr.n_synapses != len(pre):
+            self._csr = _OutgoingSynapses(pre, n_pre)
+        return self._csr
 
     def _value(self, binding, state, inputs, index):
         if binding.kind == "param":
@@ -274,7 +298,9 @@ class DerivedOp:
         gate = self.surrogate(x)
         if self.op.refractory:
             gate = gate * inputs.not_refractory[(group.name, "updated")]
-        self.last_active = int(np.count_nonzero((gate != 0) | (inputs.spikes[group.name] != 0)))
+        active = (gate != 0) | (inputs.spikes[group.name] != 0)
+        inputs.active[group.name] = active
+        self.last_active = int(np.count_nonzero(active))
         coefficients = [gate * c for c in coefficients]
         state[(group.name, SPIKE)] = inputs.spikes[group.name]
         return self._linearize(group.n, {"self": None}, coefficients, inputs)
@@ -315,6 +341,24 @@ class DerivedOp:
         if self.assigns:
             return [Linearization(True, outputs)]
         return [_active(Linearization(False, [out])) for out in outputs]
+
+
+class _OutgoingSynapses:
+    """Synapse indices grouped by presynaptic unit (CSR)."""
+
+    def __init__(self, pre, n_pre):
+        self.n_synapses = len(pre)
+        self.order = np.argsort(pre, kind="stable")
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+
+    def select(self, units):
+        """Indices of the synapses leaving ``units``, sorted."""
+        starts, stops = self.indptr[units], self.indptr[units + 1]
+        counts = stops - starts
+        if not counts.sum():
+            return np.zeros(0, dtype=np.intp)
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        return np.sort(self.order[np.arange(counts.sum()) + offsets])
 
 
 def _active(linearization):
