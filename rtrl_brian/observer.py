@@ -223,9 +223,12 @@ class StepObserver(BrianObject):
             if var == SPIKE:
                 continue
             actual = self._values(name, var)
-            scale = max(1.0, float(np.max(np.abs(actual), initial=0.0)))
-            if not np.allclose(replayed, actual, rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale):
-                worst = int(np.argmax(np.abs(replayed - actual)))
+            magnitude = np.abs(actual)
+            difference = np.abs(replayed - actual)
+            scale = max(1.0, float(np.max(magnitude, initial=0.0)))
+            # as numpy.allclose(rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale); NaN fails
+            if not np.all(difference <= REPLAY_RTOL * (scale + magnitude)):
+                worst = int(np.nanargmax(np.where(np.isnan(difference), np.inf, difference)))
                 raise RuntimeError(
                     f"{self.name}: at step {self._step} the learner's replay of '{name}.{var}' "
                     f"(neuron {worst}: {replayed[worst]!r}) differs from what Brian2 computed "

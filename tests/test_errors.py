@@ -5,8 +5,8 @@ naming the object, the line and the construct; nothing in the network changes.
 
 import numpy as np
 import pytest
-from brian2 import (NeuronGroup, Synapses, check_units, device, implementation, ms,
-                    set_device)
+from brian2 import (Network, NeuronGroup, Synapses, check_units, device, implementation, ms,
+                    network_operation, set_device)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -148,3 +148,19 @@ def test_standalone_device_is_refused():
         set_device("runtime")
         device.reinit()
         device.activate()
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("value", [0.5, np.nan], ids=["changed", "nan"])
+def test_a_network_operation_changing_state_stops_the_run(value):
+    rec, out, s_rec, s_out = network()
+    rec.v = 0.3
+
+    @network_operation(when="synapses", order=10)
+    def meddle():
+        rec.variables["v"].get_value()[1] += value
+
+    learn = learner(s_rec, s_out, out)
+    with pytest.raises(RuntimeError, match=r"replay of 'rec.v' \(neuron 1: .*\) differs from "
+                                           r"what Brian2 computed"):
+        Network(rec, out, s_rec, s_out, learn, meddle).run(3 * ms)
