@@ -7,8 +7,11 @@ parameter (parameter sparsity) and is stored in two parts:
 * **state rows** (every state variable except spikes): a dense array ``S``
   with a lazy per-row scale, ``M[r] = scale[r] * S[r]``. A neuron-local op
   whose Jacobian is diagonal (a leak, any nonlinear update of one variable
-  from itself) multiplies ``scale`` only: no pass over ``M``. Rows are
-  materialised when their scale leaves a safe range or becomes zero.
+  from itself) multiplies ``scale`` only: no pass over ``M``. A row whose
+  scale is zero is zero whatever ``S`` holds (resets to a constant, emptied
+  input accumulators, trial starts): it is neither read nor written until
+  something is added to it. Rows are materialised when their scale leaves a
+  safe range.
 * **spike rows**: ``M_z[i] = psi(x_i) * dx_i/ds M[s_i]`` is non-zero only for
   units inside the surrogate's support (activity sparsity). Only those rows
   are stored, computed and read.
@@ -101,14 +104,13 @@ class SparseEngine(Engine):
                 offset += n
         self.S = np.zeros((offset, n_params), dtype=self.dtype)
         self._row_bytes = n_params * self.dtype.itemsize
-        self.scale = np.ones(offset)
+        self.scale = np.zeros(offset)  # M starts at zero: every row lazily zero
         self._spikes = {block: _SpikeRows(layout.rows(block).stop - layout.rows(block).start,
                                           n_params, self.dtype)
                         for block in layout.blocks if block[1] == SPIKE}
 
     def reset(self):
-        self.S[:] = 0.0
-        self.scale[:] = 1.0
+        self.scale[:] = 0.0  # every row lazily zero: no pass over the matrix
         for store in self._spikes.values():
             store.assign(np.zeros(0, dtype=np.intp), np.zeros((0, self.n_columns), self.dtype))
         self.reset_operations()
@@ -121,7 +123,7 @@ class SparseEngine(Engine):
         """Mask of the ``elements`` whose row of ``block`` may be non-zero."""
         if block in self._spikes:
             return self._spikes[block].position[elements] >= 0
-        return np.ones(len(elements), dtype=bool)
+        return self.scale[self._global(block, elements)] != 0.0
 
     def _rows(self, block, elements):
         """Rows ``elements`` of ``block`` (scale applied)."""
@@ -231,30 +233,35 @@ class SparseEngine(Engine):
         """``M[block] *= diagonal`` lazily (``diagonal=None``: by zero)."""
         rows = self._state_rows[block]
         self._dense += n * self.n_columns
-        if diagonal is None:
-            self.S[rows] = 0.0
-            self.scale[rows] = 1.0
-            self._done += n * self.n_columns
-            self._bytes += n * self._row_bytes
-            return
         scale = self.scale[rows]
-        scale *= diagonal
         self._done += n
-        stale = np.flatnonzero((np.abs(scale) < 1.0 / SCALE_LIMIT) | (np.abs(scale) > SCALE_LIMIT))
+        if diagonal is None:
+            scale[:] = 0.0  # zero rows stay lazy until written (see _writable)
+            return
+        scale *= diagonal
+        magnitude = np.abs(scale)
+        stale = np.flatnonzero(((magnitude < 1.0 / SCALE_LIMIT) & (magnitude > 0.0))
+                               | (magnitude > SCALE_LIMIT))
         if len(stale):
-            global_rows = rows.start + stale
-            zero = scale[stale] == 0.0
-            self.S[global_rows[zero]] = 0.0
-            keep = global_rows[~zero]
-            self.S[keep] *= scale[stale[~zero], None]
+            self.S[rows.start + stale] *= scale[stale, None]
             scale[stale] = 1.0
-            self._done += len(keep) * self.n_columns
-            self._bytes += (len(stale) + len(keep)) * self._row_bytes
+            self._done += len(stale) * self.n_columns
+            self._bytes += 2 * len(stale) * self._row_bytes
+
+    def _writable(self, global_rows):
+        """Materialise lazily zero rows (scale 0) among ``global_rows`` before a write."""
+        zero = global_rows[self.scale[global_rows] == 0.0]
+        if len(zero):
+            self.S[zero] = 0.0
+            self.scale[zero] = 1.0
+            self._bytes += len(zero) * self._row_bytes
 
     def _add_rows(self, block, coupling):
         if coupling is None:
             return
-        self.kernels.accumulate_rows(self.S, self.scale, self._global(block, coupling.units),
+        targets = self._global(block, coupling.units)
+        self._writable(targets)
+        self.kernels.accumulate_rows(self.S, self.scale, targets,
                                      coupling.indptr, coupling.sources, coupling.weights,
                                      coupling.source_rows)
         self._bytes += 2 * len(coupling.units) * self._row_bytes
@@ -264,6 +271,7 @@ class SparseEngine(Engine):
             return
         units, cols, values = columns
         global_rows = self._global(block, units)
+        self._writable(global_rows)
         np.add.at(self.S, (global_rows, cols), values / self.scale[global_rows])
 
     def _assign_spike_rows(self, out, coupling, columns):
@@ -306,7 +314,7 @@ class SparseEngine(Engine):
 
     def density(self):
         """Fraction of non-zero entries among the state rows of the influence matrix."""
-        return float(np.count_nonzero(self.S)) / max(1, self.S.size)
+        return float(np.count_nonzero(self.S[self.scale != 0.0])) / max(1, self.S.size)
 
     @property
     def nbytes(self):
