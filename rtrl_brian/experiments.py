@@ -1,12 +1,11 @@
 """
 Reproducible training runs: the spiral study of Subramoney (2023), online.
 
-`train_spiral` trains EGRU (or thresholded-tanh) units with exact online RTRL on
-`tasks.spiral`,
-one sequence at a time, at a given recurrent parameter sparsity, and records
-what the paper reports: loss per sequence, activity sparsity, influence-matrix
-sparsity and multiply-adds done (against the dense engine's), plus accuracy on
-held-out sequences.
+`train_spiral` trains EGRU (or thresholded-tanh) units with exact online RTRL
+on `tasks.spiral`, one sequence at a time, at a given recurrent parameter
+sparsity, and records what the paper reports: loss per sequence, activity
+sparsity, influence-matrix sparsity and multiply-adds done (against the dense
+engine's), plus accuracy on held-out sequences.
 """
 
 import time
