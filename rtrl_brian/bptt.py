@@ -91,4 +91,4 @@ class BPTT(StepObserver):
         if self._grad is None:
             self._grad = self._backward()
         param = self._param_view(var)
-        return self._grad[param.offset:param.offset + param.size].copy()
+        return self._grad[param.span].copy()

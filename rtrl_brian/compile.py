@@ -382,7 +382,8 @@ def _identities(resolved):
 
 def _structure(groups, params):
     """Sizes, wiring and time step the IR was built for."""
-    incoming = sorted(s.name for s in _all_synapses() if s.target.name in groups)
+    members = {name: g.group for name, g in groups.items()}
+    incoming = sorted(s.name for s in _all_synapses() if _member(s.target, members))
     sizes = [(p.label, len(p.owner.variables[p.name].get_value())) for p in params]
     steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
     return incoming, sizes, steps

@@ -97,6 +97,11 @@ class ParamIR:
     def label(self):
         return f"{self.owner.name}.{self.name}"
 
+    @property
+    def span(self):
+        """Its slice of the parameter (column) index space."""
+        return slice(self.offset, self.offset + self.size)
+
     def values(self):
         """The current values (a view on Brian2's array, in base units)."""
         return self.owner.variables[self.name].get_value()

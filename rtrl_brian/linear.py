@@ -44,6 +44,10 @@ class StateLayout:
         """The row slice of ``block = (group_name, var)``."""
         return self._slices[block]
 
+    def size(self, block):
+        """The number of rows of ``block``."""
+        return self._slices[block].stop - self._slices[block].start
+
     @property
     def blocks(self):
         return list(self._slices)

@@ -82,6 +82,7 @@ class StepObserver(BrianObject):
         self._steps_total = 0
         self._trial_steps = None
         self._trial_start = None
+        self._trial_offset = 0
         self._trials_started = 0
 
     def trials(self, steps, start=None):
@@ -214,9 +215,9 @@ class StepObserver(BrianObject):
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         y = state[self.loss.block]
         loss, dloss = self.loss(y, self._step, t)
+        self._steps_total += 1  # this step counts as done for what _consume triggers
         self._consume(linearizations, loss, dloss)
         self._step += 1
-        self._steps_total += 1
 
     def _check_replay(self, state):
         for (name, var), replayed in state.items():
@@ -228,7 +229,7 @@ class StepObserver(BrianObject):
             scale = max(1.0, float(np.max(magnitude, initial=0.0)))
             # as numpy.allclose(rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale); NaN fails
             if not np.all(difference <= REPLAY_RTOL * (scale + magnitude)):
-                worst = int(np.nanargmax(np.where(np.isnan(difference), np.inf, difference)))
+                worst = int(np.argmax(np.where(np.isnan(difference), np.inf, difference)))
                 raise RuntimeError(
                     f"{self.name}: at step {self._step} the learner's replay of '{name}.{var}' "
                     f"(neuron {worst}: {replayed[worst]!r}) differs from what Brian2 computed "

@@ -95,10 +95,10 @@ class RTRL(StepObserver):
         self._trial_loss = 0.0
         self._learnable = np.ones(self.ir.n_params, dtype=bool)
         self.sparsity = list(sparsity or [])
-        self._steps_done = 0
         #: Per-step figures: ``loss``, ``active_fraction`` (units inside the
-        #: surrogate's support or sending an event), ``multiply_adds`` done on the influence matrix
-        #: and ``multiply_adds_dense`` (what the dense engine would do),
+        #: surrogate's support or sending an event), ``multiply_adds`` done on
+        #: the influence matrix and ``multiply_adds_dense`` (what the dense
+        #: engine would do),
         #: ``bytes`` of the influence matrix read or written, ``M_bytes`` held,
         #: ``engine_seconds`` spent updating and reading the influence matrix,
         #: ``step_seconds`` spent by the learner in all (replay, derivatives,
@@ -134,9 +134,8 @@ class RTRL(StepObserver):
             self.history[key].append(count)
         if self.optimizer is not None and self._pending_steps >= self.update_every:
             self._apply_update()
-        self._steps_done += 1
         for controller in self.sparsity:
-            controller(self, self._steps_done)
+            controller(self, self._steps_total)
 
     def _active_fraction(self):
         active = total = 0
@@ -148,12 +147,12 @@ class RTRL(StepObserver):
 
     def _apply_update(self):
         values = [p.values() for p in self.ir.params]
-        grads = [self._pending[p.offset:p.offset + p.size].reshape(np.shape(v))
+        grads = [self._pending[p.span].reshape(np.shape(v))
                  for p, v in zip(self.ir.params, values)]
         self.optimizer.step(values, grads)
         if not self._learnable.all():  # pruned parameters stay at zero
             for param, value in zip(self.ir.params, values):
-                value[~self._learnable[param.offset:param.offset + param.size]] = 0.0
+                value[~self._learnable[param.span]] = 0.0
         self._pending[:] = 0.0
         self._pending_steps = 0
 
@@ -174,7 +173,7 @@ class RTRL(StepObserver):
             In the order of ``var[:]``.
         """
         param = self._param_view(var)
-        return ~self._learnable[param.offset:param.offset + param.size]
+        return ~self._learnable[param.span]
 
     def prune(self, var, which):
         """
@@ -217,10 +216,9 @@ class RTRL(StepObserver):
         self._set_active(param, selected, True)
 
     def _set_active(self, param, selected, active):
-        span = slice(param.offset, param.offset + param.size)
-        self._learnable[span][selected] = active
-        self._grad[span][selected] = 0.0
-        self._pending[span][selected] = 0.0
+        self._learnable[param.span][selected] = active
+        self._grad[param.span][selected] = 0.0
+        self._pending[param.span][selected] = 0.0
         self.engine.set_active(self._learnable)
         if self.optimizer is not None:
             self.optimizer.forget(self.ir.params.index(param), selected)
@@ -246,7 +244,7 @@ class RTRL(StepObserver):
             (loss units per base unit of ``var``).
         """
         param = self._param_view(var)
-        return self._grad[param.offset:param.offset + param.size].copy()
+        return self._grad[param.span].copy()
 
     def zero_grad(self):
         """Clear the accumulated gradients."""

@@ -17,13 +17,13 @@ parameter (parameter sparsity) and is stored in two parts:
   are stored, computed and read.
 
 A synaptic pathway then couples influence across neurons only through the
-outgoing synapses of active units (CSR by presynaptic neuron, as the
-linearization lists them), and writes immediate influences (``Mbar``) only for
+outgoing synapses of active units (the linearization lists only those: see
+`rtrl_brian.derive`), and writes immediate influences (``Mbar``) only for
 synapses whose presynaptic unit spiked. Every product that is skipped is
 exactly zero, so the gradients equal the dense engine's to rounding.
 
 The engine counts, per step, the multiply-adds it does and those the dense
-engine would do for the same linearizations (`Engine.operations`).
+engine would do for the same linearizations (`Engine.take_operations`).
 """
 
 import numpy as np
@@ -99,21 +99,18 @@ class SparseEngine(Engine):
         offset = 0
         for block in layout.blocks:
             if block[1] != SPIKE:
-                n = layout.rows(block).stop - layout.rows(block).start
-                self._state_rows[block] = slice(offset, offset + n)
-                offset += n
+                self._state_rows[block] = slice(offset, offset + layout.size(block))
+                offset += layout.size(block)
         self.S = np.zeros((offset, n_params), dtype=self.dtype)
         self._row_bytes = n_params * self.dtype.itemsize
         self.scale = np.zeros(offset)  # M starts at zero: every row lazily zero
-        self._spikes = {block: _SpikeRows(layout.rows(block).stop - layout.rows(block).start,
-                                          n_params, self.dtype)
+        self._spikes = {block: _SpikeRows(layout.size(block), n_params, self.dtype)
                         for block in layout.blocks if block[1] == SPIKE}
 
     def reset(self):
         self.scale[:] = 0.0  # every row lazily zero: no pass over the matrix
         for store in self._spikes.values():
             store.assign(np.zeros(0, dtype=np.intp), np.zeros((0, self.n_columns), self.dtype))
-        self.reset_operations()
 
     # -- reading rows ---------------------------------------------------------------
     def _global(self, block, elements):
@@ -184,7 +181,7 @@ class SparseEngine(Engine):
         targets, sources, weights, source_rows = [], [], [], []
         n_sources = 0
         for term in terms:
-            self._dense += n_out * (self._block_size(term.block) if term.index is not None
+            self._dense += n_out * (self.layout.size(term.block) if term.index is not None
                                     or out_index is not None else 1) * self.n_columns
             index = np.arange(len(term.coef)) if term.index is None else term.index
             live = np.flatnonzero(term.coef)
@@ -307,10 +304,6 @@ class SparseEngine(Engine):
         self._row_bytes = len(take) * self.dtype.itemsize
         for store in self._spikes.values():
             store.assign(store.units, taken(store.rows))
-
-    def _block_size(self, block):
-        rows = self.layout.rows(block)
-        return rows.stop - rows.start
 
     def density(self):
         """Fraction of non-zero entries among the state rows of the influence matrix."""
