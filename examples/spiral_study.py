@@ -29,8 +29,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from rtrl_brian.experiments import SpiralRun, train_spiral
-from rtrl_brian.tasks import spiral
+from rtrl_brian.experiments import train_spiral
+from rtrl_brian.training import TrainingRun
+from rtrl_brian.tasks import Spiral
 
 
 def summarize(runs):
@@ -43,7 +44,7 @@ def summarize(runs):
                                                                                  kv[0][1])):
         table.append({
             "activity_sparse": activity_sparse, "sparsity": level, "seeds": len(group),
-            "test_accuracy": float(np.mean([r.test_accuracy for r in group])),
+            "test_accuracy": float(np.mean([r.test_score for r in group])),
             "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
             "influence_sparsity": float(1 - np.mean([np.mean(r.influence_density)
                                                      for r in group])),
@@ -143,11 +144,11 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.replot:
-        runs = [SpiralRun(**record) for record in
+        runs = [TrainingRun(**record) for record in
                 json.loads((out / "spiral_study.json").read_text())]
         report(runs, out)
         return
-    task = spiral(seed=0)
+    task = Spiral(seed=0)
     runs = []
     configurations = [(level, seed, True) for level in args.levels for seed in args.seeds]
     configurations.append((0.0, args.seeds[0], False))
@@ -157,7 +158,7 @@ def main(argv=None):
         run = train_spiral(args.model, args.units, level, seed, sequences=args.sequences, task=task,
                           activity_sparse=activity_sparse, test_sequences=args.test_sequences,
                           log=lambda line: print(line, flush=True))
-        print(f"  test accuracy {run.test_accuracy:.1%} in {run.seconds:.0f} s", flush=True)
+        print(f"  test accuracy {run.test_score:.1%} in {run.seconds:.0f} s", flush=True)
         runs.append(run)
         (out / "spiral_study.json").write_text(json.dumps([asdict(r) for r in runs]))
     report(runs, out)

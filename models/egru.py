@@ -88,8 +88,9 @@ def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses
         event (``threshold='True'``) carrying its value (e.g. ``value='x'``).
     target : NeuronGroup
         EGRU units.
-    value : str
-        The presynaptic variable sent with each event.
+    value : str or None
+        The presynaptic variable sent with each event; None for spikes
+        (each event counts 1: ``in_u_post += w_u``, ...).
     recurrent : bool
         Whether the candidate input is recurrent (gated by the reset gate).
     name : str
@@ -100,7 +101,8 @@ def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses
         Not yet connected: call ``connect``.
     """
     candidate = "in_zh" if recurrent else "in_zx"
+    sent = "" if value is None else f" * {value}_pre"
     return Synapses(source, target, "w_u : 1\nw_r : 1\nw_z : 1",
-                    on_pre=f"in_u_post += w_u * {value}_pre\n"
-                           f"in_r_post += w_r * {value}_pre\n"
-                           f"{candidate}_post += w_z * {value}_pre", name=name)
+                    on_pre=f"in_u_post += w_u{sent}\n"
+                           f"in_r_post += w_r{sent}\n"
+                           f"{candidate}_post += w_z{sent}", name=name)

@@ -50,7 +50,8 @@ def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
     source : NeuronGroup
         `sparse_rnn` units (``value='h'``) or an input group firing every step.
     target : NeuronGroup
-    value : str
+    value : str or None
+        The presynaptic variable sent; None for spikes (``in_h_post += w``).
     name : str
 
     Returns
@@ -58,4 +59,5 @@ def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
     synapses : Synapses
         Not yet connected.
     """
-    return Synapses(source, target, "w : 1", on_pre=f"in_h_post += w * {value}_pre", name=name)
+    sent = "" if value is None else f" * {value}_pre"
+    return Synapses(source, target, "w : 1", on_pre=f"in_h_post += w{sent}", name=name)

@@ -11,7 +11,7 @@ from brian2.core.namespace import get_local_namespace
 from .bptt import BPTT
 from .rtrl import RTRL
 
-__all__ = ["GradientCheck", "check_gradients"]
+__all__ = ["GradientCheck", "check_gradients", "check_script"]
 
 
 @dataclass
@@ -44,7 +44,7 @@ class GradientCheck:
 
 
 def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, network=None,
-                    engine="sparse"):
+                    engine="sparse", namespace=None):
     """
     Run a network briefly with RTRL and BPTT side by side and compare gradients.
 
@@ -64,12 +64,14 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
         (like ``run()``).
     engine : {'sparse', 'dense'}, optional
         The RTRL engine to check.
+    namespace : dict, optional
+        External names (as for ``run``); default: the caller's namespace.
 
     Returns
     -------
     result : GradientCheck
     """
-    namespace = get_local_namespace(level=1)
+    namespace = get_local_namespace(level=1) if namespace is None else namespace
     rtrl = RTRL(params, loss, surrogate=surrogate, detach_reset=detach_reset, engine=engine,
                 name="check_rtrl*", namespace=namespace)
     bptt = BPTT(params, loss, surrogate=surrogate, detach_reset=detach_reset, name="check_bptt*",
@@ -94,3 +96,49 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
         difference = np.max(np.abs(rtrl_grads[label] - reference), initial=0.0)
         errors[label] = difference / scale if scale > 0 else difference
     return GradientCheck(rtrl_grads, bptt_grads, errors)
+
+
+def check_script(path, engine="sparse"):
+    """
+    Run a user's script and check the gradients of the network it builds.
+
+    The script is executed as a module. It must define ``params`` (the
+    variables to learn) and ``loss``; it may define ``duration`` (default
+    ``50*ms``), ``surrogate``, ``detach_reset`` and ``network`` (default: the
+    Brian2 objects among its top-level names, also inside lists and tuples).
+
+    Parameters
+    ----------
+    path : str or Path
+    engine : {'sparse', 'dense'}
+
+    Returns
+    -------
+    result : GradientCheck
+    """
+    import pathlib
+    import runpy
+
+    from brian2 import BrianObject, ms
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"check: no script at '{path}'.")
+    namespace = runpy.run_path(str(path), run_name="__rtrl_brian_check__")
+    missing = [name for name in ("params", "loss") if name not in namespace]
+    if missing:
+        raise ValueError(f"check: '{path}' must define {' and '.join(repr(m) for m in missing)} "
+                         f"(the variables to learn and an rtrl_brian loss).")
+    network = namespace.get("network")
+    if network is None:
+        objects = []
+        for value in namespace.values():
+            for item in (value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(item, BrianObject) and item not in objects:
+                    objects.append(item)
+        network = Network(*objects)
+    return check_gradients(namespace["params"], namespace["loss"],
+                           namespace.get("duration", 50 * ms),
+                           surrogate=namespace.get("surrogate"),
+                           detach_reset=namespace.get("detach_reset", False), network=network,
+                           engine=engine, namespace=namespace)

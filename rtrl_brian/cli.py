@@ -24,12 +24,22 @@ def build_parser():
     demo = commands.add_parser("demo", help="train a recurrent LIF network online on "
                                             "pattern generation and write plots")
     demo.add_argument("--out", default="rtrl_demo", help="output folder (default: rtrl_demo)")
-    demo.add_argument("--trials", type=_positive(int), default=150)
-    demo.add_argument("--neurons", type=_positive(int), default=40)
+    demo.add_argument("--trials", type=_positive(int), default=200)
+    demo.add_argument("--neurons", type=_positive(int), default=100)
     demo.add_argument("--steps", type=_positive(int), default=200, help="ms per trial")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--model", choices=["lif", "alif"], default="lif",
                       help="recurrent units (default: lif)")
+    _add_train(commands)
+    check = commands.add_parser("check", help="compare RTRL with BPTT on the network a Python "
+                                              "script builds")
+    check.add_argument("script", help="a Python file that defines 'params' (list of variables to "
+                                      "learn) and 'loss' (rtrl_brian.losses.MSE or "
+                                      "CrossEntropy); optionally 'duration' (default 50 ms), "
+                                      "'surrogate', 'detach_reset', 'network'")
+    check.add_argument("--engine", choices=["sparse", "dense"], default="sparse")
+    check.add_argument("--tolerance", type=_positive(float), default=1e-9,
+                       help="largest relative error accepted (default: 1e-9)")
     bench = commands.add_parser("bench", help="benchmark the engines (sparse vs dense, RTRL "
                                               "vs BPTT, roofline) and write a report")
     bench.add_argument("--out", default="benchmark_results",
@@ -48,10 +58,91 @@ def build_parser():
     return parser
 
 
+def _fraction(text):
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
+    return value
+
+
+def _add_train(commands):
+    from .networks import MODELS
+    from .tasks import TASKS
+
+    train = commands.add_parser(
+        "train", help="train a network online on a built-in task; write metrics and a dashboard",
+        description="Train a network online with exact RTRL on a built-in task. Unset options "
+                    "take the task's settings (rtrl_brian.training.TASK_SETTINGS).")
+    train.add_argument("task", choices=sorted(TASKS))
+    train.add_argument("--model", choices=sorted(MODELS))
+    train.add_argument("--neurons", type=_positive(int))
+    train.add_argument("--sparsity", type=_fraction,
+                       help="fraction of recurrent synapses pruned (static random mask)")
+    train.add_argument("--engine", choices=["sparse", "dense"], default="sparse")
+    train.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"],
+                       default="cython", help="Brian2 code-generation target (default: cython)")
+    train.add_argument("--trials", type=_positive(int))
+    train.add_argument("--test-trials", type=int)
+    train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
+    train.add_argument("--update-every", type=_positive(int), help="steps per parameter update")
+    train.add_argument("--adaptive-fraction", type=float,
+                       help="ALIF: fraction of units that adapt")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="output folder (default: train_TASK)")
+
+
+def _train(args):
+    from brian2 import prefs
+
+    from .report import write_training_report
+    from .tasks import TASKS
+    from .training import TASK_SETTINGS, Training
+
+    if args.target == "cpp_standalone":
+        raise SystemExit("rtrl-brian train: --target cpp_standalone is not supported yet (the "
+                         "learner runs as a NetworkOperation, which standalone devices skip); "
+                         "use cython or numpy.")
+    settings = dict(TASK_SETTINGS[args.task])
+    for key in ("model", "neurons", "sparsity", "trials", "test_trials", "lr", "update_every",
+                "adaptive_fraction"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if settings["test_trials"] < 0:
+        raise SystemExit(f"rtrl-brian train: --test-trials must be >= 0, got "
+                         f"{settings['test_trials']}.")
+    settings.update(task=args.task, engine=args.engine, target=args.target, seed=args.seed)
+    prefs.codegen.target = args.target
+    out = args.out or f"train_{args.task}"
+    print("rtrl-brian train: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
+    training = Training(TASKS[args.task](seed=args.seed), settings["model"], settings["neurons"],
+                        trials=settings["trials"], test_trials=settings["test_trials"],
+                        sparsity=settings["sparsity"], engine=args.engine, seed=args.seed,
+                        lr=settings["lr"], update_every=settings["update_every"],
+                        adaptive_fraction=settings.get("adaptive_fraction", 1.0))
+    record = training.run(log=lambda line: print(line, flush=True))
+    paths = write_training_report(training, record, out, settings)
+    print("wrote " + ", ".join(str(path) for path in paths))
+
+
+def _check(args):
+    from .check import check_script
+
+    result = check_script(args.script, engine=args.engine)
+    print(result)
+    verdict = "OK" if result.max_error <= args.tolerance else "FAILED"
+    print(f"largest relative error {result.max_error:.3e} (tolerance {args.tolerance:g}): "
+          f"{verdict}")
+    return 0 if verdict == "OK" else 1
+
+
 def main(argv=None):
     """Entry point of the ``rtrl-brian`` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
+    if args.command == "train":
+        _train(args)
+    elif args.command == "check":
+        return _check(args)
+    elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
                  seed=args.seed, log=lambda line: print(line, flush=True),

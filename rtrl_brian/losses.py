@@ -50,19 +50,31 @@ class MSE(_Loss):
 
     def __init__(self, var, target):
         super().__init__(var)
+        self.set_target(target)
+
+    def set_target(self, target):
+        """
+        Use a new target from now on (e.g. for the next trial).
+
+        Parameters
+        ----------
+        target : ndarray or TimedArray
+            As in the constructor.
+        """
         if isinstance(target, TimedArray):
             self.target = target
-        else:
-            target = np.asarray(target, dtype=np.float64)
-            if target.ndim == 1 and self.n == 1:
-                target = target[:, None]
-            if target.ndim != 2 or target.shape[1] != self.n:
-                raise ValueError(
-                    f"MSE target for '{self.group.name}.{self.name}' must have shape "
-                    f"(steps, {self.n}), got {target.shape}.")
-            if not np.all(np.isfinite(target)):
-                raise ValueError("MSE target contains NaN or Inf.")
-            self.target = target
+            return
+        target = np.asarray(target, dtype=np.float64)
+        if target.ndim == 1 and self.n == 1:
+            target = target[:, None]
+        if target.ndim != 2 or target.shape[1] != self.n:
+            raise ValueError(
+                f"MSE target for '{self.group.name}.{self.name}' must have shape "
+                f"(steps, {self.n}), got {target.shape}.")
+        if not np.all(np.isfinite(target)):
+            raise ValueError(f"MSE target for '{self.group.name}.{self.name}' contains NaN "
+                             f"or Inf.")
+        self.target = target
 
     def target_at(self, step, t):
         """The target values at trial step ``step`` and time ``t`` (seconds)."""

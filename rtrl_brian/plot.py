@@ -1,11 +1,13 @@
 """
-Plots: array-level functions that return matplotlib Axes (``ax=None`` makes one).
+Plots for papers and for watching learning: each returns matplotlib Axes and
+accepts ``ax=`` (None makes a new figure); `dashboard` combines them.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["raster", "learning_curve", "readout_vs_target", "operations"]
+__all__ = ["raster", "spikes", "learning_curve", "readout_vs_target", "operations", "activity",
+           "weights", "influence", "dashboard"]
 
 
 def _axes(ax):
@@ -38,16 +40,62 @@ def raster(indices, times_ms, ax=None, **kwds):
     return ax
 
 
-def learning_curve(losses, ax=None, smooth=10, **kwds):
+def spikes(monitors, ax=None, start=None, stop=None, colors=None):
     """
-    Loss per trial, raw and smoothed (moving average over ``smooth`` trials).
+    Raster of several groups, one above the other, coloured by group.
+
+    Parameters
+    ----------
+    monitors : list of SpikeMonitor
+    ax : Axes, optional
+    start, stop : Quantity, optional
+        Time window (default: everything recorded).
+    colors : list, optional
+        One matplotlib colour per monitor.
+
+    Returns
+    -------
+    ax : Axes
+    """
+    from brian2 import ms
+
+    ax = _axes(ax)
+    colors = colors or [f"C{k}" for k in range(len(monitors))]
+    offset = 0
+    for monitor, color in zip(monitors, colors):
+        times = np.asarray(monitor.t[:] / ms)
+        keep = np.ones(len(times), dtype=bool)
+        if start is not None:
+            keep &= times >= float(start / ms)
+        if stop is not None:
+            keep &= times < float(stop / ms)
+        ax.plot(times[keep], np.asarray(monitor.i[:])[keep] + offset, "|", color=color,
+                markersize=3, label=monitor.source.name)
+        offset += len(monitor.source)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("neuron (groups stacked)")
+    ax.legend(loc="upper right", frameon=False, fontsize=8, markerscale=3)
+    return ax
+
+
+def learning_curve(losses, ax=None, smooth=10, against=None, xlabel="trial", ylabel="loss",
+                   log=True, **kwds):
+    """
+    A per-trial figure (loss by default), raw and smoothed (moving average
+    over ``smooth`` trials), against trials or anything cumulative.
 
     Parameters
     ----------
     losses : array-like or RTRL
-        Per-trial losses, or a learner (its ``history['trial_loss']``).
+        Per-trial values, or a learner (its ``history['trial_loss']``).
     ax : Axes, optional
     smooth : int
+    against : array-like, optional
+        x value of each trial, e.g. ``np.cumsum(record.multiply_adds)`` for
+        loss against compute, or elapsed seconds; default: trial number.
+    xlabel, ylabel : str
+    log : bool
+        Logarithmic y axis.
     **kwds
         Passed to ``ax.plot`` for the raw curve.
 
@@ -59,16 +107,18 @@ def learning_curve(losses, ax=None, smooth=10, **kwds):
         losses = losses.history["trial_loss"]
     losses = np.asarray(losses, dtype=float)
     ax = _axes(ax)
-    trials = np.arange(1, len(losses) + 1)
-    ax.plot(trials, losses, alpha=0.4, label="per trial", **kwds)
+    x = np.arange(1, len(losses) + 1) if against is None else np.asarray(against, dtype=float)
+    if len(x) != len(losses):
+        raise ValueError(f"learning_curve: 'against' has {len(x)} values for {len(losses)} "
+                         f"trials.")
+    ax.plot(x, losses, alpha=0.4, label="per trial", **kwds)
     if len(losses) >= smooth > 1:
-        kernel = np.ones(smooth) / smooth
-        ax.plot(trials[smooth - 1:], np.convolve(losses, kernel, mode="valid"),
-                label=f"mean of {smooth}")
-    ax.set_yscale("log")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("loss")
-    ax.legend()
+        ax.plot(x[smooth - 1:], _moving_average(losses, smooth), label=f"mean of {smooth}")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
     return ax
 
 
@@ -125,6 +175,195 @@ def operations(learner, ax=None, smooth=10):
     twin.set_ylabel("active units (%): in surrogate support or sending", color="tab:orange")
     twin.set_ylim(0, max(1.0, 110 * float(np.max(active, initial=0.0))))
     return ax
+
+
+def activity(record, ax=None, smooth=10):
+    """
+    Activity sparsity and influence-matrix density per trial.
+
+    Parameters
+    ----------
+    record : TrainingRun
+        Its ``active_fraction`` (units inside the surrogate's support or
+        sending an event, mean over the trial) and ``influence_density``
+        (non-zero fraction of the influence matrix at the trial's end).
+    ax : Axes, optional
+    smooth : int
+
+    Returns
+    -------
+    ax : Axes
+    """
+    ax = _axes(ax)
+    for key, label in (("active_fraction", "active units"),
+                       ("influence_density", "influence-matrix density")):
+        values = _moving_average(getattr(record, key), smooth)
+        ax.plot(np.arange(len(values)) + 1, 100 * values, label=label)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, None)
+    ax.legend(frameon=False)
+    return ax
+
+
+def weights(synapses, values=None, ax=None, var="w"):
+    """
+    A synaptic variable as a presynaptic x postsynaptic matrix (absent
+    synapses blank).
+
+    Parameters
+    ----------
+    synapses : Synapses
+    values : ndarray, optional
+        Values in the order of ``synapses.<var>[:]`` (e.g. a copy taken before
+        learning); default: the current values.
+    ax : Axes, optional
+    var : str
+
+    Returns
+    -------
+    ax : Axes
+    """
+    ax = _axes(ax)
+    values = np.asarray(getattr(synapses, var)[:] if values is None else values, dtype=float)
+    matrix = np.full((len(synapses.source), len(synapses.target)), np.nan)
+    matrix[synapses.i[:], synapses.j[:]] = values
+    limit = float(np.nanmax(np.abs(matrix), initial=0.0)) or 1.0
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+                      interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xlabel(f"postsynaptic ({synapses.target.name})")
+    ax.set_ylabel(f"presynaptic ({synapses.source.name})")
+    return ax
+
+
+def influence(learner, block=None, ax=None):
+    """
+    Heat map of ``log10 |M|`` for one state variable: its units against the
+    parameters (zero entries blank), the structure activity and parameter
+    sparsity leave in the influence matrix.
+
+    Parameters
+    ----------
+    learner : RTRL
+    block : tuple, optional
+        ``(group name, variable)``; default: the first state variable of the
+        first group the loss does not read (the recurrent units, typically).
+    ax : Axes, optional
+
+    Returns
+    -------
+    ax : Axes
+    """
+    from .ir import SPIKE
+
+    ax = _axes(ax)
+    if block is None:
+        states = [b for b in learner.layout.blocks if b[1] != SPIKE]
+        block = next((b for b in states if b[0] != learner.loss.group.name), states[0])
+    magnitude = np.abs(learner.engine.influence(block))
+    with np.errstate(divide="ignore"):
+        image = ax.imshow(np.where(magnitude > 0, np.log10(magnitude), np.nan), aspect="auto",
+                          interpolation="nearest", cmap="viridis")
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label="log10 |d state / d parameter|")
+    density = np.count_nonzero(magnitude) / max(1, magnitude.size)
+    ax.set_title(f"influence matrix, {block[0]}.{block[1]} rows ({density:.1%} non-zero)",
+                 fontsize=9)
+    ax.set_xlabel("parameter (" + ", ".join(p.label for p in learner.ir.params) + ")",
+                  fontsize=7)
+    ax.set_ylabel("unit")
+    return ax
+
+
+def dashboard(learner, monitors=(), record=None, target=None, weights_before=None,
+              window=None):
+    """
+    One figure with what there is to see of an online-learning run.
+
+    Panels: spikes of every `SpikeMonitor` (last ``window``), the traces of
+    every `StateMonitor` (with ``target``), the learning curve, the score per
+    trial and activity / influence density (with ``record``), multiply-adds
+    against the dense engine, the influence-matrix heat map, and recurrent
+    weights before and after learning (with ``weights_before``).
+
+    Parameters
+    ----------
+    learner : RTRL
+    monitors : list of SpikeMonitor or StateMonitor
+    record : TrainingRun, optional
+    target : ndarray, optional
+        ``(steps, n)`` target drawn under the last ``steps`` of the first
+        `StateMonitor`.
+    weights_before : (Synapses, str, ndarray), optional
+        A synapse object, one of its variables and its values before learning.
+    window : Quantity, optional
+        Time shown of spikes and traces (default: the last 500 steps).
+
+    Returns
+    -------
+    figure : Figure
+    """
+    from brian2 import SpikeMonitor, StateMonitor, defaultclock
+
+    spike_monitors = [m for m in monitors if isinstance(m, SpikeMonitor)]
+    state_monitors = [m for m in monitors if isinstance(m, StateMonitor)]
+    panels = ["spikes"] * bool(spike_monitors) + ["traces"] * bool(state_monitors)
+    panels += ["loss"] + ["score", "activity"] * (record is not None)
+    panels += ["operations", "influence"] + ["before", "after"] * (weights_before is not None)
+    columns = 2
+    rows = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(12, 3.2 * rows), squeeze=False)
+    window = 500 * defaultclock.dt if window is None else window
+    end = defaultclock.t
+    for ax, panel in zip(axes.flat, panels):
+        if panel == "spikes":
+            spikes(spike_monitors, ax=ax, start=max(end - window, 0 * end), stop=end)
+            ax.set_title("spikes", fontsize=10)
+        elif panel == "traces":
+            _traces(state_monitors[0], ax, window, target)
+        elif panel == "loss":
+            learning_curve(learner if record is None else record.loss, ax=ax)
+            ax.set_title("loss per trial", fontsize=10)
+        elif panel == "score":
+            learning_curve(record.score, ax=ax, ylabel=record.score_name,
+                           log=record.score_name != "accuracy")
+            ax.set_title(f"{record.score_name} per training trial", fontsize=10)
+        elif panel == "activity":
+            activity(record, ax=ax)
+            ax.set_title("activity and influence-matrix density", fontsize=10)
+        elif panel == "operations":
+            operations(learner, ax=ax, smooth=max(1, len(learner.history["loss"]) // 200))
+            ax.set_title("multiply-adds on the influence matrix", fontsize=10)
+        elif panel == "influence":
+            influence(learner, ax=ax)
+        else:
+            synapses, var, before = weights_before
+            weights(synapses, before if panel == "before" else None, ax=ax, var=var)
+            ax.set_title(f"{synapses.name}.{var} {panel} learning", fontsize=10)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def _traces(monitor, ax, window, target):
+    """The last ``window`` of a StateMonitor's first variable, with the target under it."""
+    from brian2 import ms
+
+    name = monitor.record_variables[0]
+    times = np.asarray(monitor.t[:] / ms)
+    values = np.asarray(getattr(monitor, name))  # (neurons, times)
+    keep = times >= times[-1] - float(window / ms) if len(times) else slice(None)
+    for k, trace in enumerate(values):
+        ax.plot(times[keep], trace[keep], color=f"C{k}", label=f"{name}[{k}]")
+    if target is not None:
+        target = np.asarray(target, dtype=float).reshape(len(target), -1)
+        shown = times[-len(target):]
+        for k in range(target.shape[1]):
+            ax.plot(shown, target[:, k], "--", color=f"C{k}", alpha=0.8, label=f"target[{k}]")
+    ax.set_xlabel("time (ms)")
+    ax.set_title(f"{monitor.source.name}.{name}", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
 
 
 def _moving_average(values, width):

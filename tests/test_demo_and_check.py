@@ -13,7 +13,7 @@ def test_demo_writes_figures_and_losses(tmp_path):
     losses = run_demo(tmp_path, trials=3, n_rec=8, steps=30, log=lambda line: None)
     assert len(losses) == 3 and np.all(np.isfinite(losses))
     for name in ("raster.png", "learning_curve.png", "readout.png", "operations.png",
-                 "losses.csv"):
+                 "dashboard.png", "losses.csv", "metrics.csv", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0
 
 

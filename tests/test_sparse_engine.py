@@ -99,6 +99,9 @@ def test_sparse_equals_dense(model, detach, seed):
     assert np.sum(dense.history["multiply_adds"]) == np.sum(dense.history["multiply_adds_dense"])
     assert np.sum(dense.history["multiply_adds_dense"]) == \
         np.sum(sparse.history["multiply_adds_dense"])
+    for block in dense.layout.blocks:  # the influence matrices themselves, spike rows included
+        assert relative_error(sparse.engine.influence(block), dense.engine.influence(block)) \
+            < 1e-12, block
 
 
 @pytest.mark.codegen_independent

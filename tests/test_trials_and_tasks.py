@@ -7,7 +7,7 @@ from brian2 import Network, ms
 
 import rtrl_brian as rb
 from rtrl_brian.experiments import train_spiral
-from rtrl_brian.tasks import spiral
+from rtrl_brian.tasks import Spiral
 from helpers import relative_error
 from test_sparse_engine import build
 
@@ -54,7 +54,7 @@ def test_bad_trial_length_is_refused():
 
 
 def test_spiral_task_shapes_split_and_directions():
-    task = spiral(sequences=200, steps=17, seed=3)
+    task = Spiral(sequences=200, steps=17, seed=3)
     assert task.inputs.shape == (200, 17, 2) and task.steps == 17
     assert len(task.train) == 140 and len(task.validation) == 30 and len(task.test) == 30
     assert len(np.unique(np.concatenate([task.train, task.validation, task.test]))) == 200
@@ -68,8 +68,8 @@ def test_spiral_task_shapes_split_and_directions():
 @pytest.mark.parametrize("model", ["egru", "sparse_rnn"])
 def test_spiral_experiment_runs_and_records(model):
     run = train_spiral(model, units=6, sparsity=0.5, sequences=20, test_sequences=5,
-                       task=spiral(sequences=100))
+                       task=Spiral(sequences=100))
     assert len(run.loss) == 20 and np.all(np.isfinite(run.loss))
     assert len(run.active_fraction) == len(run.influence_density) == 20
     assert np.sum(run.multiply_adds) < np.sum(run.multiply_adds_dense)
-    assert 0.0 <= run.test_accuracy <= 1.0
+    assert 0.0 <= run.test_score <= 1.0

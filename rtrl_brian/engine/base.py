@@ -125,6 +125,23 @@ class Engine(ABC):
             Length ``n_params`` (zero for inactive parameters).
         """
 
+    @abstractmethod
+    def influence(self, block):
+        """
+        The rows of ``block`` of the influence matrix, densely.
+
+        Parameters
+        ----------
+        block : tuple
+            ``(group, var)``, a state variable or ``(group, SPIKE)``.
+
+        Returns
+        -------
+        rows : ndarray
+            ``(size of block, n_params)`` float64 (zero columns for inactive
+            parameters): ``d var / d theta``.
+        """
+
     @property
     @abstractmethod
     def nbytes(self):

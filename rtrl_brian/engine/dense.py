@@ -73,6 +73,11 @@ class DenseEngine(Engine):
         self._count(rows.size, rows.nbytes)
         return self._to_parameters(dloss @ rows)
 
+    def influence(self, block):
+        rows = np.zeros((self.layout.size(block), self.n_params))
+        rows[:, self.columns] = self.M[self.layout.rows(block)]
+        return rows
+
     def density(self):
         """Fraction of non-zero entries among the state rows (spike rows excluded)."""
         rows = [self.M[self.layout.rows(b)] for b in self.layout.blocks if b[1] != SPIKE]

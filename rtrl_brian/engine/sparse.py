@@ -305,6 +305,19 @@ class SparseEngine(Engine):
         for store in self._spikes.values():
             store.assign(store.units, taken(store.rows))
 
+    def influence(self, block):
+        rows = np.zeros((self.layout.size(block), self.n_params))
+        if block in self._spikes:
+            store = self._spikes[block]
+            rows[np.ix_(store.units, self.columns)] = store.rows
+        else:
+            state = self._state_rows[block]
+            scale = self.scale[state]
+            present = scale != 0.0  # lazily zero rows may hold stale values
+            rows[np.ix_(np.flatnonzero(present), self.columns)] = (
+                self.S[state][present] * scale[present, None])
+        return rows
+
     def density(self):
         """Fraction of non-zero entries among the state rows of the influence matrix."""
         return float(np.count_nonzero(self.S[self.scale != 0.0])) / max(1, self.S.size)

@@ -1,0 +1,271 @@
+"""
+Online training of a ready network on a built-in task, trial after trial.
+
+`Training` builds the task's input group, a `RecurrentNetwork`, the loss and
+an `RTRL` learner; `Training.run` trains on the training trials in one Brian2
+run (`RTRL.trials`), reports progress, then scores held-out trials with
+learning switched off. The command line (``rtrl-brian train``), the demo and
+the experiments use it.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
+
+
+@dataclass
+class TrainingRun:
+    """
+    What a `Training` recorded (per training trial unless noted).
+
+    ``score`` is accuracy for classification tasks and normalised mean
+    squared error for regression tasks (``score_name`` says which).
+    """
+
+    units: int
+    sparsity: float
+    seed: int
+    activity_sparse: bool = True
+    model: str = "lif"
+    task: str = ""
+    engine: str = "sparse"
+    score_name: str = "accuracy"
+    loss: list = field(default_factory=list)
+    score: list = field(default_factory=list)
+    active_fraction: list = field(default_factory=list)
+    influence_density: list = field(default_factory=list)
+    multiply_adds: list = field(default_factory=list)
+    multiply_adds_dense: list = field(default_factory=list)
+    test_score: float = float("nan")
+    seconds: float = 0.0
+
+
+class Training:
+    """
+    A network of ``model`` units learning ``task`` online with exact RTRL.
+
+    Parameters
+    ----------
+    task : Task
+        A `rtrl_brian.tasks` task.
+    model : {'lif', 'alif', 'egru', 'sparse_rnn'}
+    units : int
+        Recurrent units.
+    trials : int
+        Training trials (one optimizer step per ``update_every`` steps).
+    test_trials : int
+        Held-out trials scored after training, with learning off.
+    sparsity : float
+        Fraction of recurrent synapses pruned (a static random mask).
+    engine : {'sparse', 'dense'}
+    seed : int
+        Seeds the weights, the mask, Brian2 and the order of trials.
+    lr : float
+        Adam learning rate.
+    update_every : int
+        Steps per parameter update.
+    theta : float
+        Initial threshold of EGRU and thresholded-tanh units (a large
+        negative value disables activity sparsity: every unit sends an event
+        every step).
+    tau_a : Quantity, optional
+        ALIF adaptation time constant (default: the trial's duration).
+    adaptive_fraction : float
+        ALIF: fraction of units that adapt.
+    dtype : {numpy.float64, numpy.float32}
+        Precision of the influence matrix.
+    dt : Quantity, optional
+        One step of the task; sets ``defaultclock.dt`` (default 1 ms, the
+        step the models' time constants are chosen for).
+
+    Attributes
+    ----------
+    network : RecurrentNetwork
+    learner : RTRL
+    outputs : StateMonitor
+        The readout at the end of every step.
+    spikes : list of SpikeMonitor
+        Input and recurrent events during the held-out trials (empty until then).
+    initial_recurrent : (Synapses, str, ndarray)
+        The recurrent synapses, their first weight variable and its values
+        before learning (after pruning).
+    """
+
+    def __init__(self, task, model="lif", units=100, trials=100, test_trials=20, sparsity=0.0,
+                 engine="sparse", seed=0, lr=3e-3, update_every=1, theta=0.2, tau_a=None,
+                 adaptive_fraction=1.0, dtype=np.float64, dt=None):
+        import brian2
+        from brian2 import Network, StateMonitor, defaultclock, ms
+
+        from . import optim, sparsity as sparsity_tools
+        from .networks import build_network
+        from .rtrl import RTRL
+
+        if int(trials) != trials or trials < 1:
+            raise ValueError(f"'trials' must be a positive integer, got {trials!r}.")
+        if int(test_trials) != test_trials or test_trials < 0:
+            raise ValueError(f"'test_trials' must be a non-negative integer, got {test_trials!r}.")
+        self.task, self.trials, self.test_trials = task, int(trials), int(test_trials)
+        defaultclock.dt = 1 * ms if dt is None else dt
+        brian2.seed(seed)
+        rng = np.random.default_rng(seed)
+        self.order = task.training_order(self.trials, rng)
+        self.train_trials = [task.trial(k, "train") for k in self.order]
+        self.held_out = [task.trial(k, "test") for k in range(self.test_trials)]
+        every = self.train_trials + self.held_out
+        inputs = task.input_group(every, name="inputs")
+        rate = float(np.mean([np.mean(trial.inputs != 0) for trial in every[:20]]))
+        duration = task.steps * defaultclock.dt
+        self.network = build_network(model, inputs, task.n_outputs, units, rng,
+                                     input_value=task.input_value, input_rate=max(rate, 1e-3),
+                                     theta=theta, tau_a=duration if tau_a is None else tau_a,
+                                     adaptive_fraction=adaptive_fraction)
+        self.loss = task.loss(self.network.readout.y, self.train_trials[0])
+        self.optimizer = optim.Adam(lr=lr)
+        self.learner = RTRL(self.network.params, self.loss, optimizer=self.optimizer,
+                            surrogate=self.network.surrogate, engine=engine, dtype=dtype,
+                            update_every=update_every, namespace={})
+        for weight in self.network.recurrent_weights:
+            sparsity_tools.random_prune(self.learner, weight, sparsity, seed=seed)
+        first = self.network.weights[0]
+        self.initial_recurrent = (self.network.s_rec, first,
+                                  np.array(getattr(self.network.s_rec, first)[:]))
+        self.outputs = StateMonitor(self.network.readout, "y", record=True, when="end",
+                                    name="outputs")
+        self.spikes = []
+        self.net = Network(*self.network.objects, self.learner, self.outputs)
+        self.record = TrainingRun(units, float(sparsity), seed, bool(theta > -1e5), model,
+                                  type(task).__name__, engine, task.score_name)
+
+    def _trial_outputs(self):
+        """The readout over the trial that just ended: ``(steps, n_outputs)``."""
+        recorded = self.outputs.variables["y"].get_value()
+        return np.array(recorded[-self.task.steps:])
+
+    def run(self, log=None, report_seconds=2.0):
+        """
+        Train on the training trials, then score the held-out ones.
+
+        Parameters
+        ----------
+        log : callable, optional
+            Receives progress lines: after a trial at most every
+            ``report_seconds`` (and after the last), and during long trials.
+        report_seconds : float
+
+        Returns
+        -------
+        record : TrainingRun
+        """
+        from brian2 import SpikeMonitor, defaultclock, second
+
+        progress = _Progress(log, report_seconds, self.trials, self.task.score_name)
+        learner, record, steps = self.learner, self.record, self.task.steps
+
+        def record_trial():
+            history = learner.history
+            record.loss.append(float(learner.trial_loss))
+            record.score.append(self.task.score(self._trial_outputs(),
+                                                self.train_trials[len(record.score)]))
+            record.active_fraction.append(float(np.mean(history["active_fraction"][-steps:])))
+            record.multiply_adds.append(float(np.sum(history["multiply_adds"][-steps:])))
+            record.multiply_adds_dense.append(float(np.sum(history["multiply_adds_dense"][-steps:])))
+            record.influence_density.append(learner.engine.density())
+            progress.trial_done(len(record.loss), record.loss[-1], record.score)
+
+        def start_training_trial(trial):
+            if trial:
+                record_trial()
+            if trial < self.trials:
+                self.network.reset_state()
+                self.task.set_trial(self.loss, self.train_trials[trial])
+
+        started = time.time()
+        learner.trials(steps, start_training_trial)
+        self.net.run(self.trials * steps * defaultclock.dt, report=progress.brian_report,
+                     report_period=report_seconds * second)
+        start_training_trial(self.trials)
+        record.seconds = time.time() - started
+        if self.test_trials:
+            record.test_score = self._test()
+            if log:
+                log(f"held-out {self.task.score_name} over {self.test_trials} trials: "
+                    f"{_format_score(self.task.score_name, record.test_score)}")
+        return record
+
+    def _test(self):
+        from brian2 import SpikeMonitor, defaultclock
+
+        self.spikes = [SpikeMonitor(self.network.inputs, name="input_spikes"),
+                       SpikeMonitor(self.network.group, name="recurrent_spikes")]
+        self.net.add(*self.spikes)
+        self.learner.optimizer = None
+        scores = []
+
+        def start_test_trial(trial):
+            if trial:
+                scores.append(self.task.score(self._trial_outputs(), self.held_out[trial - 1]))
+            if trial < self.test_trials:
+                self.network.reset_state()
+                self.task.set_trial(self.loss, self.held_out[trial])
+
+        self.learner.trials(self.task.steps, start_test_trial)
+        self.net.run(self.test_trials * self.task.steps * defaultclock.dt)
+        start_test_trial(self.test_trials)
+        self.learner.optimizer = self.optimizer
+        return float(np.mean(scores))
+
+
+def _format_score(name, value):
+    return f"{value:.1%}" if name == "accuracy" else f"{value:.4f}"
+
+
+class _Progress:
+    """Progress lines: trial, loss, score, time left; and a heartbeat inside long trials."""
+
+    def __init__(self, log, every_seconds, trials, score_name):
+        self.log, self.every, self.trials, self.score_name = log, every_seconds, trials, score_name
+        self.started = self.last = time.time()
+
+    def trial_done(self, trial, loss, scores):
+        now = time.time()
+        if self.log is None or (now - self.last < self.every and trial < self.trials):
+            return
+        self.last = now
+        elapsed = now - self.started
+        recent = scores[-50:]
+        self.log(f"trial {trial:5d}/{self.trials}  loss {loss:10.4f}  "
+                 f"{self.score_name} (last {len(recent)}) "
+                 f"{_format_score(self.score_name, float(np.mean(recent)))}  "
+                 f"elapsed {_clock(elapsed)}  left {_clock(elapsed / trial * (self.trials - trial))}")
+
+    def brian_report(self, elapsed, completed, start, duration):
+        """Brian2's ``report`` callback: speaks only when no trial ended for a while."""
+        now = time.time()
+        if self.log is None or now - self.last < 2 * self.every or completed >= 1.0:
+            return
+        self.last = now
+        doing = "preparing the run (code generation)" if completed == 0 else \
+            f"{completed:.1%} of the simulated time"
+        self.log(f"  ... {doing}, elapsed {_clock(now - self.started)}")
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+#: Settings `rtrl-brian train` starts from for each task (any can be overridden).
+TASK_SETTINGS = {
+    "pattern": dict(model="lif", neurons=100, sparsity=0.8, trials=200, test_trials=1,
+                    lr=3e-3, update_every=10),
+    "evidence": dict(model="alif", neurons=100, sparsity=0.9, trials=2000, test_trials=200,
+                     lr=3e-3, update_every=10, adaptive_fraction=0.5),
+    "recall": dict(model="alif", neurons=100, sparsity=0.9, trials=1000, test_trials=200,
+                   lr=3e-3, update_every=10, adaptive_fraction=0.5),
+    "spiral": dict(model="egru", neurons=16, sparsity=0.0, trials=1000, test_trials=500,
+                   lr=3e-3, update_every=1),
+}

@@ -1,0 +1,179 @@
+"""Built-in tasks, training from the command line, `rtrl-brian check`, and the plots."""
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from brian2 import Network, NeuronGroup, SpikeMonitor, StateMonitor, ms
+
+from rtrl_brian import plot
+from rtrl_brian.cli import main
+from rtrl_brian.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
+from rtrl_brian.training import Training
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_tasks_are_deterministic_and_shaped(name):
+    task = TASKS[name](seed=3) if name != "spiral" else Spiral(sequences=100, seed=3)
+    first, again = task.trial(4), task.trial(4)
+    held_out = task.trial(4, "test")
+    assert first.inputs.shape == (task.steps, task.n_inputs)
+    assert np.array_equal(first.inputs, again.inputs)
+    assert first.mask.shape == (task.steps,) and first.mask.any()
+    if task.classification:
+        assert first.labels.shape == (task.steps,)
+        assert set(np.unique(first.labels[first.mask])) <= set(range(task.n_outputs))
+    else:
+        assert first.target.shape == (task.steps, task.n_outputs)
+    if name in ("evidence", "recall"):
+        assert not np.array_equal(first.inputs, held_out.inputs)
+    with pytest.raises(ValueError, match="split must be one of"):
+        task.trial(0, "validation")
+
+
+def test_evidence_label_is_the_majority_side():
+    task = EvidenceAccumulation(n_cues=5, population=50, cue_rate=0.3, background_rate=0.0)
+    for k in range(10):
+        trial = task.trial(k)
+        cue_period = task.n_cues * (task.cue_steps + task.gap_steps)
+        left = trial.inputs[:cue_period, :50].sum()
+        right = trial.inputs[:cue_period, 50:100].sum()
+        assert trial.labels[-1] == int(right > left)
+        assert not trial.mask[:task.recall_start].any() and trial.mask[task.recall_start:].all()
+    with pytest.raises(ValueError, match="n_cues must be odd"):
+        EvidenceAccumulation(n_cues=4)
+
+
+def test_scores_count_decisions_and_normalised_error():
+    recall = DelayedRecall(n_items=3, item_steps=4, delay_steps=2, seed=1)
+    trial = recall.trial(0)
+    perfect = np.zeros((recall.steps, 2))
+    perfect[np.arange(recall.steps), trial.labels] = 1.0
+    assert len(recall.decision_windows(trial)) == 3  # equal neighbouring bits are two decisions
+    assert recall.score(perfect, trial) == 1.0
+    assert recall.score(perfect[:, ::-1], trial) == 0.0
+    one_wrong = perfect.copy()
+    first = recall.decision_windows(trial)[0]
+    one_wrong[first] = one_wrong[first][:, ::-1]
+    assert recall.score(one_wrong, trial) == pytest.approx(2 / 3)
+    pattern = PatternGeneration(steps=50)
+    target = pattern.trial(0).target
+    assert pattern.score(target, pattern.trial(0)) == 0.0
+    assert pattern.score(np.zeros_like(target), pattern.trial(0)) == pytest.approx(
+        np.mean(target ** 2) / np.var(target))
+    with pytest.raises(ValueError, match="outputs must have shape"):
+        pattern.score(np.zeros((3, 1)), pattern.trial(0))
+
+
+@pytest.mark.codegen_independent
+def test_training_records_every_trial_and_learns_the_pattern():
+    task = PatternGeneration(steps=60, n_inputs=10, rate=0.2, seed=2)
+    training = Training(task, "lif", 16, trials=30, test_trials=1, sparsity=0.5, lr=1e-2,
+                        update_every=10, seed=1)
+    lines = []
+    record = training.run(log=lines.append, report_seconds=0.0)
+    assert len(record.loss) == len(record.score) == len(record.multiply_adds) == 30
+    assert np.mean(record.score[-5:]) < 0.5 * np.mean(record.score[:5])
+    assert 0 < np.mean(record.active_fraction) < 1
+    assert np.sum(record.multiply_adds) < np.sum(record.multiply_adds_dense)
+    assert np.isfinite(record.test_score)
+    assert any("trial    30/30" in line for line in lines) and "held-out nmse" in lines[-1]
+    assert np.mean(training.learner.pruned(training.network.s_rec.w)) == pytest.approx(0.5,
+                                                                                        abs=0.01)
+
+
+def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "recall", "--neurons", "8", "--trials", "3", "--test-trials", "2",
+          "--target", "numpy", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "trial     3/3" in printed and "held-out accuracy over 2 trials" in printed
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,loss,score") and len(rows) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["model"] == "alif" and summary["settings"]["neurons"] == 8
+    assert 0.0 <= summary["results"]["test_score"] <= 1.0
+    assert (out / "dashboard.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["train", "digits"], "invalid choice: 'digits'"),
+    (["train", "pattern", "--sparsity", "1.5"], "must lie in \\[0, 1\\)"),
+    (["train", "pattern", "--neurons", "0"], "must be positive"),
+])
+def test_train_command_refuses_bad_arguments(arguments, message, capsys):
+    with pytest.raises(SystemExit):
+        main(arguments)
+    assert pytest.importorskip("re").search(message, capsys.readouterr().err)
+
+
+def test_train_command_refuses_standalone():
+    with pytest.raises(SystemExit, match="cpp_standalone is not supported yet"):
+        main(["train", "pattern", "--target", "cpp_standalone"])
+
+
+CHECKED_SCRIPT = """
+import numpy as np
+from brian2 import NeuronGroup, PoissonGroup, Synapses, Hz, ms
+import rtrl_brian as rb
+
+rng = np.random.default_rng(0)
+inputs = PoissonGroup(5, rates=200 * Hz)
+rec = NeuronGroup(6, "dv/dt = -v / (15*ms) : 1", threshold="v > 0.6", reset="v -= 0.6",
+                  method="exact")
+out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact")
+synapses = []
+for source, target, on_pre in ((inputs, rec, "v_post += w"), (rec, rec, "v_post += w"),
+                               (rec, out, "y_post += w")):
+    s = Synapses(source, target, "w : 1", on_pre=on_pre)
+    s.connect()
+    s.w = rng.normal(0.3, 0.2, len(s))
+    synapses.append(s)
+params = [s.w for s in synapses]
+loss = rb.losses.MSE(out.y, np.zeros((30, 2)) + 0.2)
+duration = 30 * ms
+"""
+
+
+@pytest.mark.codegen_independent
+def test_check_command_runs_a_users_script(tmp_path, capsys):
+    script = tmp_path / "net.py"
+    script.write_text(CHECKED_SCRIPT)
+    assert main(["check", str(script)]) == 0
+    printed = capsys.readouterr().out
+    assert "relative error (RTRL vs BPTT)" in printed and ": OK" in printed
+    script.write_text("x = 1\n")
+    with pytest.raises(ValueError, match="must define 'params' and 'loss'"):
+        main(["check", str(script)])
+
+
+@pytest.mark.codegen_independent
+def test_plots_return_axes_and_dashboard_has_every_panel():
+    task = PatternGeneration(steps=40, n_inputs=10, rate=0.2)
+    training = Training(task, "lif", 10, trials=4, test_trials=1, sparsity=0.5)
+    record = training.run()
+    learner = training.learner
+    _, ax = plt.subplots()
+    assert plot.spikes(training.spikes, ax=ax, start=0 * ms) is ax
+    assert len(ax.lines) == 2
+    assert plot.learning_curve(record.loss, against=np.cumsum(record.multiply_adds),
+                               xlabel="multiply-adds").get_xlabel() == "multiply-adds"
+    with pytest.raises(ValueError, match="'against' has 2 values for 4 trials"):
+        plot.learning_curve(record.loss, against=[1, 2])
+    assert plot.activity(record).get_ylabel() == "%"
+    s_rec = training.network.s_rec
+    image = np.ma.filled(plot.weights(s_rec).images[0].get_array(), np.nan)
+    assert np.isnan(image[np.arange(10), np.arange(10)]).all()  # no self-connections
+    assert np.isfinite(image).sum() == len(s_rec)
+    heat = np.ma.filled(plot.influence(learner).images[0].get_array(), np.nan)
+    assert heat.shape == (10, learner.ir.n_params)
+    figure = plot.dashboard(learner, training.spikes + [training.outputs], record=record,
+                            target=task.target, weights_before=training.initial_recurrent)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    for expected in ("spikes", "readout.y", "loss per trial", "nmse per training trial",
+                     "multiply-adds on the influence matrix", "s_rec.w before learning",
+                     "s_rec.w after learning"):
+        assert expected in titles
+    assert any(title.startswith("influence matrix, recurrent.v") for title in titles)
+    plt.close("all")
