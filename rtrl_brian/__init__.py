@@ -11,16 +11,18 @@ Gradients equal backpropagation through time of the same discrete map (with a
 surrogate derivative for spikes); `check_gradients` verifies that on any network.
 """
 
-from . import losses, optim, sparsity, surrogates
+from . import losses, optim, sparsity, surrogates, tasks
 from .bptt import BPTT
 from .check import GradientCheck, check_gradients
 from .errors import UnsupportedConstructError
 from .rtrl import RTRL
+from .training import Training
 
 __version__ = "0.1.0"
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
-           "losses", "optim", "sparsity", "surrogates", "plot", "__version__"]
+           "Training", "losses", "optim", "sparsity", "surrogates", "tasks", "plot",
+           "__version__"]
 
 
 def __getattr__(name):

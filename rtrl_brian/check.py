@@ -2,10 +2,12 @@
 `check_gradients`: compare RTRL with BPTT on a user's own network.
 """
 
+import pathlib
+import runpy
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import Network, collect
+from brian2 import BrianObject, Network, collect, ms
 from brian2.core.namespace import get_local_namespace
 
 from .bptt import BPTT
@@ -116,11 +118,6 @@ def check_script(path, engine="sparse"):
     -------
     result : GradientCheck
     """
-    import pathlib
-    import runpy
-
-    from brian2 import BrianObject, ms
-
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"check: no script at '{path}'.")

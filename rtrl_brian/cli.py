@@ -1,5 +1,8 @@
 """
 ``rtrl-brian`` command line: a thin layer over the Python API.
+
+Each command imports what it needs when it runs, so that ``--help`` and
+argument errors answer at once instead of after Brian2's import.
 """
 
 import argparse

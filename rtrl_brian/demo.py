@@ -4,9 +4,11 @@ The main demo: a recurrent LIF (or ALIF) network learns a pattern online with ex
 
 import pathlib
 
+import matplotlib.pyplot as plt
 import numpy as np
 from brian2 import ms, prefs
 
+from . import plot
 from .report import write_training_report
 from .tasks import PatternGeneration
 from .training import TASK_SETTINGS, Training
@@ -45,12 +47,6 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     losses : ndarray
         Loss summed over each training trial.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import plot
-
     if neuron_model not in ("lif", "alif"):
         raise ValueError(f"Unknown neuron model {neuron_model!r}; choose 'lif' or 'alif'.")
     prefs.codegen.target = "numpy"

@@ -5,6 +5,9 @@ accepts ``ax=`` (None makes a new figure); `dashboard` combines them.
 
 import matplotlib.pyplot as plt
 import numpy as np
+from brian2 import SpikeMonitor, StateMonitor, defaultclock, ms
+
+from .ir import SPIKE
 
 __all__ = ["raster", "spikes", "learning_curve", "readout_vs_target", "operations", "activity",
            "weights", "influence", "dashboard"]
@@ -57,8 +60,6 @@ def spikes(monitors, ax=None, start=None, stop=None, colors=None):
     -------
     ax : Axes
     """
-    from brian2 import ms
-
     ax = _axes(ax)
     colors = colors or [f"C{k}" for k in range(len(monitors))]
     offset = 0
@@ -255,8 +256,6 @@ def influence(learner, block=None, ax=None):
     -------
     ax : Axes
     """
-    from .ir import SPIKE
-
     ax = _axes(ax)
     if block is None:
         states = [b for b in learner.layout.blocks if b[1] != SPIKE]
@@ -303,8 +302,6 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     -------
     figure : Figure
     """
-    from brian2 import SpikeMonitor, StateMonitor, defaultclock
-
     spike_monitors = [m for m in monitors if isinstance(m, SpikeMonitor)]
     state_monitors = [m for m in monitors if isinstance(m, StateMonitor)]
     panels = ["spikes"] * bool(spike_monitors) + ["traces"] * bool(state_monitors)
@@ -348,8 +345,6 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
 
 def _traces(monitor, ax, window, target):
     """The last ``window`` of a StateMonitor's first variable, with the target under it."""
-    from brian2 import ms
-
     name = monitor.record_variables[0]
     times = np.asarray(monitor.t[:] / ms)
     values = np.asarray(getattr(monitor, name))  # (neurons, times)

@@ -7,7 +7,11 @@ import json
 import pathlib
 from dataclasses import asdict
 
+import matplotlib.pyplot as plt
 import numpy as np
+from brian2 import defaultclock
+
+from .plot import dashboard
 
 __all__ = ["write_training_report"]
 
@@ -33,12 +37,6 @@ def write_training_report(training, record, out, settings=None):
     -------
     paths : list of Path
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import dashboard
-
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = out / "metrics.csv"
@@ -61,12 +59,7 @@ def write_training_report(training, record, out, settings=None):
     target = training.held_out[-1].target if training.held_out else None
     figure = dashboard(training.learner, training.spikes + [training.outputs], record=record,
                        target=target, weights_before=training.initial_recurrent,
-                       window=task.steps * _dt())
+                       window=task.steps * defaultclock.dt)
     figure.savefig(figure_path, dpi=110)
     plt.close(figure)
     return [metrics, summary, figure_path]
-
-
-def _dt():
-    from brian2 import defaultclock
-    return defaultclock.dt

@@ -11,7 +11,13 @@ the experiments use it.
 import time
 from dataclasses import dataclass, field
 
+import brian2
 import numpy as np
+from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, second
+
+from . import optim, sparsity as sparsity_tools
+from .networks import build_network
+from .rtrl import RTRL
 
 __all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
 
@@ -97,13 +103,6 @@ class Training:
     def __init__(self, task, model="lif", units=100, trials=100, test_trials=20, sparsity=0.0,
                  engine="sparse", seed=0, lr=3e-3, update_every=1, theta=0.2, tau_a=None,
                  adaptive_fraction=1.0, dtype=np.float64, dt=None):
-        import brian2
-        from brian2 import Network, StateMonitor, defaultclock, ms
-
-        from . import optim, sparsity as sparsity_tools
-        from .networks import build_network
-        from .rtrl import RTRL
-
         if int(trials) != trials or trials < 1:
             raise ValueError(f"'trials' must be a positive integer, got {trials!r}.")
         if int(test_trials) != test_trials or test_trials < 0:
@@ -160,8 +159,6 @@ class Training:
         -------
         record : TrainingRun
         """
-        from brian2 import SpikeMonitor, defaultclock, second
-
         progress = _Progress(log, report_seconds, self.trials, self.task.score_name)
         learner, record, steps = self.learner, self.record, self.task.steps
 
@@ -197,8 +194,6 @@ class Training:
         return record
 
     def _test(self):
-        from brian2 import SpikeMonitor, defaultclock
-
         self.spikes = [SpikeMonitor(self.network.inputs, name="input_spikes"),
                        SpikeMonitor(self.network.group, name="recurrent_spikes")]
         self.net.add(*self.spikes)
