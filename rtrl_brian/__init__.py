@@ -11,7 +11,7 @@ Gradients equal backpropagation through time of the same discrete map (with a
 surrogate derivative for spikes); `check_gradients` verifies that on any network.
 """
 
-from . import losses, optim, sparsity, surrogates, tasks
+from . import losses, models, optim, sparsity, surrogates, tasks
 from .bptt import BPTT
 from .check import GradientCheck, check_gradients
 from .errors import UnsupportedConstructError
@@ -21,7 +21,7 @@ from .training import Training
 __version__ = "0.1.0"
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
-           "Training", "losses", "optim", "sparsity", "surrogates", "tasks", "plot",
+           "Training", "losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot",
            "__version__"]
 
 

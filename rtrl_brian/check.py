@@ -11,6 +11,7 @@ from brian2 import BrianObject, Network, collect, ms
 from brian2.core.namespace import get_local_namespace
 
 from .bptt import BPTT
+from .observer import StepObserver
 from .rtrl import RTRL
 
 __all__ = ["GradientCheck", "check_gradients", "check_script"]
@@ -52,6 +53,8 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
 
     The network's state (time included) is stored before and restored after
     the run, so the check leaves it as it was, and ``run()`` can follow.
+    Learners already in the network are paused during the check: their
+    influence matrices, gradients and parameters are left as they were.
 
     Parameters
     ----------
@@ -78,11 +81,22 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
                 name="check_rtrl*", namespace=namespace)
     bptt = BPTT(params, loss, surrogate=surrogate, detach_reset=detach_reset, name="check_bptt*",
                 namespace=namespace)
-    net = network if network is not None else Network(collect(level=1))
-    # which network each object belongs to: restored so `run()` still works after the check
-    membership = {obj: obj._network for obj in net.sorted_objects}
+    if network is not None:
+        objects, net = list(network.objects), network
+    else:
+        objects, net = list(collect(level=1)), None
+    # learners already attached must not learn from the check's run: paused meanwhile
+    paused = [obj for obj in objects if isinstance(obj, StepObserver) and obj.active]
+    # which network each object belongs to: restored so `run()` goes on after the check
+    membership = {obj: obj._network for obj in _with_contained(objects)}
+    if net is None:
+        for obj in membership:  # objects already run by `run()` may join the check's network
+            obj._network = None
+        net = Network(*objects)
     net.add(rtrl, bptt)
     net.store("_rtrl_brian_check")
+    for learner in paused:
+        learner.active = False
     try:
         net.run(duration, namespace=namespace)
         rtrl_grads = {p.label: rtrl.gradient(view) for p, view in zip(rtrl.ir.params, params)}
@@ -92,12 +106,23 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
         net.remove(rtrl, bptt)
         for obj, network_id in membership.items():
             obj._network = network_id
+        for learner in paused:
+            learner.active = True
     errors = {}
     for label, reference in bptt_grads.items():
         scale = np.max(np.abs(reference), initial=0.0)
         difference = np.max(np.abs(rtrl_grads[label] - reference), initial=0.0)
         errors[label] = difference / scale if scale > 0 else difference
     return GradientCheck(rtrl_grads, bptt_grads, errors)
+
+
+def _with_contained(objects):
+    """The objects and, recursively, the objects they contain (as Network.add sees them)."""
+    found = []
+    for obj in objects:
+        found.append(obj)
+        found.extend(_with_contained(obj.contained_objects))
+    return found
 
 
 def check_script(path, engine="sparse"):

@@ -1,0 +1,28 @@
+"""Sphinx configuration of the rtrl_brian documentation (built with -W in CI)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "rtrl_brian"
+author = "the rtrl_brian developers"
+copyright = "2026, the rtrl_brian developers"
+release = "0.1.0"
+
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon",
+              "sphinx.ext.mathjax"]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+myst_enable_extensions = ["dollarmath"]
+myst_heading_anchors = 3
+exclude_patterns = ["_build", "spiral/spiral_study.md", "spiral64/spiral_study.md",
+                    "spiral_rnn/spiral_study.md", "gallery/*/README.md"]
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+default_role = "py:obj"
+html_theme = "alabaster"
+html_static_path = []
