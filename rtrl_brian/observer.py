@@ -206,6 +206,7 @@ class StepObserver(BrianObject):
         return self._values(name, "not_refractory").astype(np.float64)
 
     def _on_step_end(self):
+        self._step_now = self._steps_total  # this step's number, for messages
         state = dict(self._start_state)
         inputs = self._inputs()
         linearizations = []
@@ -219,11 +220,22 @@ class StepObserver(BrianObject):
         self._consume(linearizations, loss, dloss)
         self._step += 1
 
+    def _where(self):
+        """This step, for messages: since the learner started and within the trial."""
+        return f"step {self._step_now} (step {self._step} of the trial)"
+
     def _check_replay(self, state):
         for (name, var), replayed in state.items():
             if var == SPIKE:
                 continue
             actual = self._values(name, var)
+            if not np.all(np.isfinite(actual)):
+                worst = int(np.flatnonzero(~np.isfinite(actual))[0])
+                raise FloatingPointError(
+                    f"{self.name}: at {self._where()} '{name}.{var}' of neuron {worst} is "
+                    f"{actual[worst]} as Brian2 computed it. Learning stopped; the parameters "
+                    f"keep their last finite values (lower the learning rate, clip gradients "
+                    f"with clip_grad_norm, or check the inputs).")
             magnitude = np.abs(actual)
             difference = np.abs(replayed - actual)
             scale = max(1.0, float(np.max(magnitude, initial=0.0)))

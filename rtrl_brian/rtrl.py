@@ -55,6 +55,10 @@ class RTRL(StepObserver):
         Parameter-sparsity controllers (`rtrl_brian.sparsity.MagnitudePruning`,
         `rtrl_brian.sparsity.Rewiring`), called as ``controller(learner,
         step)`` after every step.
+    clip_grad_norm : float, optional
+        Before each update, scale the gradient down to this Euclidean norm
+        (over all parameters) if it is longer. The accumulated gradients
+        (`gradient`) stay unclipped.
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -63,6 +67,11 @@ class RTRL(StepObserver):
     -----
     Call `reset_state` at the start of each trial (it zeroes the influence
     matrix and the trial step), `zero_grad` to clear accumulated gradients.
+
+    NaN or infinity in the network's state, in a step's gradient or in the
+    parameters after an update stops the run with a `FloatingPointError`
+    naming the step and the variable; the parameters keep their last finite
+    values.
 
     Examples
     --------
@@ -73,13 +82,17 @@ class RTRL(StepObserver):
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
-                 name="rtrl*", namespace=None):
+                 clip_grad_norm=None, name="rtrl*", namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"'dtype' must be numpy.float64 or numpy.float32, got {dtype!r}.")
         if int(update_every) != update_every or update_every < 1:
             raise ValueError(f"'update_every' must be a positive integer, got {update_every!r}.")
+        if clip_grad_norm is not None and not (np.isfinite(clip_grad_norm)
+                                               and clip_grad_norm > 0):
+            raise ValueError(f"'clip_grad_norm' must be a positive number or None, got "
+                             f"{clip_grad_norm!r}.")
         if optimizer is not None and not hasattr(optimizer, "step"):
             raise TypeError(f"'optimizer' must be rtrl_brian.optim.SGD or Adam (or None), "
                             f"got {type(optimizer).__name__}.")
@@ -87,6 +100,7 @@ class RTRL(StepObserver):
                          namespace=namespace, level=1)
         self.optimizer = optimizer
         self.update_every = int(update_every)
+        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.engine_name = engine
         self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
         self._grad = np.zeros(self.ir.n_params)
@@ -123,6 +137,8 @@ class RTRL(StepObserver):
             self.engine.apply(linearization)
         step_grad = self.engine.loss_gradient(self.loss.block, dloss)
         self.history["engine_seconds"].append(time.perf_counter() - started)
+        if not np.all(np.isfinite(step_grad)):
+            raise self._non_finite("the gradient of", step_grad, "before it was used")
         self._grad += step_grad
         self._pending += step_grad
         self._pending_steps += 1
@@ -145,11 +161,31 @@ class RTRL(StepObserver):
                 total += op.op.group.n
         return active / total if total else 0.0
 
+    def _non_finite(self, what, per_parameter, when):
+        """A FloatingPointError naming the first non-finite entry of a per-parameter vector."""
+        index = int(np.flatnonzero(~np.isfinite(per_parameter))[0])
+        param = next(p for p in self.ir.params if p.span.start <= index < p.span.stop)
+        return FloatingPointError(
+            f"{self.name}: at {self._where()} {what} '{param.label}' (entry "
+            f"{index - param.span.start}) is {per_parameter[index]}. Learning stopped {when}; "
+            f"the parameters keep their last finite values (lower the learning rate, clip "
+            f"gradients with clip_grad_norm, or check the loss and its target).")
+
     def _apply_update(self):
         values = [p.values() for p in self.ir.params]
-        grads = [self._pending[p.span].reshape(np.shape(v))
-                 for p, v in zip(self.ir.params, values)]
+        pending = self._pending
+        if self.clip_grad_norm is not None:
+            norm = float(np.linalg.norm(pending))
+            if norm > self.clip_grad_norm:
+                pending = pending * (self.clip_grad_norm / norm)
+        grads = [pending[p.span].reshape(np.shape(v)) for p, v in zip(self.ir.params, values)]
+        before = [np.array(v) for v in values]
         self.optimizer.step(values, grads)
+        updated = np.concatenate([np.ravel(v) for v in values])
+        if not np.all(np.isfinite(updated)):
+            for value, old in zip(values, before):
+                value[...] = old
+            raise self._non_finite("the update made", updated, "and the update was undone")
         if not self._learnable.all():  # pruned parameters stay at zero
             for param, value in zip(self.ir.params, values):
                 value[~self._learnable[param.span]] = 0.0

@@ -151,8 +151,12 @@ def test_standalone_device_is_refused():
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("value", [0.5, np.nan], ids=["changed", "nan"])
-def test_a_network_operation_changing_state_stops_the_run(value):
+@pytest.mark.parametrize("value, error, message", [
+    (0.5, RuntimeError, r"replay of 'rec.v' \(neuron 1: .*\) differs from what Brian2 computed"),
+    (np.nan, FloatingPointError, r"at step 0 \(step 0 of the trial\) 'rec.v' of neuron 1 is nan "
+                                 r"as Brian2 computed it. Learning stopped"),
+], ids=["changed", "nan"])
+def test_a_network_operation_changing_state_stops_the_run(value, error, message):
     rec, out, s_rec, s_out = network()
     rec.v = 0.3
 
@@ -161,6 +165,5 @@ def test_a_network_operation_changing_state_stops_the_run(value):
         rec.variables["v"].get_value()[1] += value
 
     learn = learner(s_rec, s_out, out)
-    with pytest.raises(RuntimeError, match=r"replay of 'rec.v' \(neuron 1: .*\) differs from "
-                                           r"what Brian2 computed"):
+    with pytest.raises(error, match=message):
         Network(rec, out, s_rec, s_out, learn, meddle).run(3 * ms)
