@@ -52,6 +52,13 @@ class BPTT(StepObserver):
         self._tape = []
         self._grad = None
 
+    def _learning_state(self):
+        return {"tape": self._tape}
+
+    def _load_learning_state(self, state):
+        self._tape = state["tape"]
+        self._grad = None
+
     @property
     def tape_nbytes(self):
         """Bytes held by the recorded linearizations (grows with the steps run)."""

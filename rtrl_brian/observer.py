@@ -11,6 +11,8 @@ anything the compiler did not model (a user `NetworkOperation` changing state,
 say) is reported instead of silently giving wrong gradients.
 """
 
+import copy
+
 import numpy as np
 from brian2 import BrianObject, NetworkOperation
 from brian2.core.namespace import get_local_namespace
@@ -255,6 +257,49 @@ class StepObserver(BrianObject):
     def reset_state(self):
         """Start a new trial: trial step 0; subclasses cut the gradient path here."""
         self._step = 0
+
+    # -- Brian2's store/restore -------------------------------------------------------------
+    #: Step and trial counters saved with the learner's state.
+    _COUNTERS = ("_step", "_steps_total", "_trial_steps", "_trial_offset", "_trials_started")
+
+    def _fingerprint(self):
+        """What a saved state must match: parameters, state blocks and their sizes."""
+        return {"class": type(self).__name__,
+                "params": [(p.label, p.size) for p in self.ir.params],
+                "blocks": [(block, self.layout.size(block)) for block in self.layout.blocks]}
+
+    def _full_state(self):
+        """
+        The learner's state, for Brian2's `Network.store` (in memory or on disk).
+
+        Everything learning depends on is included (subclasses add theirs:
+        `_learning_state`); the trial callback is not: call `trials` again
+        before restoring.
+        """
+        state = {name: getattr(self, name) for name in self._COUNTERS}
+        state.update(fingerprint=self._fingerprint(), learning=self._learning_state())
+        return copy.deepcopy(state)
+
+    def _restore_from_full_state(self, state):
+        """Restore a state saved by `_full_state` (Brian2's `Network.restore`)."""
+        saved, current = state["fingerprint"], self._fingerprint()
+        if saved != current:
+            differences = [f"{key}: saved {saved[key]}, here {current[key]}"
+                           for key in current if saved.get(key) != current[key]]
+            raise ValueError(f"{self.name}: the stored state belongs to a different learner or "
+                             f"network ({'; '.join(differences)}). Restore it into the network "
+                             f"and learner it was stored from.")
+        state = copy.deepcopy(state)
+        for name in self._COUNTERS:
+            setattr(self, name, state[name])
+        self._load_learning_state(state["learning"])
+        self._start_state = None
+
+    def _learning_state(self):
+        raise NotImplementedError
+
+    def _load_learning_state(self, state):
+        raise NotImplementedError
 
     def _param_view(self, var):
         """The `ParamIR` of a user variable, or a clear error."""

@@ -23,6 +23,11 @@ from .observer import StepObserver
 __all__ = ["RTRL"]
 
 
+def _controller_state(controller):
+    """A sparsity controller's attributes, without the Brian2 variable it acts on."""
+    return {key: value for key, value in vars(controller).items() if key != "var"}
+
+
 class RTRL(StepObserver):
     """
     Exact online gradients (and optionally learning) for a Brian2 network.
@@ -258,6 +263,31 @@ class RTRL(StepObserver):
         self.engine.set_active(self._learnable)
         if self.optimizer is not None:
             self.optimizer.forget(self.ir.params.index(param), selected)
+
+    # -- saved state (Brian2's store/restore) ----------------------------------------
+    def _fingerprint(self):
+        fingerprint = super()._fingerprint()
+        fingerprint.update(engine=self.engine_name, dtype=str(self.engine.dtype),
+                           optimizer=type(self.optimizer).__name__,
+                           sparsity=[type(c).__name__ for c in self.sparsity])
+        return fingerprint
+
+    def _learning_state(self):
+        return {"engine": self.engine.state(), "grad": self._grad, "pending": self._pending,
+                "pending_steps": self._pending_steps, "trial_loss": self._trial_loss,
+                "learnable": self._learnable, "history": self.history,
+                "optimizer": None if self.optimizer is None else vars(self.optimizer),
+                "sparsity": [_controller_state(c) for c in self.sparsity]}
+
+    def _load_learning_state(self, state):
+        self.engine.load_state(state["engine"])
+        self._grad, self._pending = state["grad"], state["pending"]
+        self._pending_steps, self._trial_loss = state["pending_steps"], state["trial_loss"]
+        self._learnable, self.history = state["learnable"], state["history"]
+        if self.optimizer is not None:
+            vars(self.optimizer).update(state["optimizer"])
+        for controller, saved in zip(self.sparsity, state["sparsity"]):
+            vars(controller).update(saved)
 
     @property
     def trial_loss(self):

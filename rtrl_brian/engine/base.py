@@ -125,6 +125,15 @@ class Engine(ABC):
             Length ``n_params`` (zero for inactive parameters).
         """
 
+    def state(self):
+        """The matrix and bookkeeping, for saving (copied by the caller)."""
+        return {key: value for key, value in vars(self).items()
+                if key not in ("layout", "kernels")}
+
+    def load_state(self, state):
+        """Restore what `state` returned."""
+        vars(self).update(state)
+
     @abstractmethod
     def influence(self, block):
         """

@@ -30,6 +30,11 @@ class DenseEngine(Engine):
         super().__init__(layout, n_params)
         self.M = np.zeros((layout.n_rows, n_params), dtype=dtype)
 
+    @property
+    def dtype(self):
+        """Storage precision of the influence matrix."""
+        return self.M.dtype
+
     def reset(self):
         self.M[:] = 0.0
 
