@@ -241,15 +241,16 @@ def weights(synapses, values=None, ax=None, var="w"):
 def influence(learner, block=None, ax=None):
     """
     Heat map of ``log10 |M|`` for one state variable: its units against the
-    parameters (zero entries blank), the structure activity and parameter
-    sparsity leave in the influence matrix.
+    parameters (zero entries blank, parameter groups marked), the structure
+    activity and parameter sparsity leave in the influence matrix.
 
     Parameters
     ----------
     learner : RTRL
     block : tuple, optional
-        ``(group name, variable)``; default: the first state variable of the
-        first group the loss does not read (the recurrent units, typically).
+        ``(group name, variable)``; default: the state variable with the
+        most non-zero influences among the groups the loss does not read
+        (the recurrent units, typically).
     ax : Axes, optional
 
     Returns
@@ -259,7 +260,8 @@ def influence(learner, block=None, ax=None):
     ax = _axes(ax)
     if block is None:
         states = [b for b in learner.layout.blocks if b[1] != SPIKE]
-        block = next((b for b in states if b[0] != learner.loss.group.name), states[0])
+        candidates = [b for b in states if b[0] != learner.loss.group.name] or states
+        block = max(candidates, key=lambda b: np.count_nonzero(learner.engine.influence(b)))
     magnitude = np.abs(learner.engine.influence(block))
     with np.errstate(divide="ignore"):
         image = ax.imshow(np.where(magnitude > 0, np.log10(magnitude), np.nan), aspect="auto",
@@ -268,8 +270,11 @@ def influence(learner, block=None, ax=None):
     density = np.count_nonzero(magnitude) / max(1, magnitude.size)
     ax.set_title(f"influence matrix, {block[0]}.{block[1]} rows ({density:.1%} non-zero)",
                  fontsize=9)
-    ax.set_xlabel("parameter (" + ", ".join(p.label for p in learner.ir.params) + ")",
-                  fontsize=7)
+    params = learner.ir.params
+    for param in params[1:]:
+        ax.axvline(param.span.start - 0.5, color="k", linewidth=0.5)
+    ax.set_xticks([(p.span.start + p.span.stop - 1) / 2 for p in params])
+    ax.set_xticklabels([p.label for p in params], rotation=90, fontsize=6)
     ax.set_ylabel("unit")
     return ax
 

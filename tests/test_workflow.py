@@ -176,4 +176,7 @@ def test_plots_return_axes_and_dashboard_has_every_panel():
                      "s_rec.w after learning"):
         assert expected in titles
     assert any(title.startswith("influence matrix, recurrent.v") for title in titles)
+    heat_map = next(ax for ax in figure.axes if ax.get_title().startswith("influence matrix"))
+    assert [label.get_text() for label in heat_map.get_xticklabels()] == ["s_in.w", "s_rec.w",
+                                                                          "s_out.w"]
     plt.close("all")
