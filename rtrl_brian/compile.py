@@ -283,11 +283,11 @@ def _collect_params(compiler, learned):
             raise ValueError(f"Parameter '{label}' is listed twice in params.")
         seen.add(label)
         var = owner.variables[name]
-        if name in _INTERNAL or getattr(var, "read_only", False):
-            raise ValueError(f"'{label}' is maintained by Brian2 and cannot be learned.")
         if isinstance(var, Subexpression):
             raise ValueError(f"'{label}' is a subexpression, not a parameter; learn the "
                              f"parameters it is computed from instead.")
+        if name in _INTERNAL or getattr(var, "read_only", False):
+            raise ValueError(f"'{label}' is maintained by Brian2 and cannot be learned.")
         if isinstance(owner, Synapses):
             kind = "shared" if var.scalar else "synapse"
             if not var.scalar and owner.variables.indices[name] != "_idx":
@@ -301,7 +301,7 @@ def _collect_params(compiler, learned):
             kind = "shared" if var.scalar else "neuron"
         size = 1 if var.scalar else int(var.size)
         if not np.issubdtype(var.dtype, np.floating):
-            raise TypeError(f"'{label}' has dtype {var.dtype}; learnable parameters "
+            raise TypeError(f"'{label}' has dtype {np.dtype(var.dtype).name}; learnable parameters "
                             f"must be floating point.")
         params.append(ParamIR(owner, name, kind, size, offset))
         offset += size

@@ -86,6 +86,7 @@ class StepObserver(BrianObject):
         self._trial_start = None
         self._trial_offset = 0
         self._trials_started = 0
+        self._dt = None
 
     def trials(self, steps, start=None):
         """
@@ -148,6 +149,14 @@ class StepObserver(BrianObject):
 
     def before_run(self, run_namespace):
         self._check_device()
+        dt = float(self.loss.group.clock.dt_)
+        if self._step and self._dt is not None and dt != self._dt:
+            raise ValueError(
+                f"{self.name}: dt changed from {self._dt * 1e3:g} ms to {dt * 1e3:g} ms in the "
+                f"middle of a trial (after {self._step} steps): its targets, labels and masks "
+                f"are indexed by steps of the old dt. Call reset_state() to start a new trial "
+                f"first, or keep dt.")
+        self._dt = dt
         if run_namespace is not None and not is_current(self.ir, run_namespace):
             self._compile(run_namespace)
         self._checked_network = False
@@ -260,7 +269,8 @@ class StepObserver(BrianObject):
 
     # -- Brian2's store/restore -------------------------------------------------------------
     #: Step and trial counters saved with the learner's state.
-    _COUNTERS = ("_step", "_steps_total", "_trial_steps", "_trial_offset", "_trials_started")
+    _COUNTERS = ("_step", "_steps_total", "_trial_steps", "_trial_offset", "_trials_started",
+                 "_dt")
 
     def _fingerprint(self):
         """What a saved state must match: parameters, state blocks and their sizes."""

@@ -200,8 +200,20 @@ class RTRL(StepObserver):
     # -- parameter sparsity -----------------------------------------------------------
     def _selection(self, var, which):
         param = self._param_view(var)
+        which = np.asarray(which)
+        if which.dtype == bool:
+            if which.shape != (param.size,):
+                raise ValueError(f"{self.name}: the mask for '{param.label}' must have shape "
+                                 f"({param.size},), like {param.label}[:]; got {which.shape}.")
+            return param, which.copy()
+        if not np.issubdtype(which.dtype, np.integer) and which.size:
+            raise TypeError(f"{self.name}: select entries of '{param.label}' with a boolean mask "
+                            f"or integer indices, got dtype {which.dtype}.")
+        if which.size and (which.min() < -param.size or which.max() >= param.size):
+            raise ValueError(f"{self.name}: indices into '{param.label}' must lie in "
+                             f"[0, {param.size}), got {which.min()}..{which.max()}.")
         selected = np.zeros(param.size, dtype=bool)
-        selected[np.asarray(which)] = True
+        selected[which.astype(np.intp)] = True
         return param, selected
 
     def pruned(self, var):
