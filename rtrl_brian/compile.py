@@ -91,7 +91,7 @@ def _check_group(group):
             f"group '{group.source.name}' instead."
         )
     if not isinstance(group, NeuronGroup):
-        raise TypeError(f"'{group.name}' is a {type(group).__name__}: only NeuronGroup "
+        raise TypeError(f"'{group.name}' is a {group.__class__.__name__}: only NeuronGroup "
                         f"and Synapses variables can be learned through.")
     for eq in group.equations.ordered:
         if eq.stochastic_variables:

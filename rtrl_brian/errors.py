@@ -34,7 +34,8 @@ def unsupported(obj, line, construct, hint=""):
     -------
     error : UnsupportedConstructError
     """
-    name = obj if isinstance(obj, str) else f"{type(obj).__name__} '{obj.name}'"
+    # obj.__class__ sees through the weak proxies Brian2 hands out (type() does not)
+    name = obj if isinstance(obj, str) else f"{obj.__class__.__name__} '{obj.name}'"
     message = f"Cannot learn through {name}: '{line}' uses {construct}."
     if hint:
         message += f" {hint}"

@@ -1,0 +1,206 @@
+"""
+Property-based exactness: random networks from a grammar of the constructs the
+compiler accepts; RTRL equals BPTT and the sparse engine equals the dense one on
+each. Constructs outside the grammar are refused with a message naming the object.
+
+Profiles: ``default`` (a few examples, fast), ``ci`` (more; `.ci/run` uses it) and
+``explore`` (many fresh random draws, for local bug hunts), chosen with the
+``HYPOTHESIS_PROFILE`` environment variable.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
+                    TimedArray, ms)
+from hypothesis import HealthCheck, given, note, settings, strategies as st
+
+import rtrl_brian as rb
+from rtrl_brian import UnsupportedConstructError
+from helpers import relative_error
+
+settings.register_profile("default", max_examples=8, deadline=None, derandomize=True,
+                          database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])  # fresh draws, local
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+STEPS = 30
+
+
+@st.composite
+def groups(draw, index):
+    """One recurrent group: its equations, threshold, reset and options."""
+    has_a, has_i = draw(st.booleans()), draw(st.booleans())
+    nonlinear = draw(st.sampled_from(
+        [None, "0.3*tanh(v)", "0.2*v**2", "0.1*sin(3*v)"]
+        + (["0.2*exp(-a)", "0.1*a*v"] if has_a else [])))
+    drive, bias, learn_tau = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    linear = nonlinear is None and not drive
+    method = draw(st.sampled_from(["exact", "euler", "rk2"] if linear else
+                                  ["euler", "rk2", "rk4"]))
+    resets = ["v -= v_th", "v = 0", "v = 0.1*v"]
+    if has_a:
+        resets += ["v -= v_th\na += 0.5", "a += 0.3\nv = 0"]
+    return dict(
+        name=f"g{index}", n=draw(st.integers(2, 6)), has_a=has_a, has_i=has_i,
+        nonlinear=nonlinear, drive=drive, bias=bias, learn_tau=learn_tau, method=method,
+        threshold=draw(st.sampled_from(["v > v_th"] + (["v > v_th + 0.2*a"] if has_a else []))),
+        reset=draw(st.sampled_from(resets)), refractory=draw(st.booleans()),
+        regularly=draw(st.sampled_from([None, "v += 0.01"] + (["a *= 0.99"] if has_a else []))),
+        learn_v_th=draw(st.booleans()))
+
+
+@st.composite
+def networks(draw):
+    specs = draw(st.lists(groups(0), min_size=1, max_size=2))
+    for index, spec in enumerate(specs):
+        spec["name"] = f"g{index}"
+    pathways = []
+    for target in specs:
+        pathways.append(("inputs", target["name"], draw(st.sampled_from(
+            ["v_post += w"] + (["I_post += w"] if target["has_i"] else [])))))
+    for source in specs:
+        for target in specs:
+            if draw(st.booleans()) or source is target:
+                choices = ["v_post += w"]
+                if source is not target:  # within a group, a read of what the pathway
+                    choices.append("v_post += 0.3 * w * v_pre")  # writes is refused (order)
+                if source["has_a"]:
+                    choices.append("v_post += 0.5 * w * a_pre")  # graded events
+                if target["has_a"]:
+                    choices.append("v_post += w * (1 - 0.1*a_post)")
+                if target["has_i"]:
+                    choices.append("I_post += w")
+                pathways.append((source["name"], target["name"], draw(st.sampled_from(choices))))
+    return dict(groups=specs, pathways=pathways, seed=draw(st.integers(0, 2 ** 16)),
+                poisson=draw(st.booleans()), cross_entropy=draw(st.booleans()),
+                detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])))
+
+
+def equations(spec):
+    rhs = "-v" + " + I" * spec["has_i"] + (f" + {spec['nonlinear']}" if spec["nonlinear"] else "")
+    rhs += " + drive(t)" * spec["drive"] + " + b" * spec["bias"]
+    tau = "tau" if spec["learn_tau"] else "(12*ms)"
+    lines = [f"dv/dt = ({rhs}) / {tau} : 1" + " (unless refractory)" * spec["refractory"]]
+    if spec["has_a"]:
+        lines.append("da/dt = -a / (30*ms) : 1")
+    if spec["has_i"]:
+        lines.append("dI/dt = -I / (5*ms) : 1")
+    lines.append("v_th : 1 (constant)")
+    if spec["bias"]:
+        lines.append("b : 1 (constant)")
+    if spec["learn_tau"]:
+        lines.append("tau : second (constant)")
+    return "\n".join(lines)
+
+
+def build(network):
+    """Brian2 objects, parameters and loss for a drawn network."""
+    rng = np.random.default_rng(network["seed"])
+    drive = TimedArray(rng.uniform(0.0, 0.4, STEPS), dt=1 * ms)
+    if network["poisson"]:
+        inputs = PoissonGroup(5, rates=200 * Hz, name="inputs")
+    else:
+        raster = rng.random((STEPS, 5)) < 0.2
+        step, neuron = np.nonzero(raster)
+        inputs = SpikeGeneratorGroup(5, neuron, step * ms, name="inputs")
+    objects, params, groups_by_name = [inputs], [], {"inputs": inputs}
+    for spec in network["groups"]:
+        group = NeuronGroup(spec["n"], equations(spec), threshold=spec["threshold"],
+                            reset=spec["reset"], method=spec["method"],
+                            refractory=2 * ms if spec["refractory"] else False,
+                            namespace={"drive": drive}, name=spec["name"])
+        group.v = rng.uniform(0.0, 1.0, spec["n"])
+        group.v_th = rng.uniform(0.5, 1.0, spec["n"])
+        if spec["bias"]:
+            group.b = rng.uniform(0.0, 0.5, spec["n"])
+            params.append(group.b)
+        if spec["learn_tau"]:
+            group.tau = rng.uniform(8, 20, spec["n"]) * ms
+            params.append(group.tau)
+        if spec["learn_v_th"]:
+            params.append(group.v_th)
+        if spec["regularly"]:
+            group.run_regularly(spec["regularly"], when="start")
+        objects.append(group)
+        groups_by_name[spec["name"]] = group
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    objects.append(out)
+    pathways = network["pathways"] + [(spec["name"], "out", "y_post += w")
+                                      for spec in network["groups"]]
+    for k, (source, target, on_pre) in enumerate(pathways):
+        synapses = Synapses(groups_by_name[source], groups_by_name.get(target, out), "w : 1",
+                            on_pre=on_pre, name=f"s{k}_{source}_{target}")
+        synapses.connect(condition="i != j" if source == target else None, p=0.7)
+        synapses.w = rng.normal(0.2, 0.3, len(synapses))
+        objects.append(synapses)
+        params.insert(k, synapses.w)
+    if network["cross_entropy"]:
+        mask = rng.random(STEPS) < 0.5
+        mask[-1] = True
+        loss = rb.losses.CrossEntropy(out.y, labels=rng.integers(0, 2, STEPS), mask=mask)
+    else:
+        loss = rb.losses.MSE(out.y, rng.normal(0.0, 0.5, (STEPS, 2)))
+    return objects, params, loss
+
+
+@pytest.mark.codegen_independent
+@given(network=networks())
+def test_random_networks_rtrl_equals_bptt_and_sparse_equals_dense(network):
+    note(repr(network))
+    objects, params, loss = build(network)
+    surrogate = rb.surrogates.Triangle(width=network["width"], gain=0.4)
+    options = dict(surrogate=surrogate, detach_reset=network["detach"], namespace={})
+    sparse = rb.RTRL(params, loss, engine="sparse", name="sparse", **options)
+    dense = rb.RTRL(params, loss, engine="dense", name="dense", **options)
+    bptt = rb.BPTT(params, loss, name="bptt", **options)
+    Network(*objects, sparse, dense, bptt).run(STEPS * ms)
+    for var in params:
+        reference = bptt.gradient(var)
+        label = f"{var.group_name}.{var.name}"
+        assert relative_error(sparse.gradient(var), reference) < 1e-9, label
+        assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, label
+
+
+def add_delay(objects):
+    objects[-1].delay = 1 * ms  # the last pathway: into the readout
+
+
+def add_on_post(objects):
+    group = objects[1]
+    extra = Synapses(group, group, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
+                     name="extra")
+    extra.connect()
+    objects.append(extra)
+
+
+#: Constructs outside the grammar: (change to the drawn spec of the first group or None,
+#: change to the built objects or None, exception, message after the object's name).
+REFUSED = {
+    "noise": (lambda spec: spec.update(nonlinear="0.1*xi*sqrt(ms)"), None,
+              UnsupportedConstructError, r"NeuronGroup 'g0'.*stochastic term 'xi'"),
+    "compound-threshold": (lambda spec: spec.update(threshold="v > v_th and v < 5"), None,
+                           UnsupportedConstructError,
+                           r"NeuronGroup 'g0'.*not a single comparison"),
+    "delay": (None, add_delay, UnsupportedConstructError, r"Synapses 's\d+_g\d_out'.*delays"),
+    "on-post": (None, add_on_post, UnsupportedConstructError, r"Synapses 'extra'.*on_post"),
+}
+
+
+@pytest.mark.codegen_independent
+@given(network=networks(), construct=st.sampled_from(sorted(REFUSED)))
+def test_constructs_outside_the_grammar_are_refused(network, construct):
+    change_spec, change_objects, error, message = REFUSED[construct]
+    spec = network["groups"][0]
+    if change_spec:
+        change_spec(spec)
+        spec["method"] = "euler"
+    objects, params, loss = build(network)
+    if change_objects:
+        change_objects(objects)
+    with pytest.raises(error, match=message):
+        rb.RTRL(params, loss, namespace={})
