@@ -17,10 +17,15 @@ import numpy as np
 from brian2 import prefs
 
 from .engine import ENGINES, SparseEngine
+from .history import StepRecord
 from .kernels import kernels_for_target
 from .observer import StepObserver
 
 __all__ = ["RTRL"]
+
+#: Figures recorded every step in ``learner.history``.
+STEP_FIGURES = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
+                "M_bytes", "engine_seconds", "step_seconds")
 
 
 def _controller_state(controller):
@@ -64,6 +69,9 @@ class RTRL(StepObserver):
         Before each update, scale the gradient down to this Euclidean norm
         (over all parameters) if it is longer. The accumulated gradients
         (`gradient`) stay unclipped.
+    history_limit : int, optional
+        Keep only the latest ``history_limit`` per-step records (8 bytes per
+        figure and step otherwise: bound them for very long runs).
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -87,7 +95,7 @@ class RTRL(StepObserver):
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
-                 clip_grad_norm=None, name="rtrl*", namespace=None):
+                 clip_grad_norm=None, history_limit=None, name="rtrl*", namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -121,10 +129,10 @@ class RTRL(StepObserver):
         #: ``bytes`` of the influence matrix read or written, ``M_bytes`` held,
         #: ``engine_seconds`` spent updating and reading the influence matrix,
         #: ``step_seconds`` spent by the learner in all (replay, derivatives,
-        #: engine, optimizer); per trial: ``trial_loss``.
-        self.history = {"loss": [], "active_fraction": [], "multiply_adds": [],
-                        "multiply_adds_dense": [], "bytes": [], "M_bytes": [],
-                        "engine_seconds": [], "step_seconds": [], "trial_loss": []}
+        #: engine, optimizer), each a `rtrl_brian.history.StepRecord`
+        #: (list-like, float64); per trial: ``trial_loss`` (a list).
+        self.history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
+        self.history["trial_loss"] = []
 
     def before_run(self, run_namespace):
         super().before_run(run_namespace)

@@ -62,10 +62,15 @@ def assert_same(before, after, path="state"):
         assert len(before) == len(after), path
         for k, (a, b) in enumerate(zip(before, after)):
             assert_same(a, b, f"{path}[{k}]")
-    elif isinstance(before, np.ndarray):
+    elif isinstance(before, np.ndarray) or hasattr(before, "__array__"):
+        before, after = np.asarray(before), np.asarray(after)
         assert np.array_equal(before, after, equal_nan=before.dtype.kind == "f"), path
-    elif isinstance(before, (int, float, str, bool, type(None), np.generic)):
+    elif isinstance(before, (int, float, str, bool, type(None), np.dtype, slice)):
         assert before == after or (before != before and after != after), path
+    elif hasattr(before, "__dict__"):
+        assert_same(vars(before), vars(after), path)
+    else:
+        raise AssertionError(f"{path}: cannot compare {type(before).__name__}")
 
 
 def run_again(o):
