@@ -565,6 +565,19 @@ class _OpBuilder:
                 if synapses.source.name == synapses.target.name and f"{target}_pre" in reads:
                     raise unsupported(synapses, line, f"a read of '{target}_pre', which the "
                                       "pathway writes on the postsynaptic side")
+                if _conditional_write(synapses.target, target):
+                    clashing = sorted(read for read in reads if read.endswith("_pre")
+                                      and read[:-4] in synapses.source.variables
+                                      and _conditional_write(synapses.source, read[:-4]))
+                    if clashing:
+                        raise unsupported(
+                            synapses, line, f"a read of '{clashing[0]}', an '(unless "
+                            f"refractory)' variable of the presynaptic group, while writing "
+                            f"the '(unless refractory)' variable '{var}'",
+                            "Brian2 then applies the presynaptic group's refractoriness to "
+                            "the write (both flags are called 'not_refractory'), which is "
+                            "not what the equations say. Read a presynaptic variable "
+                            "without the flag, or drop '(unless refractory)' on one side.")
                 written.add(var)
                 if op == "-=":
                     expr = -expr

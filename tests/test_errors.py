@@ -36,6 +36,22 @@ def test_stochastic_term_is_refused():
 
 
 @pytest.mark.codegen_independent
+def test_reading_a_refractory_presynaptic_variable_into_a_refractory_one_is_refused():
+    """Found by tests/test_properties.py: Brian2 then conditions the write on the
+    presynaptic group's 'not_refractory' (both flags share the name)."""
+    groups = [NeuronGroup(3, "dv/dt = -v / (10*ms) : 1 (unless refractory)", threshold="v > 1",
+                          reset="v = 0", refractory=2 * ms, method="exact", name=name)
+              for name in ("pre", "post")]
+    graded = Synapses(groups[0], groups[1], "w : 1", on_pre="v_post += w * v_pre", name="graded")
+    graded.connect()
+    loss = rb.losses.MSE(groups[1].v, np.zeros((10, 3)))
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 'graded': 'v_post \+= w \* v_pre' uses a read of 'v_pre', "
+                             r"an '\(unless refractory\)' variable of the presynaptic group"):
+        rb.RTRL([graded.w], loss)
+
+
+@pytest.mark.codegen_independent
 def test_delays_are_refused():
     rec, out, s_rec, s_out = network(delay=2 * ms)
     with pytest.raises(UnsupportedConstructError, match=r"Synapses 's_rec'.*s_rec_pre.delay.*synaptic delays"):

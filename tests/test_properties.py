@@ -67,8 +67,11 @@ def networks(draw):
         for target in specs:
             if draw(st.booleans()) or source is target:
                 choices = ["v_post += w"]
-                if source is not target:  # within a group, a read of what the pathway
-                    choices.append("v_post += 0.3 * w * v_pre")  # writes is refused (order)
+                # refused: within a group, a read of what the pathway writes (order), and
+                # between refractory groups, a read of the flagged v_pre (Brian2 then
+                # applies the presynaptic flag to the write)
+                if source is not target and not (source["refractory"] and target["refractory"]):
+                    choices.append("v_post += 0.3 * w * v_pre")
                 if source["has_a"]:
                     choices.append("v_post += 0.5 * w * a_pre")  # graded events
                 if target["has_a"]:
