@@ -181,6 +181,9 @@ class Training:
                 self.task.set_trial(self.loss, self.train_trials[trial])
 
         started = time.time()
+        if log:
+            log(f"preparing {self.trials} trials of {steps} steps (Brian2 code generation; the "
+                f"first cython run compiles for up to a minute)")
         learner.trials(steps, start_training_trial)
         self.net.run(self.trials * steps * defaultclock.dt, report=progress.brian_report,
                      report_period=report_seconds * second)
@@ -243,8 +246,7 @@ class _Progress:
         if self.log is None or now - self.last < 2 * self.every or completed >= 1.0:
             return
         self.last = now
-        doing = "preparing the run (code generation)" if completed == 0 else \
-            f"{completed:.1%} of the simulated time"
+        doing = "running" if completed == 0 else f"{completed:.1%} of the simulated time"
         self.log(f"  ... {doing}, elapsed {_clock(now - self.started)}")
 
 

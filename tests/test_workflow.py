@@ -78,6 +78,7 @@ def test_training_records_every_trial_and_learns_the_pattern():
     assert 0 < np.mean(record.active_fraction) < 1
     assert np.sum(record.multiply_adds) < np.sum(record.multiply_adds_dense)
     assert np.isfinite(record.test_score)
+    assert lines[0].startswith("preparing 30 trials of 60 steps")
     assert any("trial    30/30" in line for line in lines) and "held-out nmse" in lines[-1]
     assert np.mean(training.learner.pruned(training.network.s_rec.w)) == pytest.approx(0.5,
                                                                                         abs=0.01)
