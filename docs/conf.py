@@ -1,9 +1,12 @@
-"""Sphinx configuration of the rtrl_brian documentation (built with -W in CI)."""
+"""
+Sphinx configuration of the rtrl_brian documentation (built with -W in CI).
+
+The API pages import the installed package (``pip install ".[docs]"``): the
+source tree alone lacks ``rtrl_brian.models``, which is installed from ``models/``.
+"""
 
 import os
-import sys
 
-sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "rtrl_brian"
