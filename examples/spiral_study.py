@@ -1,9 +1,10 @@
 """
 The spiral study of Subramoney (2023, arXiv:2303.05641), online with exact RTRL.
 
-EGRU units classify the direction of 17-step spirals (binary cross-entropy on the
-last step, Adam lr 3e-3) at several recurrent parameter sparsities and seeds, plus
-a control without activity sparsity. Writes to ``--out``:
+EGRU, thresholded-tanh or spiking (LIF, ALIF) units classify the direction of
+17-step spirals (binary cross-entropy on the last step, Adam lr 3e-3) at several
+recurrent parameter sparsities and seeds, plus (EGRU, thresholded tanh) a control
+without activity sparsity. Writes to ``--out``:
 
 - ``spiral_study.json``: every run's per-sequence records;
 - ``spiral_study.md``: the summary table;
@@ -129,7 +130,9 @@ def plot(runs, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=["egru", "sparse_rnn"], default="egru")
+    parser.add_argument("--model", choices=["egru", "sparse_rnn", "lif", "alif"], default="egru",
+                        help="units (lif/alif: no control run, spikes have no threshold to "
+                             "lower)")
     parser.add_argument("--units", type=int, default=16)
     parser.add_argument("--levels", type=float, nargs="+",
                         default=[round(0.1 * k, 1) for k in range(10)])
@@ -151,7 +154,8 @@ def main(argv=None):
     task = Spiral(seed=0)
     runs = []
     configurations = [(level, seed, True) for level in args.levels for seed in args.seeds]
-    configurations.append((0.0, args.seeds[0], False))
+    if args.model in ("egru", "sparse_rnn"):
+        configurations.append((0.0, args.seeds[0], False))
     for level, seed, activity_sparse in configurations:
         print(f"units {args.units}, sparsity {level}, seed {seed}, "
               f"activity sparsity {'on' if activity_sparse else 'off'}", flush=True)

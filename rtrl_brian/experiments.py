@@ -1,7 +1,7 @@
 """
 The spiral study of Subramoney (2023, arXiv:2303.05641), online.
 
-`train_spiral` trains EGRU (or thresholded-tanh) units with exact online RTRL
+`train_spiral` trains EGRU, thresholded-tanh or spiking units with exact online RTRL
 on `tasks.Spiral`, one sequence at a time, at a given recurrent parameter
 sparsity, and records what the paper reports: loss per sequence, activity
 sparsity, influence-matrix sparsity and multiply-adds done (against the dense
@@ -21,8 +21,9 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
 
     Parameters
     ----------
-    model : {'egru', 'sparse_rnn'}
-        `rtrl_brian.models.egru` or `rtrl_brian.models.sparse_rnn` units.
+    model : {'egru', 'sparse_rnn', 'lif', 'alif'}
+        `rtrl_brian.models.egru`, `rtrl_brian.models.sparse_rnn` units, or
+        spiking `lif` / `alif` units (half of them adaptive).
     units : int
     sparsity : float
         Fraction of recurrent synapses pruned (a static random mask).
@@ -48,10 +49,15 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
     run : TrainingRun
         ``test_score`` is the held-out accuracy.
     """
-    if model not in ("egru", "sparse_rnn"):
-        raise ValueError(f"Unknown model {model!r}; choose 'egru' or 'sparse_rnn'.")
+    if model not in ("egru", "sparse_rnn", "lif", "alif"):
+        raise ValueError(f"Unknown model {model!r}; choose 'egru', 'sparse_rnn', 'lif' or "
+                         f"'alif'.")
+    if not activity_sparse and model in ("lif", "alif"):
+        raise ValueError("The control without activity sparsity (every unit sending every "
+                         "step) exists for 'egru' and 'sparse_rnn' units only.")
     task = task if task is not None else Spiral(seed=0)
     training = Training(task, model, units, trials=sequences or len(task.train),
                         test_trials=test_sequences or len(task.test), sparsity=sparsity,
-                        seed=seed, lr=lr, theta=theta if activity_sparse else -1e6)
+                        seed=seed, lr=lr, theta=theta if activity_sparse else -1e6,
+                        adaptive_fraction=0.5)
     return training.run(log=log, report_seconds=30.0)

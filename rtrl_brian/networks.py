@@ -98,7 +98,9 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
         Presynaptic variable the input events carry (``'x'`` for
         `rtrl_brian.models.analog_input`); None for spikes.
     input_rate : float
-        Mean events per input and step (scales spiking units' input weights).
+        Mean events per input and step, each weighted by the magnitude of the
+        value it carries (for spikes: the spike rate); scales spiking units'
+        input weights.
     theta : float
         Initial threshold of EGRU and thresholded-tanh units.
     tau, tau_a : Quantity

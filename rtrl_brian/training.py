@@ -116,7 +116,8 @@ class Training:
         self.held_out = [task.trial(k, "test") for k in range(self.test_trials)]
         every = self.train_trials + self.held_out
         inputs = task.input_group(every, name="inputs")
-        rate = float(np.mean([np.mean(trial.inputs != 0) for trial in every[:20]]))
+        # mean |value| an input sends per step: the spike rate, or analog magnitudes
+        rate = float(np.mean([np.mean(np.abs(trial.inputs)) for trial in every[:20]]))
         duration = task.steps * defaultclock.dt
         self.network = build_network(model, inputs, task.n_outputs, units, rng,
                                      input_value=task.input_value, input_rate=max(rate, 1e-3),
