@@ -68,7 +68,7 @@ def test_spiral_task_shapes_split_and_directions():
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("model", ["egru", "sparse_rnn"])
+@pytest.mark.parametrize("model", ["egru", "sparse_rnn", "lif"])
 def test_spiral_experiment_runs_and_records(model):
     run = train_spiral(model, units=6, sparsity=0.5, sequences=20, test_sequences=5,
                        task=Spiral(sequences=100))
@@ -76,3 +76,9 @@ def test_spiral_experiment_runs_and_records(model):
     assert len(run.active_fraction) == len(run.influence_density) == 20
     assert np.sum(run.multiply_adds) < np.sum(run.multiply_adds_dense)
     assert 0.0 <= run.test_score <= 1.0
+
+
+def test_spiral_control_exists_for_graded_units_only():
+    with pytest.raises(ValueError, match="exists for 'egru' and 'sparse_rnn' units only"):
+        train_spiral("lif", units=4, sequences=2, test_sequences=1,
+                     task=Spiral(sequences=20), activity_sparse=False)
