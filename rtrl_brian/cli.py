@@ -68,6 +68,13 @@ def _fraction(text):
     return value
 
 
+def _share(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
 def _add_train(commands):
     from .networks import MODELS
     from .tasks import TASKS
@@ -88,7 +95,7 @@ def _add_train(commands):
     train.add_argument("--test-trials", type=int)
     train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
     train.add_argument("--update-every", type=_positive(int), help="steps per parameter update")
-    train.add_argument("--adaptive-fraction", type=float,
+    train.add_argument("--adaptive-fraction", type=_share,
                        help="ALIF: fraction of units that adapt")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="output folder (default: train_TASK)")
