@@ -89,12 +89,13 @@ def plot(runs, out):
     dense_per_sequence = _unpruned_dense(runs)
     for run in runs:
         colour = "k" if not run.activity_sparse else colours[levels.index(run.sparsity)]
-        smooth = np.convolve(run.loss, np.ones(50) / 50, mode="valid")
+        width = min(50, len(run.loss))  # moving average over 50 sequences (fewer if short)
+        smooth = np.convolve(run.loss, np.ones(width) / width, mode="valid")
         label = (f"sparsity {run.sparsity:.1f}" if run.activity_sparse else "no activity sparsity")
         label = label if run.seed == min(r.seed for r in runs) else None
-        by_sequence.plot(np.arange(len(smooth)) + 50, smooth, color=colour, alpha=0.7,
+        by_sequence.plot(np.arange(len(smooth)) + width, smooth, color=colour, alpha=0.7,
                          label=label)
-        compute = np.cumsum(run.multiply_adds)[49:] / dense_per_sequence
+        compute = np.cumsum(run.multiply_adds)[width - 1:] / dense_per_sequence
         by_compute.plot(compute, smooth, color=colour, alpha=0.7)
     by_sequence.set_xlabel("training sequences")
     by_compute.set_xlabel("compute-adjusted sequences (multiply-adds / one sequence of "
