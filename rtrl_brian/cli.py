@@ -11,13 +11,23 @@ import sys
 __all__ = ["main"]
 
 
-def _positive(kind):
+def _checked(kind, accept, requirement):
+    """An argparse type: ``kind(text)``, refused unless ``accept(value)``."""
     def parse(text):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must {requirement}, got {text}")
         return value
     return parse
+
+
+def _positive(kind):
+    return _checked(kind, lambda value: value > 0, "be positive")
+
+
+_non_negative = _checked(int, lambda value: value >= 0, "be at least 0")
+_fraction = _checked(float, lambda value: 0.0 <= value < 1.0, "lie in [0, 1)")
+_share = _checked(float, lambda value: 0.0 <= value <= 1.0, "lie in [0, 1]")
 
 
 def build_parser():
@@ -61,20 +71,6 @@ def build_parser():
     return parser
 
 
-def _fraction(text):
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
-
-
-def _share(text):
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return value
-
-
 def _add_train(commands):
     from .networks import MODELS
     from .tasks import TASKS
@@ -92,7 +88,7 @@ def _add_train(commands):
     train.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"],
                        default="cython", help="Brian2 code-generation target (default: cython)")
     train.add_argument("--trials", type=_positive(int))
-    train.add_argument("--test-trials", type=int)
+    train.add_argument("--test-trials", type=_non_negative)
     train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
     train.add_argument("--update-every", type=_positive(int), help="steps per parameter update")
     train.add_argument("--adaptive-fraction", type=_share,
@@ -117,9 +113,6 @@ def _train(args):
                 "adaptive_fraction"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    if settings["test_trials"] < 0:
-        raise SystemExit(f"rtrl-brian train: --test-trials must be >= 0, got "
-                         f"{settings['test_trials']}.")
     settings.update(task=args.task, engine=args.engine, target=args.target, seed=args.seed)
     prefs.codegen.target = args.target
     out = args.out or f"train_{args.task}"

@@ -70,10 +70,9 @@ def spikes(monitors, ax=None, start=None, stop=None, colors=None):
             keep &= times >= float(start / ms)
         if stop is not None:
             keep &= times < float(stop / ms)
-        ax.plot(times[keep], np.asarray(monitor.i[:])[keep] + offset, "|", color=color,
-                markersize=3, label=monitor.source.name)
+        raster(np.asarray(monitor.i[:])[keep] + offset, times[keep], ax=ax, color=color,
+               markersize=3, label=monitor.source.name)
         offset += len(monitor.source)
-    ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron (groups stacked)")
     ax.legend(loc="upper right", frameon=False, fontsize=8, markerscale=3)
     return ax

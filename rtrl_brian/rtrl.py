@@ -194,8 +194,8 @@ class RTRL(StepObserver):
         grads = [pending[p.span].reshape(np.shape(v)) for p, v in zip(self.ir.params, values)]
         before = [np.array(v) for v in values]
         self.optimizer.step(values, grads)
-        updated = np.concatenate([np.ravel(v) for v in values])
-        if not np.all(np.isfinite(updated)):
+        if not all(np.all(np.isfinite(value)) for value in values):
+            updated = np.concatenate([np.ravel(v) for v in values])
             for value, old in zip(values, before):
                 value[...] = old
             raise self._non_finite("the update made", updated, "and the update was undone")

@@ -140,6 +140,20 @@ class Training:
         self.record = TrainingRun(units, float(sparsity), seed, bool(theta > -1e5), model,
                                   type(task).__name__, engine, task.score_name)
 
+    def _trial_starts(self, trials, finished):
+        """
+        A `RTRL.trials` callback: ``finished(k - 1)`` for the trial that ended,
+        then a cleared network and the loss pointed at ``trials[k]``. Called
+        once more with ``len(trials)`` after the run, it reports the last one.
+        """
+        def start(k):
+            if k:
+                finished(k - 1)
+            if k < len(trials):
+                self.network.reset_state()
+                self.task.set_trial(self.loss, trials[k])
+        return start
+
     def _trial_outputs(self):
         """The readout over the trial that just ended: ``(steps, n_outputs)``."""
         recorded = self.outputs.variables["y"].get_value()
@@ -163,23 +177,17 @@ class Training:
         progress = _Progress(log, report_seconds, self.trials, self.task.score_name)
         learner, record, steps = self.learner, self.record, self.task.steps
 
-        def record_trial():
+        def record_trial(trial):
             history = learner.history
             record.loss.append(float(learner.trial_loss))
-            record.score.append(self.task.score(self._trial_outputs(),
-                                                self.train_trials[len(record.score)]))
+            record.score.append(self.task.score(self._trial_outputs(), self.train_trials[trial]))
             record.active_fraction.append(float(np.mean(history["active_fraction"][-steps:])))
             record.multiply_adds.append(float(np.sum(history["multiply_adds"][-steps:])))
             record.multiply_adds_dense.append(float(np.sum(history["multiply_adds_dense"][-steps:])))
             record.influence_density.append(learner.engine.density())
             progress.trial_done(len(record.loss), record.loss[-1], record.score)
 
-        def start_training_trial(trial):
-            if trial:
-                record_trial()
-            if trial < self.trials:
-                self.network.reset_state()
-                self.task.set_trial(self.loss, self.train_trials[trial])
+        start_training_trial = self._trial_starts(self.train_trials, record_trial)
 
         started = time.time()
         if log:
@@ -203,14 +211,10 @@ class Training:
         self.net.add(*self.spikes)
         self.learner.optimizer = None
         scores = []
-
-        def start_test_trial(trial):
-            if trial:
-                scores.append(self.task.score(self._trial_outputs(), self.held_out[trial - 1]))
-            if trial < self.test_trials:
-                self.network.reset_state()
-                self.task.set_trial(self.loss, self.held_out[trial])
-
+        start_test_trial = self._trial_starts(
+            self.held_out,
+            lambda trial: scores.append(self.task.score(self._trial_outputs(),
+                                                        self.held_out[trial])))
         self.learner.trials(self.task.steps, start_test_trial)
         self.net.run(self.test_trials * self.task.steps * defaultclock.dt)
         start_test_trial(self.test_trials)

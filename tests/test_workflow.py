@@ -102,6 +102,7 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
     (["train", "digits"], "invalid choice: 'digits'"),
     (["train", "pattern", "--sparsity", "1.5"], "must lie in \\[0, 1\\)"),
     (["train", "pattern", "--neurons", "0"], "must be positive"),
+    (["train", "pattern", "--test-trials", "-1"], "must be at least 0, got -1"),
     (["train", "evidence", "--adaptive-fraction", "2"], "must lie in \\[0, 1\\], got 2"),
 ])
 def test_train_command_refuses_bad_arguments(arguments, message, capsys):

@@ -71,9 +71,10 @@ class Engine(ABC):
         return kept, mapped[kept]
 
     def _to_parameters(self, per_column):
-        """A per-column vector as a per-parameter vector (zero where inactive)."""
-        full = np.zeros(self.n_params)
-        full[self.columns] = per_column
+        """Per-column values (last axis) as per-parameter values (zero where inactive)."""
+        per_column = np.asarray(per_column)
+        full = np.zeros(per_column.shape[:-1] + (self.n_params,))
+        full[..., self.columns] = per_column
         return full
 
     def take_operations(self):

@@ -79,9 +79,7 @@ class DenseEngine(Engine):
         return self._to_parameters(dloss @ rows)
 
     def influence(self, block):
-        rows = np.zeros((self.layout.size(block), self.n_params))
-        rows[:, self.columns] = self.M[self.layout.rows(block)]
-        return rows
+        return self._to_parameters(self.M[self.layout.rows(block)])
 
     def density(self):
         """Fraction of non-zero entries among the state rows (spike rows excluded)."""

@@ -306,17 +306,16 @@ class SparseEngine(Engine):
             store.assign(store.units, taken(store.rows))
 
     def influence(self, block):
-        rows = np.zeros((self.layout.size(block), self.n_params))
+        rows = np.zeros((self.layout.size(block), self.n_columns))
         if block in self._spikes:
             store = self._spikes[block]
-            rows[np.ix_(store.units, self.columns)] = store.rows
+            rows[store.units] = store.rows
         else:
             state = self._state_rows[block]
             scale = self.scale[state]
             present = scale != 0.0  # lazily zero rows may hold stale values
-            rows[np.ix_(np.flatnonzero(present), self.columns)] = (
-                self.S[state][present] * scale[present, None])
-        return rows
+            rows[present] = self.S[state][present] * scale[present, None]
+        return self._to_parameters(rows)
 
     def density(self):
         """Fraction of non-zero entries among the state rows of the influence matrix."""
