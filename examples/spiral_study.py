@@ -6,7 +6,9 @@ EGRU, thresholded-tanh or spiking (LIF, ALIF) units classify the direction of
 recurrent parameter sparsities and seeds, plus (EGRU, thresholded tanh) a control
 without activity sparsity. Writes to ``--out``:
 
-- ``spiral_study.json``: every run's per-sequence records;
+- ``runs/*.json.gz``: every run's per-sequence records (six significant digits),
+  one file per run, written as soon as the run ends; ``--resume`` skips the runs
+  already there, so a long study can be spread over several sessions or processes;
 - ``spiral_study.md``: the summary table;
 - ``spiral_loss.png``: loss against sequences and against compute-adjusted
   sequences (multiply-adds done, in units of one dense RTRL sequence);
@@ -24,6 +26,7 @@ and a reduced run::
 """
 
 import argparse
+import gzip
 import json
 import pathlib
 from dataclasses import asdict
@@ -142,31 +145,60 @@ def main(argv=None):
                         help="training sequences per run (default: all 7000)")
     parser.add_argument("--test-sequences", type=int, default=None)
     parser.add_argument("--out", default="spiral_study")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip the runs whose records are already in OUT/runs")
     parser.add_argument("--replot", action="store_true",
-                        help="redraw the table and figures from OUT/spiral_study.json")
+                        help="redraw the table and figures from the records in OUT")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     if args.replot:
-        runs = [TrainingRun(**record) for record in
-                json.loads((out / "spiral_study.json").read_text())]
-        report(runs, out)
+        report(load_runs(out), out)
         return
     task = Spiral(seed=0)
-    runs = []
-    configurations = [(level, seed, True) for level in args.levels for seed in args.seeds]
+    # seed by seed, so that an interrupted study has every level for its first seeds
+    configurations = [(level, seed, True) for seed in args.seeds for level in args.levels]
     if args.model in ("egru", "sparse_rnn"):
-        configurations.append((0.0, args.seeds[0], False))
+        configurations.insert(len(args.levels), (0.0, args.seeds[0], False))
     for level, seed, activity_sparse in configurations:
+        name = run_name(args.model, args.units, level, seed, activity_sparse)
+        path = out / "runs" / f"{name}.json.gz"
+        if args.resume and path.exists():
+            continue
         print(f"units {args.units}, sparsity {level}, seed {seed}, "
               f"activity sparsity {'on' if activity_sparse else 'off'}", flush=True)
         run = train_spiral(args.model, args.units, level, seed, sequences=args.sequences, task=task,
                           activity_sparse=activity_sparse, test_sequences=args.test_sequences,
                           log=lambda line: print(line, flush=True))
         print(f"  test accuracy {run.test_score:.1%} in {run.seconds:.0f} s", flush=True)
-        runs.append(run)
-        (out / "spiral_study.json").write_text(json.dumps([asdict(r) for r in runs]))
-    report(runs, out)
+        save_run(run, path)
+    report(load_runs(out), out)
+
+
+def run_name(model, units, sparsity, seed, activity_sparse):
+    """File name (without suffix) of one run's records."""
+    return (f"{model}{units}_sparsity{sparsity:.2f}_seed{seed}"
+            f"{'' if activity_sparse else '_control'}")
+
+
+def save_run(run, path):
+    """Write one run's records, lists rounded to six significant digits, gzipped."""
+    record = {key: [float(f"{value:.6g}") for value in values] if isinstance(values, list)
+              else values for key, values in asdict(run).items()}
+    with gzip.open(path, "wt") as stream:
+        json.dump(record, stream)
+
+
+def load_runs(out):
+    """Every run recorded in ``out``: ``runs/*.json.gz`` and a legacy ``spiral_study.json``."""
+    records = []
+    legacy = out / "spiral_study.json"
+    if legacy.exists():
+        records.extend(json.loads(legacy.read_text()))
+    for path in sorted((out / "runs").glob("*.json.gz")):
+        with gzip.open(path, "rt") as stream:
+            records.append(json.load(stream))
+    return [TrainingRun(**record) for record in records]
 
 
 def report(runs, out):

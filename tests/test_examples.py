@@ -38,3 +38,27 @@ def test_spiral_study_example_replots(tmp_path):
     assert "| 0.0 | yes | 1 |" in table and "control" not in table  # no control for LIF
     study.main(["--replot", "--out", str(tmp_path)])
     assert (tmp_path / "spiral_sparsity.png").stat().st_size > 10_000
+
+
+@pytest.mark.codegen_independent
+def test_spiral_study_resumes(tmp_path, monkeypatch):
+    study = load("spiral_study")
+    arguments = ["--model", "lif", "--units", "4", "--levels", "0", "0.5", "--seeds", "0",
+                 "--sequences", "2", "--test-sequences", "1", "--out", str(tmp_path)]
+    study.main(arguments[:6] + arguments[7:])  # level 0 only
+    first = study.load_runs(tmp_path)
+    assert [run.sparsity for run in first] == [0.0]
+    trained = []
+    original = study.train_spiral
+
+    def counting(*args, **kwargs):
+        trained.append(args[2])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(study, "train_spiral", counting)
+    study.main(arguments + ["--resume"])
+    assert trained == [0.5]  # level 0 was not trained again
+    runs = study.load_runs(tmp_path)
+    assert sorted(run.sparsity for run in runs) == [0.0, 0.5]
+    assert runs[0].loss == pytest.approx(first[0].loss, rel=1e-5)  # six significant digits
+    assert "| 0.5 | yes | 1 |" in (tmp_path / "spiral_study.md").read_text()
