@@ -14,7 +14,7 @@ def random_coupling(rng, n_rows, n_columns, n_sources, dtype):
     S = rng.normal(size=(n_rows, n_columns)).astype(dtype)
     scale = rng.uniform(0.5, 2.0, n_rows)
     targets = np.sort(rng.choice(n_rows, size=n_rows // 2, replace=False))
-    counts = rng.integers(0, 4, len(targets))
+    counts = rng.integers(0, 11, len(targets))  # groups of four sources, and the rest
     indptr = np.concatenate([[0], np.cumsum(counts)])
     sources = rng.integers(0, n_sources, indptr[-1])
     weights = rng.normal(size=indptr[-1])

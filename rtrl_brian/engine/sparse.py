@@ -59,20 +59,38 @@ class _SpikeRows:
 
 
 class _Coupling:
-    """Row terms of one output in CSR form over its receiving rows (`units`)."""
+    """
+    Row terms of one output in CSR form over its receiving rows (`units`).
 
-    def __init__(self, units, indptr, sources, weights, source_rows):
+    Entry ``k`` adds ``weights[k] * source_rows[sources[k]]``; ``owned`` says
+    whether ``source_rows`` is a private copy (else: rows stored elsewhere).
+    """
+
+    def __init__(self, units, indptr, sources, weights, source_rows, owned):
         self.units = units
         self.indptr = indptr
         self.sources = sources
         self.weights = weights
         self.source_rows = source_rows
+        self.owned = owned
 
     def product(self):
-        """The summed rows, one per unit."""
+        """The summed rows, one per unit (may reuse ``source_rows`` if owned)."""
+        if len(self.sources) == len(self.units):  # one entry per unit (neuron-local)
+            if self.owned and _is_identity(self.sources):
+                rows = self.source_rows
+            else:
+                rows = self.source_rows[self.sources]
+            rows *= self.weights[:, None]
+            return rows
         matrix = sparse.csr_matrix((self.weights, self.sources, self.indptr),
                                    shape=(len(self.units), len(self.source_rows)))
         return np.asarray(matrix @ self.source_rows, dtype=self.source_rows.dtype)
+
+
+def _is_identity(index):
+    return len(index) == 0 or (index[0] == 0 and index[-1] == len(index) - 1
+                               and bool(np.all(np.diff(index) == 1)))
 
 
 class SparseEngine(Engine):
@@ -123,12 +141,25 @@ class SparseEngine(Engine):
         return self.scale[self._global(block, elements)] != 0.0
 
     def _rows(self, block, elements):
-        """Rows ``elements`` of ``block`` (scale applied)."""
+        """
+        Where rows ``elements`` of ``block`` are: ``M[block][elements[e]] =
+        scale[e] * array[positions[e]]``.
+
+        Spike rows are read in place (their store is replaced, never written,
+        see `_SpikeRows.assign`); state rows are copied, since the op that reads
+        them may write them.
+
+        Returns
+        -------
+        array, positions, scale : ndarray
+        owned : bool
+            Whether ``array`` is a private copy.
+        """
         if block in self._spikes:
             store = self._spikes[block]
-            return store.rows[store.position[elements]]
+            return store.rows, store.position[elements], np.ones(len(elements)), False
         rows = self._global(block, elements)
-        return (self.S[rows] * self.scale[rows, None]).astype(self.dtype, copy=False)
+        return self.S[rows], np.arange(len(rows)), self.scale[rows], True
 
     # -- applying ops -----------------------------------------------------------------
     def apply(self, linearization):
@@ -178,8 +209,7 @@ class SparseEngine(Engine):
         coupling : _Coupling or None
             None when nothing is received.
         """
-        targets, sources, weights, source_rows = [], [], [], []
-        n_sources = 0
+        targets, weights, found = [], [], []
         for term in terms:
             self._dense += n_out * (self.layout.size(term.block) if term.index is not None
                                     or out_index is not None else 1) * self.n_columns
@@ -192,24 +222,33 @@ class SparseEngine(Engine):
                 needed, source_of = live, np.arange(len(live))
             else:
                 needed, source_of = np.unique(index[live], return_inverse=True)
-            source_rows.append(self._rows(term.block, needed))
+            array, positions, row_scale, owned = self._rows(term.block, needed)
+            found.append((array, positions, source_of, owned))
             targets.append(live if out_index is None else out_index[live])
-            sources.append(n_sources + source_of)
-            weights.append(term.coef[live])
-            n_sources += len(needed)
+            weights.append(term.coef[live] * row_scale[source_of])
             self._done += len(live) * self.n_columns
             self._bytes += len(needed) * self._row_bytes
         if not targets:
             return None
+        if len(found) == 1:  # the sources are read where they are
+            array, positions, source_of, owned = found[0]
+            sources, source_rows = positions[source_of], array
+        else:
+            gathered = [array if owned else array[positions] for array, positions, _, owned
+                        in found]
+            offsets = np.cumsum([0] + [len(rows) for rows in gathered[:-1]])
+            sources = np.concatenate([offset + source_of for offset, (_, _, source_of, _)
+                                      in zip(offsets, found)])
+            source_rows, owned = np.concatenate(gathered), True
         if len(targets) == 1 and out_index is None:  # neuron-local: one entry per row
-            return _Coupling(targets[0], np.arange(len(targets[0]) + 1), sources[0],
-                             weights[0], source_rows[0])
+            return _Coupling(targets[0], np.arange(len(targets[0]) + 1), sources,
+                             weights[0], source_rows, owned)
         targets = np.concatenate(targets)
         order = np.argsort(targets, kind="stable")
         units, counts = np.unique(targets[order], return_counts=True)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        return _Coupling(units, indptr, np.concatenate(sources)[order],
-                         np.concatenate(weights)[order], np.concatenate(source_rows))
+        return _Coupling(units, indptr, sources[order], np.concatenate(weights)[order],
+                         source_rows, owned)
 
     def _immediate(self, columns, out_index):
         """Immediate influences ``(unit, column, value)`` with non-zero value."""
