@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
-           "machine_rates", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
+           "machine_rates", "dense_floor", "target_study", "rtrl_vs_bptt", "float32_error",
+           "run_benchmarks"]
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
 THRESHOLD = 1.0
@@ -65,15 +66,25 @@ def _lif_objects(n, density, seed, n_inputs=32):
                       reset=f"v -= {THRESHOLD}", method="exact", name="bench_recurrent")
     out = NeuronGroup(2, "dy/dt = -y / (20*ms) : 1", method="exact", name="bench_readout")
     s_in = Synapses(inputs, rec, "w : 1", on_pre="v_post += w", name="bench_s_in")
-    s_in.connect(p=0.25)
+    # connections drawn here, not by Brian2, so that every target builds the same network
+    pre, post = _random_pairs(rng, n_inputs, n, 0.25)
+    s_in.connect(i=pre, j=post)
     s_in.w = rng.uniform(0.0, 0.6, len(s_in))
     s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="bench_s_rec")
-    s_rec.connect("i != j", p=density)
+    pre, post = _random_pairs(rng, n, n, density)
+    distinct = pre != post
+    s_rec.connect(i=pre[distinct], j=post[distinct])
     s_rec.w = rng.normal(0.0, 0.5 / np.sqrt(max(1.0, density * n)), len(s_rec))
     s_out = Synapses(rec, out, "w : 1", on_pre="y_post += w", name="bench_s_out")
     s_out.connect()
     s_out.w = rng.normal(0.0, 0.1, len(s_out))
     return [inputs, rec, out, s_in, s_rec, s_out]
+
+
+def _random_pairs(rng, n_pre, n_post, p):
+    """Pre- and postsynaptic indices of the pairs kept with probability ``p``."""
+    pre, post = np.nonzero(rng.random((n_pre, n_post)) < p)
+    return pre, post
 
 
 def calibrate_width(n, density, activity, seed=0, skip=20, steps=20):
@@ -171,6 +182,44 @@ def machine_rates(size=2048, copy_mb=256, repeats=3):
             "blas_multiply_adds_per_s": size ** 3 / best_gemm}
 
 
+def dense_floor(n_rows, n_params, repeats=3):
+    """
+    Seconds of one dense product ``J @ M``: the least a dense RTRL step does.
+
+    ``J`` is ``(n_rows, n_rows)`` and ``M`` is ``(n_rows, n_params)``, float64;
+    best of ``repeats``. A dense engine also adds the immediate influences and
+    moves ``M`` through memory, so it cannot beat this.
+    """
+    rng = np.random.default_rng(0)
+    jacobian = rng.random((n_rows, n_rows))
+    influence = rng.random((n_rows, n_params))
+    return min(_timed(lambda: jacobian @ influence) for _ in range(repeats))
+
+
+def target_study(sizes, steps):
+    """
+    The sparse engine's kernels under the numpy and the cython target, side by side.
+
+    Returns
+    -------
+    costs : list of StepCost
+        Labelled with the target; the global target is restored afterwards.
+    """
+    from brian2 import prefs
+
+    previous = prefs.codegen.target
+    costs = []
+    try:
+        for n in sizes:
+            for target in ("numpy", "cython"):
+                prefs.codegen.target = target
+                costs.append(measure_step(n, 0.1, 0.05, "sparse", steps=steps,
+                                          label=f"sparse n={n}, {target} target"))
+    finally:
+        prefs.codegen.target = previous
+    return costs
+
+
 def _timed(function):
     started = time.perf_counter()
     function()
@@ -249,7 +298,7 @@ def _sparsity_study(n, steps):
 
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
-                   log=print):
+                   target_sizes=(256, 1024), log=print):
     """
     Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
 
@@ -266,6 +315,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
         Measured steps per sparse configuration.
     target : {'cython', 'numpy'}
         ``prefs.codegen.target`` for the run (simulation and sparse kernels).
+    target_sizes : tuple of int
+        Sizes at which the numpy and cython kernels are compared (cython runs
+        only).
     log : callable
 
     Returns
@@ -287,6 +339,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     for cost in _sparsity_study(sparsity_n, steps):
         results["sparsity"].append(asdict(cost))
         log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms learner")
+    dense = results["sparsity"][0]
+    results["dense_floor_ms"] = 1e3 * dense_floor(dense["n"] + 2, dense["n_params"])
+    log(f"  one dense product J @ M of that size: {results['dense_floor_ms']:.1f} ms")
     log("scaling study ...")
     results["scaling"] = []
     for n in sizes:
@@ -296,6 +351,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
             results["scaling"].append(asdict(cost))
             log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms "
                 f"learner, M {cost.M_bytes / 1e6:.1f} MB")
+    if target == "cython":
+        log("numpy against cython kernels ...")
+        results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
     log("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
     log("float32 against float64 ...")
@@ -327,6 +385,25 @@ def results_table(results):
                      f"{cost['active_fraction']:.1%} | {cost['engine_ms']:.2f} | "
                      f"{cost['learner_ms']:.2f} | {dense['engine_ms'] / cost['engine_ms']:.0f}x | "
                      f"{cost['multiply_adds']:.3g} | {cost['multiply_adds_dense']:.3g} |")
+    if "dense_floor_ms" in results:
+        sparse = results["sparsity"][1]
+        lines += ["", f"One dense product `J @ M` of the unpruned network's size (the least any "
+                      f"dense RTRL step does) took {results['dense_floor_ms']:.1f} ms: the sparse "
+                      f"engine with both sparsities is "
+                      f"{results['dense_floor_ms'] / sparse['engine_ms']:.0f}x faster than that "
+                      f"floor, and {dense['engine_ms'] / sparse['engine_ms']:.0f}x faster than "
+                      f"the dense engine."]
+    if "targets" in results:
+        lines += ["", "| kernels | n | engine ms/step | learner ms/step | cython speed-up |",
+                  "|---|---|---|---|---|"]
+        by_n = {}
+        for cost in results["targets"]:
+            by_n.setdefault(cost["n"], []).append(cost)
+        for costs in by_n.values():
+            numpy_ms = costs[0]["engine_ms"]
+            for cost in costs:
+                lines.append(f"| {cost['label']} | {cost['n']} | {cost['engine_ms']:.2f} | "
+                             f"{cost['learner_ms']:.2f} | {numpy_ms / cost['engine_ms']:.1f}x |")
     lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
               "| bytes touched/step | multiply-adds/step | x roofline bound |",
               "|---|---|---|---|---|---|---|---|---|---|"]

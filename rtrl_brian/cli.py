@@ -68,6 +68,9 @@ def build_parser():
                        help="measured steps per configuration")
     bench.add_argument("--target", choices=["cython", "numpy"], default="cython",
                        help="Brian2 code-generation target (default: cython)")
+    bench.add_argument("--target-sizes", type=_positive(int), nargs="*", default=[256, 1024],
+                       help="sizes at which numpy and cython kernels are compared (cython "
+                            "target only; none: skip)")
     return parser
 
 
@@ -154,7 +157,7 @@ def main(argv=None):
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
-                       log=lambda line: print(line, flush=True))
+                       target_sizes=tuple(args.target_sizes), log=lambda line: print(line, flush=True))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
 

@@ -1,0 +1,56 @@
+"""The benchmark suite runs end to end on tiny sizes and reports what it measured."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rtrl_brian.benchmark import dense_floor, run_benchmarks, target_study
+from rtrl_brian.cli import build_parser
+
+
+def test_suite_writes_every_table(tmp_path):
+    lines = []
+    results = run_benchmarks(tmp_path, sizes=(16,), sparsity_n=16, lengths=(10, 20), steps=3,
+                             target="numpy", log=lines.append)
+    report = (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["machine"]["target"] == "numpy"
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+    dense, both, parameter_only, activity_only = results["sparsity"]
+    assert dense["engine"] == "dense" and both["engine"] == "sparse"
+    # the sparse engine counts less work than the dense one, each sparsity on its own too
+    assert both["multiply_adds"] < parameter_only["multiply_adds"] < dense["multiply_adds"]
+    assert activity_only["multiply_adds"] < dense["multiply_adds"]
+    assert both["n_params"] < dense["n_params"]
+    assert results["dense_floor_ms"] > 0 and "One dense product `J @ M`" in report
+    assert "targets" not in results  # numpy run: nothing to compare against
+    assert [row["steps"] for row in results["rtrl_vs_bptt"]] == [10, 20]
+    bptt = [row["bptt_bytes"] for row in results["rtrl_vs_bptt"]]
+    assert bptt[1] > bptt[0]  # the tape grows with the sequence
+    assert "x roofline bound" in report and "relative gradient error" in report
+
+
+def test_dense_floor_times_one_product():
+    assert 0 < dense_floor(8, 64, repeats=1) < 1.0
+
+
+@pytest.mark.cython
+def test_target_study_compares_numpy_and_cython_kernels():
+    from brian2 import prefs
+
+    prefs.codegen.target = "numpy"
+    costs = target_study((16,), steps=3)
+    assert [cost.label for cost in costs] == ["sparse n=16, numpy target",
+                                              "sparse n=16, cython target"]
+    # the same network (only the Poisson input streams differ between the targets)
+    assert costs[0].n_params == costs[1].n_params and costs[1].multiply_adds > 0
+    assert prefs.codegen.target == "numpy"  # restored
+
+
+def test_cli_bench_arguments():
+    args = build_parser().parse_args(["bench", "--sizes", "64", "--target-sizes"])
+    assert args.target_sizes == [] and args.sizes == [64]
+    assert build_parser().parse_args(["bench"]).target_sizes == [256, 1024]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--target-sizes", "0"])
+    assert np.isfinite(build_parser().parse_args(["bench", "--steps", "5"]).steps)
