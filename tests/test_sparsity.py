@@ -40,6 +40,23 @@ def test_pruned_synapses_are_parameters_fixed_at_zero(engine):
 
 
 @pytest.mark.codegen_independent
+def test_pruning_in_the_middle_of_a_run_keeps_sparse_equal_to_dense():
+    objects, params, sparse, dense = learners()
+    s_rec = objects[4]
+    network = Network(*objects, sparse, dense)
+    network.run(10 * ms)  # influence rows are non-zero, some lazily scaled
+    chosen = np.flatnonzero(np.abs(s_rec.w[:]) < np.median(np.abs(s_rec.w[:])))
+    for learner in (sparse, dense):
+        learner.prune(s_rec.w, chosen)
+    network.run(10 * ms)
+    for var in params:
+        assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, var.name
+    for block in sparse.layout.blocks:
+        assert relative_error(sparse.engine.influence(block), dense.engine.influence(block)) \
+            < 1e-12, block
+
+
+@pytest.mark.codegen_independent
 def test_pruned_weights_stay_zero_under_the_optimizer():
     objects, params, learner, _ = learners(optimizer=rb.optim.Adam(lr=1e-2))
     s_rec = objects[4]

@@ -335,14 +335,17 @@ class SparseEngine(Engine):
         return self._to_parameters((dloss * self.scale[rows]) @ self.S[rows])
 
     def _take_columns(self, take):
-        def taken(array):
+        kept = np.flatnonzero(take >= 0)
+
+        def taken(array, rows):
             result = np.zeros((array.shape[0], len(take)), dtype=array.dtype)
-            result[:, take >= 0] = array[:, take[take >= 0]]
+            result[np.ix_(rows, kept)] = array[np.ix_(rows, take[kept])]
             return result
-        self.S = taken(self.S)
+        # lazily zero rows (scale 0) hold nothing worth copying: at a fresh start, none
+        self.S = taken(self.S, np.flatnonzero(self.scale != 0.0))
         self._row_bytes = len(take) * self.dtype.itemsize
         for store in self._spikes.values():
-            store.assign(store.units, taken(store.rows))
+            store.assign(store.units, taken(store.rows, np.arange(len(store.rows))))
 
     def influence(self, block):
         rows = np.zeros((self.layout.size(block), self.n_columns))
