@@ -27,8 +27,10 @@ ctypedef fused real:
 
 def accumulate_rows(real[:, ::1] S, const double[::1] scale, const Py_ssize_t[::1] targets,
                     const Py_ssize_t[::1] indptr, const Py_ssize_t[::1] sources,
-                    const double[::1] weights, const real[:, ::1] source_rows,
+                    const double[::1] weights, const size_t[::1] source_addresses,
                     Py_ssize_t block):
+    # Source row j starts at address source_addresses[j] (rows of S, of spike-row
+    # stores or of copies, all of S's dtype and C-contiguous): nothing is gathered.
     # Column blocks keep the sources' block in cache while every receiving row adds
     # its entries to its own block; within a row, sources are taken four at a time so
     # that the receiving row is read and written once per four sources.
@@ -54,16 +56,16 @@ def accumulate_rows(real[:, ::1] S, const double[::1] scale, const Py_ssize_t[::
                     w1 = <real>(weights[k + 1] / scale[row])
                     w2 = <real>(weights[k + 2] / scale[row])
                     w3 = <real>(weights[k + 3] / scale[row])
-                    s0 = &source_rows[sources[k], 0]
-                    s1 = &source_rows[sources[k + 1], 0]
-                    s2 = &source_rows[sources[k + 2], 0]
-                    s3 = &source_rows[sources[k + 3], 0]
+                    s0 = <const real*> source_addresses[sources[k]]
+                    s1 = <const real*> source_addresses[sources[k + 1]]
+                    s2 = <const real*> source_addresses[sources[k + 2]]
+                    s3 = <const real*> source_addresses[sources[k + 3]]
                     for c in range(start, stop):
                         target_row[c] += w0 * s0[c] + w1 * s1[c] + w2 * s2[c] + w3 * s3[c]
                     k += 4
                 while k < end:
                     w0 = <real>(weights[k] / scale[row])
-                    s0 = &source_rows[sources[k], 0]
+                    s0 = <const real*> source_addresses[sources[k]]
                     for c in range(start, stop):
                         target_row[c] += w0 * s0[c]
                     k += 1
@@ -77,9 +79,9 @@ class NumpyKernels:
     name = "numpy"
 
     @staticmethod
-    def accumulate_rows(S, scale, targets, indptr, sources, weights, source_rows):
+    def accumulate_rows(S, scale, targets, indptr, sources, weights, parts):
         """
-        ``S[targets[t]] += sum_k weights[k] * source_rows[sources[k]] / scale[targets[t]]``.
+        ``S[targets[t]] += sum_k weights[k] * R[sources[k]] / scale[targets[t]]``.
 
         Parameters
         ----------
@@ -91,9 +93,13 @@ class NumpyKernels:
             Distinct rows of ``S`` that receive something.
         indptr, sources, weights : ndarray
             CSR: entries ``indptr[t]:indptr[t+1]`` belong to ``targets[t]``.
-        source_rows : ndarray
-            ``(n_sources, columns)``, same dtype as ``S``.
+        parts : list of (ndarray, ndarray)
+            The source rows ``R``, numbered across the parts: rows
+            ``positions`` of ``array`` for each ``(array, positions)``, arrays
+            of ``S``'s dtype. They may be rows of ``S`` itself, other than
+            ``targets``.
         """
+        source_rows = np.concatenate([array[positions] for array, positions in parts])
         coupling = sparse.csr_matrix(
             (weights / np.repeat(scale[targets], np.diff(indptr)), sources, indptr),
             shape=(len(targets), len(source_rows)))
@@ -130,17 +136,28 @@ class CythonKernels:
                                    "'numpy' meanwhile.")
             CythonKernels._module = module
 
-    def accumulate_rows(self, S, scale, targets, indptr, sources, weights, source_rows):
-        """As `NumpyKernels.accumulate_rows`, in one compiled pass."""
+    def accumulate_rows(self, S, scale, targets, indptr, sources, weights, parts):
+        """As `NumpyKernels.accumulate_rows`, in one compiled pass, reading rows in place."""
+        addresses = [_row_addresses(array, positions, S.dtype) for array, positions in parts]
+        addresses = addresses[0] if len(addresses) == 1 else np.concatenate(addresses)
         self._module.accumulate_rows(S, scale, _index(targets), _index(indptr), _index(sources),
-                                     np.ascontiguousarray(weights, dtype=np.float64),
-                                     np.ascontiguousarray(source_rows, dtype=S.dtype),
-                                     self.block(len(source_rows), S.dtype.itemsize))
+                                     np.ascontiguousarray(weights, dtype=np.float64), addresses,
+                                     self.block(len(addresses), S.dtype.itemsize))
 
     def block(self, n_sources, itemsize):
         """Columns per block so that the sources' block stays in cache."""
         columns = self.BLOCK_BYTES // max(1, n_sources * itemsize)
         return int(min(self.MAX_BLOCK, max(self.MIN_BLOCK, columns // 16 * 16)))
+
+
+def _row_addresses(array, positions, dtype):
+    """Memory addresses of rows ``positions`` of ``array`` (checked: ``dtype``, C order)."""
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"Source rows must be C-contiguous {dtype}, got {array.dtype} "
+                        f"(C-contiguous: {array.flags.c_contiguous}).")
+    addresses = np.asarray(positions, dtype=np.uintp) * np.uintp(array.strides[0])
+    addresses += np.uintp(array.ctypes.data)
+    return addresses
 
 
 def _index(array):

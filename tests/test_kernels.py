@@ -11,15 +11,36 @@ from test_sparse_engine import build, side_by_side, STEPS
 
 
 def random_coupling(rng, n_rows, n_columns, n_sources, dtype):
+    """A coupling whose sources are rows of a separate array and rows of S itself."""
     S = rng.normal(size=(n_rows, n_columns)).astype(dtype)
     scale = rng.uniform(0.5, 2.0, n_rows)
-    targets = np.sort(rng.choice(n_rows, size=n_rows // 2, replace=False))
+    targets = np.sort(rng.choice(n_rows // 2, size=n_rows // 4, replace=False))
     counts = rng.integers(0, 11, len(targets))  # groups of four sources, and the rest
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    sources = rng.integers(0, n_sources, indptr[-1])
+    own_rows = n_rows // 2 + rng.choice(n_rows // 2, size=3, replace=False)  # not targets
+    other = rng.normal(size=(2 * n_sources, n_columns)).astype(dtype)
+    parts = [(other, rng.choice(2 * n_sources, size=n_sources, replace=False)), (S, own_rows)]
+    sources = rng.integers(0, n_sources + len(own_rows), indptr[-1])
     weights = rng.normal(size=indptr[-1])
-    source_rows = rng.normal(size=(n_sources, n_columns)).astype(dtype)
-    return S, scale, targets, indptr, sources, weights, source_rows
+    return S, scale, targets, indptr, sources, weights, parts
+
+
+def reference(S, scale, targets, indptr, sources, weights, parts):
+    """Entry by entry, in plain Python."""
+    rows = [array[position] for array, positions in parts for position in positions]
+    result = S.astype(np.float64)
+    for t, target in enumerate(targets):
+        for k in range(indptr[t], indptr[t + 1]):
+            result[target] += weights[k] / scale[target] * rows[sources[k]]
+    return result
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_accumulate_rows_equals_entry_by_entry(dtype):
+    args = random_coupling(np.random.default_rng(1), 40, 30, 7, dtype)
+    expected = reference(*args)
+    NumpyKernels.accumulate_rows(*args)
+    assert relative_error(args[0], expected) < (1e-13 if dtype == np.float64 else 1e-5)
 
 
 @pytest.mark.cython
@@ -28,14 +49,25 @@ def random_coupling(rng, n_rows, n_columns, n_sources, dtype):
 def test_cython_accumulate_rows_equals_numpy(dtype, block, monkeypatch):
     monkeypatch.setattr(CythonKernels, "MIN_BLOCK", block)
     monkeypatch.setattr(CythonKernels, "MAX_BLOCK", block)
-    args = random_coupling(np.random.default_rng(0), 40, 300, 7, dtype)
-    expected = args[0].copy()
-    NumpyKernels.accumulate_rows(expected, *args[1:])
-    actual = args[0].copy()
-    CythonKernels().accumulate_rows(actual, *args[1:])
+    S, *rest = random_coupling(np.random.default_rng(0), 40, 300, 7, dtype)
+    expected, actual = S.copy(), S.copy()
+    rest_expected = rest[:-1] + [[(expected if array is S else array, positions)
+                                 for array, positions in rest[-1]]]
+    rest_actual = rest[:-1] + [[(actual if array is S else array, positions)
+                               for array, positions in rest[-1]]]
+    NumpyKernels.accumulate_rows(expected, *rest_expected)
+    CythonKernels().accumulate_rows(actual, *rest_actual)
     tolerance = 1e-13 if dtype == np.float64 else 1e-5
     assert relative_error(actual, expected) < tolerance
-    assert relative_error(actual, args[0]) > 0.01  # something was added
+    assert relative_error(actual, S) > 0.01  # something was added
+
+
+@pytest.mark.cython
+def test_cython_kernel_refuses_sources_of_another_dtype():
+    S, *rest = random_coupling(np.random.default_rng(0), 40, 30, 7, np.float64)
+    rest[-1] = [(array.astype(np.float32), positions) for array, positions in rest[-1][:1]]
+    with pytest.raises(TypeError, match="C-contiguous float64, got float32"):
+        CythonKernels().accumulate_rows(S, *rest)
 
 
 def test_unknown_target_is_refused():
@@ -45,9 +77,10 @@ def test_unknown_target_is_refused():
 
 
 @pytest.mark.cython
-def test_sparse_equals_dense_under_cython():
+@pytest.mark.parametrize("model", ["adaptive-rk2", "graded-events"])
+def test_sparse_equals_dense_under_cython(model):
     prefs.codegen.target = "cython"
-    objects, params, loss = build("adaptive-rk2", seed=1)
+    objects, params, loss = build(model, seed=1)
     net, dense, sparse = side_by_side(objects, params, loss, False,
                                       rb.surrogates.Triangle(0.4, 0.5))
     net.run(STEPS * ms)

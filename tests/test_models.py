@@ -8,7 +8,7 @@ at the end) and its backward pass by hand; nothing is shared with the compiler.
 
 import numpy as np
 import pytest
-from brian2 import Network, ms
+from brian2 import prefs, Network, ms
 
 import rtrl_brian as rb
 from rtrl_brian.models import (analog_input, egru, egru_synapses, leaky_readout, sparse_rnn,
@@ -99,9 +99,10 @@ def egru_bptt(x, W, p, target, detach):
     return grads, events
 
 
-@pytest.mark.codegen_independent
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.cython)])
 @pytest.mark.parametrize("detach", [False, True], ids=["reset-differentiated", "reset-detached"])
-def test_egru_equals_hand_written_bptt(detach):
+def test_egru_equals_hand_written_bptt(detach, target):
+    prefs.codegen.target = target  # cython: the compiled kernels read sources in place
     rng = np.random.default_rng(11)
     inp, x = analog_inputs(rng)
     rec = egru(N, name="egru_units")

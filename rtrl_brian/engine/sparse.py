@@ -62,30 +62,41 @@ class _Coupling:
     """
     Row terms of one output in CSR form over its receiving rows (`units`).
 
-    Entry ``k`` adds ``weights[k] * source_rows[sources[k]]``; ``owned`` says
-    whether ``source_rows`` is a private copy (else: rows stored elsewhere).
+    Entry ``k`` adds ``weights[k]`` times source row ``sources[k]``; source
+    rows are numbered across ``parts``, a list of ``(array, positions)``: rows
+    ``positions`` of ``array``, read where they are. ``owned`` says whether a
+    single part's array is a private copy that `product` may overwrite.
     """
 
-    def __init__(self, units, indptr, sources, weights, source_rows, owned):
+    def __init__(self, units, indptr, sources, weights, parts, owned):
         self.units = units
         self.indptr = indptr
         self.sources = sources
         self.weights = weights
-        self.source_rows = source_rows
+        self.parts = parts
         self.owned = owned
 
     def product(self):
-        """The summed rows, one per unit (may reuse ``source_rows`` if owned)."""
+        """The summed rows, one per unit (may overwrite an owned source array)."""
         if len(self.sources) == len(self.units):  # one entry per unit (neuron-local)
-            if self.owned and _is_identity(self.sources):
-                rows = self.source_rows
+            array, positions = self.parts[0] if len(self.parts) == 1 else (None, None)
+            if array is None:
+                rows = gather(self.parts)[self.sources]
+            elif self.owned and _is_identity(positions) and _is_identity(self.sources):
+                rows = array  # a single private copy, in order
             else:
-                rows = self.source_rows[self.sources]
+                rows = array[positions[self.sources]]  # one gather
             rows *= self.weights[:, None]
             return rows
+        source_rows = gather(self.parts)
         matrix = sparse.csr_matrix((self.weights, self.sources, self.indptr),
-                                   shape=(len(self.units), len(self.source_rows)))
-        return np.asarray(matrix @ self.source_rows, dtype=self.source_rows.dtype)
+                                   shape=(len(self.units), len(source_rows)))
+        return np.asarray(matrix @ source_rows, dtype=source_rows.dtype)
+
+
+def gather(parts):
+    """The source rows of ``parts`` as one new array."""
+    return np.concatenate([array[positions] for array, positions in parts])
 
 
 def _is_identity(index):
@@ -140,14 +151,14 @@ class SparseEngine(Engine):
             return self._spikes[block].position[elements] >= 0
         return self.scale[self._global(block, elements)] != 0.0
 
-    def _rows(self, block, elements):
+    def _rows(self, block, elements, in_place):
         """
         Where rows ``elements`` of ``block`` are: ``M[block][elements[e]] =
         scale[e] * array[positions[e]]``.
 
-        Spike rows are read in place (their store is replaced, never written,
-        see `_SpikeRows.assign`); state rows are copied, since the op that reads
-        them may write them.
+        Spike rows are always read in place (their store is replaced, never
+        written, see `_SpikeRows.assign`); state rows are copied unless
+        ``in_place`` (the op reading them does not write their block).
 
         Returns
         -------
@@ -159,17 +170,20 @@ class SparseEngine(Engine):
             store = self._spikes[block]
             return store.rows, store.position[elements], np.ones(len(elements)), False
         rows = self._global(block, elements)
+        if in_place:
+            return self.S, rows, self.scale[rows], False
         return self.S[rows], np.arange(len(rows)), self.scale[rows], True
 
     # -- applying ops -----------------------------------------------------------------
     def apply(self, linearization):
+        written = {out.block for out in linearization.outputs}
         if linearization.assigns:
-            self._assign(linearization)
+            self._assign(linearization, written)
         else:
             for out in linearization.outputs:
-                self._accumulate(out)
+                self._accumulate(out, written)
 
-    def _assign(self, linearization):
+    def _assign(self, linearization, written):
         """Neuron-local op: all outputs from the values before the op."""
         pending = []
         for out in linearization.outputs:
@@ -180,7 +194,7 @@ class SparseEngine(Engine):
                     diagonal = term.coef
                 else:
                     cross.append(term)
-            pending.append((out, diagonal, self._coupling(cross, out.index, out.n),
+            pending.append((out, diagonal, self._coupling(cross, out.index, out.n, written),
                             self._immediate(out.columns, out.index)))
         for out, diagonal, coupling, columns in pending:
             if out.block in self._spikes:
@@ -190,19 +204,21 @@ class SparseEngine(Engine):
             self._add_rows(out.block, coupling)
             self._add_columns(out.block, columns)
 
-    def _accumulate(self, out):
+    def _accumulate(self, out, written):
         """Synaptic pathway: ``M[post] += sum over synapses``."""
         if out.block in self._spikes:
             raise NotImplementedError(f"Increments into the spike block {out.block}.")
-        self._add_rows(out.block, self._coupling(out.rows, out.index, out.n))
+        self._add_rows(out.block, self._coupling(out.rows, out.index, out.n, written))
         self._add_columns(out.block, self._immediate(out.columns, out.index))
 
-    def _coupling(self, terms, out_index, n_out):
+    def _coupling(self, terms, out_index, n_out, written):
         """
         The row terms of one output as a CSR coupling over its receiving rows.
 
         Only elements with a non-zero coefficient and a non-zero source row
-        enter; each source row is read once.
+        enter; each source row is read once. Source rows of a block in
+        ``written`` (the blocks the op writes) are copied first; all others
+        are read where they are.
 
         Returns
         -------
@@ -222,7 +238,8 @@ class SparseEngine(Engine):
                 needed, source_of = live, np.arange(len(live))
             else:
                 needed, source_of = np.unique(index[live], return_inverse=True)
-            array, positions, row_scale, owned = self._rows(term.block, needed)
+            array, positions, row_scale, owned = self._rows(term.block, needed,
+                                                            term.block not in written)
             found.append((array, positions, source_of, owned))
             targets.append(live if out_index is None else out_index[live])
             weights.append(term.coef[live] * row_scale[source_of])
@@ -230,25 +247,23 @@ class SparseEngine(Engine):
             self._bytes += len(needed) * self._row_bytes
         if not targets:
             return None
-        if len(found) == 1:  # the sources are read where they are
-            array, positions, source_of, owned = found[0]
-            sources, source_rows = positions[source_of], array
-        else:
-            gathered = [array if owned else array[positions] for array, positions, _, owned
-                        in found]
-            offsets = np.cumsum([0] + [len(rows) for rows in gathered[:-1]])
+        parts = [(array, positions) for array, positions, _, _ in found]
+        if len(found) == 1:
+            sources, owned = found[0][2], found[0][3]
+        else:  # number the sources across the parts
+            offsets = np.cumsum([0] + [len(positions) for _, positions in parts[:-1]])
             sources = np.concatenate([offset + source_of for offset, (_, _, source_of, _)
                                       in zip(offsets, found)])
-            source_rows, owned = np.concatenate(gathered), True
+            owned = False
         if len(targets) == 1 and out_index is None:  # neuron-local: one entry per row
             return _Coupling(targets[0], np.arange(len(targets[0]) + 1), sources,
-                             weights[0], source_rows, owned)
+                             weights[0], parts, owned)
         targets = np.concatenate(targets)
         order = np.argsort(targets, kind="stable")
         units, counts = np.unique(targets[order], return_counts=True)
         indptr = np.concatenate([[0], np.cumsum(counts)])
         return _Coupling(units, indptr, sources[order], np.concatenate(weights)[order],
-                         source_rows, owned)
+                         parts, owned)
 
     def _immediate(self, columns, out_index):
         """Immediate influences ``(unit, column, value)`` with non-zero value."""
@@ -299,7 +314,7 @@ class SparseEngine(Engine):
         self._writable(targets)
         self.kernels.accumulate_rows(self.S, self.scale, targets,
                                      coupling.indptr, coupling.sources, coupling.weights,
-                                     coupling.source_rows)
+                                     coupling.parts)
         self._bytes += 2 * len(coupling.units) * self._row_bytes
 
     def _add_columns(self, block, columns):
