@@ -251,7 +251,7 @@ def _written_state(group, synapses_list):
               if _is_run_regularly(obj)]
     for code in codes:
         for var, _, _, _ in parse_statements(code):
-            if var not in written:
+            if var in group.variables and var not in written:  # others: temporaries
                 written.append(var)
     for synapses in synapses_list:
         if synapses.target.name != group.name:
@@ -502,7 +502,8 @@ class _OpBuilder:
                                                   f"{group.name}_{kind}", symbolic)
             old = values.get(var, sympy.Symbol(var, real=True))
             assign(values, var, op, rhs)
-            if kind == "run_regularly" and _conditional_write(group, var):
+            if kind == "run_regularly" and var in group.variables and _conditional_write(group,
+                                                                                         var):
                 values[var] = old + not_refractory * (values[var] - old)
         outputs = {var: value for var, value in values.items() if var in group_ir.state_vars}
         if kind == "reset":

@@ -136,3 +136,26 @@ def test_pruned_synapses_cost_no_memory():
     _, params, loss = build("lif-refractory", seed=0, p_rec=0.1)
     pruned = rb.RTRL(params, loss).engine.nbytes
     assert pruned < 0.6 * crowded
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("code", [
+    "y = 0.9*y + 0.2*x\nx = 0.5*(y - 0.2*x)",         # x's new value reads only old y
+    "x_was = x\nx = 0.45*y\ny = 0.9*y + 0.2*x_was",     # the same, through a temporary
+], ids=["cancelled", "temporary"])
+def test_outputs_of_one_op_read_each_others_old_rows(code):
+    """An output with only cross terms writes rows that another output reads (old values)."""
+    rng = np.random.default_rng(5)
+    poisson = PoissonGroup(6, rates=150 * Hz)
+    rec = NeuronGroup(5, "x : 1\ny : 1")
+    rec.run_regularly(code, when="start")
+    s_x = weighted_synapses(poisson, rec, "x_post += w", lambda k: rng.normal(0, 0.5, k), p=0.7)
+    s_y = weighted_synapses(poisson, rec, "y_post += w", lambda k: rng.normal(0, 0.5, k), p=0.7)
+    target = rng.normal(0, 0.5, (STEPS, 5))
+    net, dense, sparse = side_by_side((poisson, rec, s_x, s_y), [s_x.w, s_y.w],
+                                      rb.losses.MSE(rec.y, target), False,
+                                      rb.surrogates.Triangle(0.4, 0.5))
+    net.run(STEPS * ms)
+    for var in (s_x.w, s_y.w):
+        assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, var.name
+        assert np.abs(dense.gradient(var)).max() > 0

@@ -176,16 +176,22 @@ class SparseEngine(Engine):
 
     # -- applying ops -----------------------------------------------------------------
     def apply(self, linearization):
-        written = {out.block for out in linearization.outputs}
         if linearization.assigns:
-            self._assign(linearization, written)
+            self._assign(linearization)
         else:
+            written = {out.block for out in linearization.outputs}
             for out in linearization.outputs:
                 self._accumulate(out, written)
 
-    def _assign(self, linearization, written):
-        """Neuron-local op: all outputs from the values before the op."""
-        pending = []
+    def _assign(self, linearization):
+        """
+        Neuron-local op: all outputs from the values before the op.
+
+        An output whose rows only become zero (no diagonal, no row or column
+        terms: an emptied accumulator, a reset to a constant) changes scales
+        only, so other outputs read its old rows in place.
+        """
+        split = []
         for out in linearization.outputs:
             diagonal = None
             cross = []
@@ -194,8 +200,11 @@ class SparseEngine(Engine):
                     diagonal = term.coef
                 else:
                     cross.append(term)
-            pending.append((out, diagonal, self._coupling(cross, out.index, out.n, written),
-                            self._immediate(out.columns, out.index)))
+            split.append((out, diagonal, cross))
+        written = {out.block for out, diagonal, cross in split
+                   if diagonal is not None or cross or out.columns}
+        pending = [(out, diagonal, self._coupling(cross, out.index, out.n, written),
+                    self._immediate(out.columns, out.index)) for out, diagonal, cross in split]
         for out, diagonal, coupling, columns in pending:
             if out.block in self._spikes:
                 self._assign_spike_rows(out, coupling, columns)
