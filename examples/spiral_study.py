@@ -145,6 +145,9 @@ def main(argv=None):
                         help="training sequences per run (default: all 7000)")
     parser.add_argument("--test-sequences", type=int, default=None)
     parser.add_argument("--out", default="spiral_study")
+    parser.add_argument("--no-control", action="store_true",
+                        help="skip the control run without activity sparsity (egru, "
+                             "sparse_rnn)")
     parser.add_argument("--resume", action="store_true",
                         help="skip the runs whose records are already in OUT/runs")
     parser.add_argument("--replot", action="store_true",
@@ -158,7 +161,7 @@ def main(argv=None):
     task = Spiral(seed=0)
     # seed by seed, so that an interrupted study has every level for its first seeds
     configurations = [(level, seed, True) for seed in args.seeds for level in args.levels]
-    if args.model in ("egru", "sparse_rnn"):
+    if args.model in ("egru", "sparse_rnn") and not args.no_control:
         configurations.insert(len(args.levels), (0.0, args.seeds[0], False))
     for level, seed, activity_sparse in configurations:
         name = run_name(args.model, args.units, level, seed, activity_sparse)

@@ -62,3 +62,13 @@ def test_spiral_study_resumes(tmp_path, monkeypatch):
     assert sorted(run.sparsity for run in runs) == [0.0, 0.5]
     assert runs[0].loss == pytest.approx(first[0].loss, rel=1e-5)  # six significant digits
     assert "| 0.5 | yes | 1 |" in (tmp_path / "spiral_study.md").read_text()
+
+
+@pytest.mark.codegen_independent
+def test_spiral_study_without_control(tmp_path):
+    study = load("spiral_study")
+    study.main(["--model", "egru", "--units", "3", "--levels", "0.5", "--seeds", "0",
+                "--sequences", "2", "--test-sequences", "1", "--no-control",
+                "--out", str(tmp_path)])
+    assert [run.activity_sparse for run in study.load_runs(tmp_path)] == [True]
+    assert "control" not in (tmp_path / "spiral_study.md").read_text()
