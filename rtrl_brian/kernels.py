@@ -7,11 +7,15 @@ of active units, rows of other state variables):
 
     S[t, :] += (sum_k  w_k * R[s_k, :]) / scale[t]            (CSR over t)
 
-``numpy`` evaluates it with a sparse matrix product and a fancy-indexed
-update (three passes over the receiving rows); ``cython`` runs one fused
-pass, compiled with Brian2's own Cython machinery: its compiler, flags
-(``prefs.codegen.cpp``) and cache (``prefs.codegen.runtime.cython.cache_dir``).
-The learner follows ``prefs.codegen.target`` as Brian2 objects do.
+The source rows ``R`` come in parts, each rows of an array that holds them
+already (a spike-row store, the influence matrix itself, a copy). ``numpy``
+gathers them and evaluates a sparse matrix product and a fancy-indexed update
+(several passes over the receiving rows); ``cython`` reads each source row where
+it is (through a table of row addresses) and runs one fused pass per column
+block, taking a receiving row's sources four at a time, compiled with Brian2's
+own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
+(``prefs.codegen.runtime.cython.cache_dir``). The learner follows
+``prefs.codegen.target`` as Brian2 objects do.
 """
 
 import numpy as np
