@@ -9,6 +9,7 @@ Profiles: ``default`` (a few examples, fast), ``ci`` (more; `.ci/run` uses it) a
 """
 
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, note, settings, strategies as st
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
+from rtrl_brian.kernels import CythonKernels
 from helpers import relative_error
 
 settings.register_profile("default", max_examples=8, deadline=None, derandomize=True,
@@ -154,6 +156,20 @@ def build(network):
 @pytest.mark.codegen_independent
 @given(network=networks())
 def test_random_networks_rtrl_equals_bptt_and_sparse_equals_dense(network):
+    check_exactness(network)
+
+
+@pytest.mark.cython
+@given(network=networks())
+def test_random_networks_with_compiled_kernels(network):
+    """The sparse engine's Cython kernels (Brian2 itself stays on numpy: no compile per draw)."""
+    with mock.patch("rtrl_brian.rtrl.kernels_for_target", lambda target: CythonKernels()):
+        sparse = check_exactness(network)
+    assert isinstance(sparse.engine.kernels, CythonKernels)
+
+
+def check_exactness(network):
+    """Sparse RTRL equals BPTT (1e-9) and the dense engine (1e-12); returns the sparse learner."""
     note(repr(network))
     objects, params, loss = build(network)
     surrogate = rb.surrogates.Triangle(width=network["width"], gain=0.4)
@@ -167,6 +183,7 @@ def test_random_networks_rtrl_equals_bptt_and_sparse_equals_dense(network):
         label = f"{var.group_name}.{var.name}"
         assert relative_error(sparse.gradient(var), reference) < 1e-9, label
         assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, label
+    return sparse
 
 
 def add_delay(objects):
