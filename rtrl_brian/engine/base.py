@@ -66,8 +66,11 @@ class Engine(ABC):
 
     def _column_entries(self, columns, coef):
         """Map parameter indices to columns; returns (kept positions, columns)."""
-        mapped = self.column_of[np.broadcast_to(columns, np.shape(coef))]
-        kept = np.flatnonzero((mapped >= 0) & (np.asarray(coef) != 0))
+        coef = np.asarray(coef)
+        if np.shape(columns) != coef.shape:
+            columns = np.broadcast_to(columns, coef.shape)
+        mapped = self.column_of[columns]
+        kept = np.flatnonzero((mapped >= 0) & (coef != 0))
         return kept, mapped[kept]
 
     def _to_parameters(self, per_column):

@@ -284,8 +284,8 @@ class SparseEngine(Engine):
             values.append(term.coef[live])
             self._done += len(live)
             self._dense += len(term.coef)
-        if not units:
-            return None
+        if len(units) < 2:
+            return (units[0], cols[0], values[0]) if units else None
         return np.concatenate(units), np.concatenate(cols), np.concatenate(values)
 
     # -- writing state rows ------------------------------------------------------------
