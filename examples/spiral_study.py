@@ -101,7 +101,7 @@ def plot(runs, out):
         compute = np.cumsum(run.multiply_adds)[width - 1:] / dense_per_sequence
         by_compute.plot(compute, smooth, color=colour, alpha=0.7)
     by_sequence.set_xlabel("training sequences")
-    by_compute.set_xlabel("compute-adjusted sequences (multiply-adds / one sequence of "
+    by_compute.set_xlabel("compute-adjusted sequences\n(multiply-adds / one sequence of "
                           "unpruned dense RTRL)")
     by_sequence.set_ylabel("cross-entropy (mean of 50)")
     by_sequence.set_yscale("log")
@@ -154,10 +154,10 @@ def main(argv=None):
                         help="redraw the table and figures from the records in OUT")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     if args.replot:
         report(load_runs(out), out)
         return
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     task = Spiral(seed=0)
     # seed by seed, so that an interrupted study has every level for its first seeds
     configurations = [(level, seed, True) for seed in args.seeds for level in args.levels]
