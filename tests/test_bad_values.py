@@ -9,6 +9,7 @@ import rtrl_brian as rb
 
 
 def network(seed=0):
+    brian2.seed(seed)  # the Poisson spikes too: the overflow test needs enough of them
     rng = np.random.default_rng(seed)
     inputs = PoissonGroup(6, rates=300 * Hz)
     rec = NeuronGroup(5, "dv/dt = -v / (10*ms) : 1", threshold="v > 0.5", reset="v -= 0.5",
