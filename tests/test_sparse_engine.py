@@ -159,3 +159,25 @@ def test_outputs_of_one_op_read_each_others_old_rows(code):
     for var in (s_x.w, s_y.w):
         assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, var.name
         assert np.abs(dense.gradient(var)).max() > 0
+
+
+@pytest.mark.codegen_independent
+def test_reset_with_a_temporary_name():
+    rng = np.random.default_rng(6)
+    poisson = PoissonGroup(6, rates=200 * Hz)
+    rec = NeuronGroup(5, "dv/dt = -v / (20*ms) : 1", threshold="v > 0.6",
+                      reset="v_was = v\nv = 0.2*v_was - 0.1", method="exact")
+    s_in = weighted_synapses(poisson, rec, "v_post += w", lambda k: rng.uniform(0.1, 0.5, k),
+                             p=0.8)
+    s_rec = weighted_synapses(rec, rec, "v_post += w", lambda k: rng.normal(0, 0.3, k),
+                              condition="i != j")
+    target = rng.normal(0, 0.5, (STEPS, 5))
+    net, dense, sparse = side_by_side((poisson, rec, s_in, s_rec), [s_in.w, s_rec.w],
+                                      rb.losses.MSE(rec.v, target), False,
+                                      rb.surrogates.Triangle(0.4, 0.5))
+    net.run(STEPS * ms)
+    assert sparse.ir.groups[rec.name].state_vars == dense.ir.groups[rec.name].state_vars
+    assert "v_was" not in sparse.ir.groups[rec.name].state_vars
+    for var in (s_in.w, s_rec.w):
+        assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, var.name
+        assert np.abs(dense.gradient(var)).max() > 0
