@@ -87,6 +87,7 @@ class StepObserver(BrianObject):
         self._trial_offset = 0
         self._trials_started = 0
         self._dt = None
+        self._learning = True
 
     def trials(self, steps, start=None):
         """
@@ -112,6 +113,25 @@ class StepObserver(BrianObject):
         self._trial_start = start
         self._trial_offset = self._steps_total
         self._trials_started = 0
+
+    @property
+    def learning(self):
+        """
+        Whether steps are differentiated (default True).
+
+        False: the network runs on, trials still start (``start`` callbacks,
+        `reset_state`), but nothing is linearized, recorded or accumulated, so
+        held-out trials cost no more than the simulation. Setting it back to
+        True calls `reset_state`: influence starts at zero from that step, as
+        at a trial start.
+        """
+        return self._learning
+
+    @learning.setter
+    def learning(self, value):
+        if value and not self._learning:
+            self.reset_state()
+        self._learning = bool(value)
 
     # -- compilation ----------------------------------------------------------------------
     def _compile(self, namespace):
@@ -187,6 +207,8 @@ class StepObserver(BrianObject):
                 self._trial_start(self._trials_started)
             self._trials_started += 1
             self.reset_state()
+        if not self._learning:
+            return
         self._start_state = self._read_state()
         self._start_not_refractory = {name: self._not_refractory(name)
                                       for name in self._refractory_groups()}
@@ -217,6 +239,9 @@ class StepObserver(BrianObject):
         return self._values(name, "not_refractory").astype(np.float64)
 
     def _on_step_end(self):
+        if not self._learning:
+            self._steps_total += 1  # trials go on counting
+            return
         self._step_now = self._steps_total  # this step's number, for messages
         state = dict(self._start_state)
         inputs = self._inputs()

@@ -209,7 +209,7 @@ class Training:
         self.spikes = [SpikeMonitor(self.network.inputs, name="input_spikes"),
                        SpikeMonitor(self.network.group, name="recurrent_spikes")]
         self.net.add(*self.spikes)
-        self.learner.optimizer = None
+        self.learner.learning = False  # held-out trials: simulation only
         scores = []
         start_test_trial = self._trial_starts(
             self.held_out,
@@ -218,7 +218,7 @@ class Training:
         self.learner.trials(self.task.steps, start_test_trial)
         self.net.run(self.test_trials * self.task.steps * defaultclock.dt)
         start_test_trial(self.test_trials)
-        self.learner.optimizer = self.optimizer
+        self.learner.learning = True
         return float(np.mean(scores))
 
 

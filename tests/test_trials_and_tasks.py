@@ -49,6 +49,29 @@ def test_trials_in_one_run_equal_separate_runs():
         assert relative_error(gradient, separate.gradient(var)) < 1e-12
 
 
+@pytest.mark.codegen_independent
+def test_learning_off_skips_steps_but_keeps_trials():
+    objects, params, loss = build("adaptive-rk2", seed=6)
+    paused, reference = rb.RTRL(params, loss, name="paused"), rb.RTRL(params, loss, name="ref")
+    calls = []
+    paused.trials(5, calls.append)
+    reference.trials(5)
+    network = Network(*objects, paused, reference)
+    paused.learning = False
+    network.run(15 * ms)
+    assert calls == [0, 1, 2]  # trials went on
+    assert all(np.all(paused.gradient(var) == 0) for var in params)
+    assert len(paused.history["loss"]) == 0 and paused.history["trial_loss"] == []
+    paused.learning = True
+    reference.zero_grad()
+    network.run(10 * ms)  # two trials, both learners from zero influence at step 15
+    assert calls == [0, 1, 2, 3, 4]
+    assert len(paused.history["loss"]) == 10
+    for var in params:
+        assert np.abs(reference.gradient(var)).max() > 0
+        assert relative_error(paused.gradient(var), reference.gradient(var)) < 1e-12, var.name
+
+
 def test_bad_trial_length_is_refused():
     objects, params, loss = build("lif-refractory", seed=0)
     learner = rb.RTRL(params, loss)
