@@ -63,8 +63,13 @@ def summarize(runs):
 
 
 def _unpruned_dense(runs):
-    """Multiply-adds per sequence of dense RTRL on the unpruned network."""
-    return max(np.mean(r.multiply_adds_dense) for r in runs)
+    """Multiply-adds per sequence of dense RTRL on the unpruned network (NaN: not run)."""
+    unpruned = [np.mean(r.multiply_adds_dense) for r in runs if r.sparsity == 0]
+    return max(unpruned) if unpruned else float("nan")
+
+
+def _or_not_run(value):
+    return f"{value:.3f}" if np.isfinite(value) else "not run"
 
 
 def table_markdown(table):
@@ -77,7 +82,8 @@ def table_markdown(table):
                      f" | {row['seeds']} | {row['test_accuracy']:.1%} | "
                      f"{row['activity_sparsity']:.1%} | {row['influence_sparsity']:.1%} | "
                      f"{row['multiply_adds_vs_dense']:.3f} | "
-                     f"{row['multiply_adds_vs_unpruned_dense']:.3f} | {row['final_loss']:.2e} |")
+                     f"{_or_not_run(row['multiply_adds_vs_unpruned_dense'])} | "
+                     f"{row['final_loss']:.2e} |")
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +95,10 @@ def plot(runs, out):
     levels = sorted({r.sparsity for r in runs if r.activity_sparse})
     colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(levels))))
     fig, (by_sequence, by_compute) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    dense_per_sequence = _unpruned_dense(runs)
+    dense_per_sequence, reference = _unpruned_dense(runs), "unpruned dense RTRL"
+    if not np.isfinite(dense_per_sequence):  # no unpruned run: the densest network run
+        dense_per_sequence = max(np.mean(r.multiply_adds_dense) for r in runs)
+        reference = "dense RTRL, same network"
     for run in runs:
         colour = "k" if not run.activity_sparse else colours[levels.index(run.sparsity)]
         width = min(50, len(run.loss))  # moving average over 50 sequences (fewer if short)
@@ -101,8 +110,8 @@ def plot(runs, out):
         compute = np.cumsum(run.multiply_adds)[width - 1:] / dense_per_sequence
         by_compute.plot(compute, smooth, color=colour, alpha=0.7)
     by_sequence.set_xlabel("training sequences")
-    by_compute.set_xlabel("compute-adjusted sequences\n(multiply-adds / one sequence of "
-                          "unpruned dense RTRL)")
+    by_compute.set_xlabel(f"compute-adjusted sequences\n(multiply-adds / one sequence of "
+                          f"{reference})")
     by_sequence.set_ylabel("cross-entropy (mean of 50)")
     by_sequence.set_yscale("log")
     by_sequence.legend(frameon=False, fontsize=8)
