@@ -157,7 +157,8 @@ def main(argv=None):
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
-                       target_sizes=tuple(args.target_sizes), log=lambda line: print(line, flush=True))
+                       target_sizes=tuple(args.target_sizes),
+                       log=lambda line: print(line, flush=True))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
 

@@ -21,7 +21,7 @@ own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
 import numpy as np
 from scipy import sparse
 
-__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target"]
+__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target", "gather"]
 
 CYTHON_SOURCE = """
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
@@ -103,7 +103,7 @@ class NumpyKernels:
             of ``S``'s dtype. They may be rows of ``S`` itself, other than
             ``targets``.
         """
-        source_rows = np.concatenate([array[positions] for array, positions in parts])
+        source_rows = gather(parts)
         coupling = sparse.csr_matrix(
             (weights / np.repeat(scale[targets], np.diff(indptr)), sources, indptr),
             shape=(len(targets), len(source_rows)))
@@ -152,6 +152,11 @@ class CythonKernels:
         """Columns per block so that the sources' block stays in cache."""
         columns = self.BLOCK_BYTES // max(1, n_sources * itemsize)
         return int(min(self.MAX_BLOCK, max(self.MIN_BLOCK, columns // 16 * 16)))
+
+
+def gather(parts):
+    """The source rows of ``parts`` (``(array, positions)`` pairs) as one new array."""
+    return np.concatenate([array[positions] for array, positions in parts])
 
 
 def _row_addresses(array, positions, dtype):

@@ -124,8 +124,7 @@ class Training:
                                      theta=theta, tau_a=duration if tau_a is None else tau_a,
                                      adaptive_fraction=adaptive_fraction)
         self.loss = task.loss(self.network.readout.y, self.train_trials[0])
-        self.optimizer = optim.Adam(lr=lr)
-        self.learner = RTRL(self.network.params, self.loss, optimizer=self.optimizer,
+        self.learner = RTRL(self.network.params, self.loss, optimizer=optim.Adam(lr=lr),
                             surrogate=self.network.surrogate, engine=engine, dtype=dtype,
                             update_every=update_every, namespace={})
         for weight in self.network.recurrent_weights:

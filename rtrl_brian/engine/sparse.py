@@ -30,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from ..ir import SPIKE
-from ..kernels import NumpyKernels
+from ..kernels import NumpyKernels, gather
 from .base import Engine
 
 __all__ = ["SparseEngine"]
@@ -92,11 +92,6 @@ class _Coupling:
         matrix = sparse.csr_matrix((self.weights, self.sources, self.indptr),
                                    shape=(len(self.units), len(source_rows)))
         return np.asarray(matrix @ source_rows, dtype=source_rows.dtype)
-
-
-def gather(parts):
-    """The source rows of ``parts`` as one new array."""
-    return np.concatenate([array[positions] for array, positions in parts])
 
 
 def _is_identity(index):
