@@ -50,11 +50,11 @@ def _heaviside(x, h0=0.5):
 
 
 def _int(x):
-    return np.asarray(x).astype(np.float64)
+    return np.trunc(np.asarray(x, dtype=np.float64))  # Brian2's int(): towards zero
 
 
-def _timestep(t, dt):
-    return np.int64(np.round(np.asarray(t) / dt))
+def _timestep(t, dt):  # as brian2.core.functions.timestep: shifted, then truncated
+    return np.asarray((np.asarray(t) + 1e-3 * dt) / dt).astype(np.int64)
 
 
 #: Numeric implementations handed to `sympy.lambdify`, before numpy's own.

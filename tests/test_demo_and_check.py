@@ -74,6 +74,32 @@ def test_refractory_conditional_writes_follow_the_schedule(when):
 
 
 @pytest.mark.codegen_independent
+def test_int_and_timestep_are_evaluated_as_brian2_does():
+    """
+    ``int()`` truncates towards zero and ``timestep(t, dt)`` truncates the
+    slightly shifted step count, as Brian2 computes them. Arguments here are
+    not integers (``int`` sees values in [-1.5, 2.1], ``timestep`` times 0.6 dt
+    past a step), so a replay that rounded or did not truncate fails the replay
+    check at the first step.
+    """
+    rng = np.random.default_rng(3)
+    poisson = PoissonGroup(5, rates=250 * Hz)
+    rec = NeuronGroup(6, """dv/dt = (-v + 0.2*level) / (15*ms) : 1
+                            level : 1""",
+                      threshold="v > 0.9", reset="v -= 0.9", method="exact")
+    rec.run_regularly("level = int(4*v - 1.5) + 0.1*(timestep(t + 0.6*dt, dt) % 3)",
+                      when="before_thresholds")
+    out = NeuronGroup(1, "dy/dt = -y / (10*ms) : 1", method="exact")
+    s_in = weighted_synapses(poisson, rec, "v_post += w", lambda k: rng.uniform(0.3, 0.6, k),
+                             p=0.7)
+    s_out = weighted_synapses(rec, out, "y_post += w * (1 + level_pre)",
+                              lambda k: rng.normal(0, 0.5, k))
+    loss = rb.losses.MSE(out.y, np.full((30, 1), 0.5))
+    result = rb.check_gradients([s_in.w, s_out.w], loss, 30 * ms)
+    assert result.max_error < 1e-9, str(result)
+
+
+@pytest.mark.codegen_independent
 def test_recompiles_only_when_the_run_namespace_changes():
     rng = np.random.default_rng(0)
     poisson = PoissonGroup(5, rates=200 * Hz)
