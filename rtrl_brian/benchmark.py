@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
-           "machine_rates", "dense_floor", "target_study", "rtrl_vs_bptt", "float32_error",
+           "machine_rates", "dense_floor", "target_study", "compiled_study", "rtrl_vs_bptt", "float32_error",
            "run_benchmarks"]
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
@@ -220,6 +220,20 @@ def target_study(sizes, steps):
     return costs
 
 
+def compiled_study(sizes, steps):
+    """
+    The sparse engine (Cython kernels) against the compiled engine, side by side.
+
+    Needs the cython target (the compiled engine runs generated C).
+
+    Returns
+    -------
+    costs : list of StepCost
+    """
+    return [measure_step(n, 0.1, 0.05, engine, steps=steps, label=f"{engine} engine n={n}")
+            for n in sizes for engine in ("sparse", "compiled")]
+
+
 def _timed(function):
     started = time.perf_counter()
     function()
@@ -298,7 +312,7 @@ def _sparsity_study(n, steps):
 
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
-                   target_sizes=(256, 1024), log=print):
+                   target_sizes=(256, 1024), compiled_sizes=(16, 64, 256), log=print):
     """
     Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
 
@@ -318,6 +332,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     target_sizes : tuple of int
         Sizes at which the numpy and cython kernels are compared (cython runs
         only).
+    compiled_sizes : tuple of int
+        Sizes at which the sparse and the compiled engine are compared
+        (cython runs only).
     log : callable
 
     Returns
@@ -354,6 +371,8 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     if target == "cython":
         log("numpy against cython kernels ...")
         results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
+        log("sparse against compiled engine ...")
+        results["compiled"] = [asdict(cost) for cost in compiled_study(compiled_sizes, steps)]
     log("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
     log("float32 against float64 ...")
@@ -404,6 +423,16 @@ def results_table(results):
             for cost in costs:
                 lines.append(f"| {cost['label']} | {cost['n']} | {cost['engine_ms']:.2f} | "
                              f"{cost['learner_ms']:.2f} | {numpy_ms / cost['engine_ms']:.1f}x |")
+    if results.get("compiled"):
+        lines += ["", "| engine | n | params | engine ms/step | learner ms/step | M MB "
+                      "| multiply-adds/step | compiled speed-up (learner) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for sparse, compiled in zip(results["compiled"][::2], results["compiled"][1::2]):
+            for cost in (sparse, compiled):
+                lines.append(f"| {cost['label']} | {cost['n']} | {cost['n_params']} | "
+                             f"{cost['engine_ms']:.3f} | {cost['learner_ms']:.3f} | "
+                             f"{cost['M_bytes'] / 1e6:.2f} | {cost['multiply_adds']:.3g} | "
+                             f"{sparse['learner_ms'] / cost['learner_ms']:.1f}x |")
     lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
               "| bytes touched/step | multiply-adds/step | x roofline bound |",
               "|---|---|---|---|---|---|---|---|---|---|"]

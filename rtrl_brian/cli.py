@@ -50,7 +50,7 @@ def build_parser():
                                       "learn) and 'loss' (rtrl_brian.losses.MSE or "
                                       "CrossEntropy); optionally 'duration' (default 50 ms), "
                                       "'surrogate', 'detach_reset', 'network'")
-    check.add_argument("--engine", choices=["sparse", "dense"], default="sparse")
+    check.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse")
     check.add_argument("--tolerance", type=_positive(float), default=1e-9,
                        help="largest relative error accepted (default: 1e-9)")
     bench = commands.add_parser("bench", help="benchmark the engines (sparse vs dense, RTRL "
@@ -71,6 +71,9 @@ def build_parser():
     bench.add_argument("--target-sizes", type=_positive(int), nargs="*", default=[256, 1024],
                        help="sizes at which numpy and cython kernels are compared (cython "
                             "target only; none: skip)")
+    bench.add_argument("--compiled-sizes", type=_positive(int), nargs="*", default=[16, 64, 256],
+                       help="sizes at which the sparse and the compiled engine are compared "
+                            "(cython target only; none: skip)")
     return parser
 
 
@@ -87,7 +90,8 @@ def _add_train(commands):
     train.add_argument("--neurons", type=_positive(int))
     train.add_argument("--sparsity", type=_fraction,
                        help="fraction of recurrent synapses pruned (static random mask)")
-    train.add_argument("--engine", choices=["sparse", "dense"], default="sparse")
+    train.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse",
+                       help="compiled: the whole step as generated C (cython target)")
     train.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"],
                        default="cython", help="Brian2 code-generation target (default: cython)")
     train.add_argument("--trials", type=_positive(int))
@@ -158,6 +162,7 @@ def main(argv=None):
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
                        target_sizes=tuple(args.target_sizes),
+                       compiled_sizes=tuple(args.compiled_sizes),
                        log=lambda line: print(line, flush=True))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0

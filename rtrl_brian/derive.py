@@ -148,6 +148,8 @@ class DerivedOp:
                 self.bindings[z] = Binding("spike", op.group.name, SPIKE, "self")
         self.symbols = list(self.bindings)
         modules = [dict(NUMPY_MODULES[0], **self._function_modules(ir))] + NUMPY_MODULES[1:]
+        #: Numeric implementations of the op's functions, for `sympy.lambdify`.
+        self.modules = modules
         base = [s for s in self.symbols if self.bindings[s].kind != "frozen"]
         self._frozen_fn = _lambdify(base, [f.expression for f in self.frozen], modules) \
             if self.frozen else None
@@ -163,6 +165,8 @@ class DerivedOp:
                         self.terms.append((index, symbol))
                         derivatives.append(derivative)
         self._derivative_fn = _lambdify(self.symbols, derivatives, modules)
+        #: The derivative of each of `terms`, as sympy (for generated code).
+        self.derivatives = derivatives
 
     # -- binding --------------------------------------------------------------------
     def _function_modules(self, ir):
@@ -232,12 +236,22 @@ class DerivedOp:
         return len(selected), {"pre": pre[selected], "post": post[selected],
                                "synapse": selected, "self": None}
 
+    def every_element(self, inputs):
+        """Element count and index arrays as `_elements`, for all neurons or synapses."""
+        if not isinstance(self.op, PathwayOp):
+            return self.op.group.n, {"self": None}
+        name = self.op.synapses.name
+        pre = inputs.values(name, "_synaptic_pre")
+        return len(pre), {"pre": pre, "post": inputs.values(name, "_synaptic_post"),
+                          "synapse": np.arange(len(pre)), "self": None}
+
     def _outgoing(self, pre, n_pre):
         if self._csr is None or self._csr.n_synapses != len(pre):
             self._csr = _OutgoingSynapses(pre, n_pre)
         return self._csr
 
-    def _value(self, binding, state, inputs, index):
+    def value(self, binding, state, inputs, index):
+        """The value of ``binding`` for the elements ``index`` (see `_elements`)."""
         if binding.kind == "param":
             value = binding.param.values()
             if binding.param.kind == "shared":
@@ -274,7 +288,7 @@ class DerivedOp:
         for position, symbol in enumerate(self.symbols):
             binding = self.bindings[symbol]
             if binding.kind != "frozen":
-                args[position] = self._value(binding, state, inputs, index)
+                args[position] = self.value(binding, state, inputs, index)
         if self._frozen_fn is not None:
             base = [a for a, s in zip(args, self.symbols) if self.bindings[s].kind != "frozen"]
             frozen = dict(zip(self._frozen_symbols, self._frozen_fn(*base)))

@@ -21,7 +21,8 @@ own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
 import numpy as np
 from scipy import sparse
 
-__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target", "gather"]
+__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target", "resolve_target", "gather",
+           "compile_extension"]
 
 CYTHON_SOURCE = """
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
@@ -123,22 +124,7 @@ class CythonKernels:
 
     def __init__(self):
         if CythonKernels._module is None:
-            from brian2.codegen.cpp_prefs import get_compiler_and_args
-            from brian2.codegen.runtime.cython_rt.extension_manager import (
-                cython_extension_manager)
-            from brian2.core.preferences import prefs
-
-            compiler, flags = get_compiler_and_args()
-            module = cython_extension_manager.create_extension(
-                CYTHON_SOURCE, compiler=compiler, extra_compile_args=flags,
-                extra_link_args=prefs["codegen.cpp.extra_link_args"],
-                include_dirs=prefs["codegen.cpp.include_dirs"],
-                owner_name="rtrl_brian_kernels")
-            if module is None:
-                raise RuntimeError("Compiling the rtrl_brian Cython kernels failed (see the "
-                                   "compiler output above); use prefs.codegen.target = "
-                                   "'numpy' meanwhile.")
-            CythonKernels._module = module
+            CythonKernels._module = compile_extension(CYTHON_SOURCE, "rtrl_brian_kernels")
 
     def accumulate_rows(self, S, scale, targets, indptr, sources, weights, parts):
         """As `NumpyKernels.accumulate_rows`, in one compiled pass, reading rows in place."""
@@ -152,6 +138,39 @@ class CythonKernels:
         """Columns per block so that the sources' block stays in cache."""
         columns = self.BLOCK_BYTES // max(1, n_sources * itemsize)
         return int(min(self.MAX_BLOCK, max(self.MIN_BLOCK, columns // 16 * 16)))
+
+
+def compile_extension(source, owner_name):
+    """
+    Compile Cython ``source`` with Brian2's extension manager.
+
+    Brian2's compiler and flags (``prefs.codegen.cpp``) and its cache
+    (``prefs.codegen.runtime.cython.cache_dir``): a source compiled before
+    loads from the cache.
+
+    Parameters
+    ----------
+    source : str
+    owner_name : str
+        Names the module in Brian2's cache.
+
+    Returns
+    -------
+    module : module
+    """
+    from brian2.codegen.cpp_prefs import get_compiler_and_args
+    from brian2.codegen.runtime.cython_rt.extension_manager import cython_extension_manager
+    from brian2.core.preferences import prefs
+
+    compiler, flags = get_compiler_and_args()
+    module = cython_extension_manager.create_extension(
+        source, compiler=compiler, extra_compile_args=flags,
+        extra_link_args=prefs["codegen.cpp.extra_link_args"],
+        include_dirs=prefs["codegen.cpp.include_dirs"], owner_name=owner_name)
+    if module is None:
+        raise RuntimeError("Compiling rtrl_brian's Cython code failed (see the compiler output "
+                           "above); use prefs.codegen.target = 'numpy' meanwhile.")
+    return module
 
 
 def gather(parts):
@@ -173,6 +192,29 @@ def _index(array):
     return np.ascontiguousarray(array, dtype=np.intp)
 
 
+def resolve_target(target):
+    """
+    The code-generation target the learner uses for ``prefs.codegen.target``.
+
+    Parameters
+    ----------
+    target : str
+        ``'numpy'``, ``'cython'`` or ``'auto'`` (Cython when it compiles here,
+        as Brian2 decides).
+
+    Returns
+    -------
+    target : {'numpy', 'cython'}
+    """
+    if target == "auto":
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+        return "cython" if CythonCodeObject.is_available() else "numpy"
+    if target in ("numpy", "cython"):
+        return target
+    raise ValueError(f"No rtrl_brian kernels for the code-generation target {target!r} "
+                     f"(supported: 'numpy', 'cython', 'auto').")
+
+
 def kernels_for_target(target):
     """
     The kernels for a Brian2 code-generation target.
@@ -180,19 +222,10 @@ def kernels_for_target(target):
     Parameters
     ----------
     target : str
-        ``prefs.codegen.target``: ``'numpy'``, ``'cython'`` or ``'auto'``
-        (Cython when it compiles here, as Brian2 decides).
+        ``prefs.codegen.target``, see `resolve_target`.
 
     Returns
     -------
     kernels : NumpyKernels or CythonKernels
     """
-    if target == "auto":
-        from brian2.codegen.runtime.cython_rt import CythonCodeObject
-        target = "cython" if CythonCodeObject.is_available() else "numpy"
-    if target == "numpy":
-        return NumpyKernels()
-    if target == "cython":
-        return CythonKernels()
-    raise ValueError(f"No rtrl_brian kernels for the code-generation target {target!r} "
-                     f"(supported: 'numpy', 'cython', 'auto').")
+    return CythonKernels() if resolve_target(target) == "cython" else NumpyKernels()

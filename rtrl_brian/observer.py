@@ -245,9 +245,7 @@ class StepObserver(BrianObject):
         self._step_now = self._steps_total  # this step's number, for messages
         state = dict(self._start_state)
         inputs = self._inputs()
-        linearizations = []
-        for op in self.ops:
-            linearizations.extend(op.step(state, inputs))
+        linearizations = self._linearize(state, inputs)
         self._check_replay(state)
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         y = state[self.loss.block]
@@ -255,6 +253,13 @@ class StepObserver(BrianObject):
         self._steps_total += 1  # this step counts as done for what _consume triggers
         self._consume(linearizations, loss, dloss)
         self._step += 1
+
+    def _linearize(self, state, inputs):
+        """Replay the step op by op from ``state`` (advanced in place); the linearizations."""
+        linearizations = []
+        for op in self.ops:
+            linearizations.extend(op.step(state, inputs))
+        return linearizations
 
     def _where(self):
         """This step, for messages: since the learner started and within the trial."""

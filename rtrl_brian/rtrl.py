@@ -16,9 +16,11 @@ import numpy as np
 
 from brian2 import prefs
 
-from .engine import ENGINES, SparseEngine
+from .codegen import NotCompilable
+from .engine import ENGINES, CompiledEngine, SparseEngine
+from .errors import UnsupportedConstructError
 from .history import StepRecord
-from .kernels import kernels_for_target
+from .kernels import kernels_for_target, resolve_target
 from .observer import StepObserver
 
 __all__ = ["RTRL"]
@@ -52,11 +54,14 @@ class RTRL(StepObserver):
         Pseudo-derivative of the spike; default ``Triangle(1.0, 0.3)``.
     detach_reset : bool, optional
         Treat the spike in resets as a constant (as e-prop does).
-    engine : {'sparse', 'dense'}, optional
+    engine : {'sparse', 'dense', 'compiled'}, optional
         Influence-matrix engine: ``'sparse'`` (default) touches only existing
         parameters, units inside the surrogate's support and synapses of
-        spiking units; ``'dense'`` is the full-Jacobian reference. Both give
-        the same gradients.
+        spiking units; ``'dense'`` is the full-Jacobian reference;
+        ``'compiled'`` runs the whole step (replay, Jacobians, influence
+        matrix) as generated C, one call per step: much faster for small
+        networks, where per-op Python dominates (Cython target, float64,
+        `rtrl_brian.surrogates.Triangle`). All give the same gradients.
     dtype : {numpy.float64, numpy.float32}, optional
         Storage precision of the influence matrix (default float64).
     update_every : int, optional
@@ -116,6 +121,8 @@ class RTRL(StepObserver):
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.engine_name = engine
         self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
+        self._prepared_ops = None
+        self._prepare_engine()
         self._grad = np.zeros(self.ir.n_params)
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
@@ -134,10 +141,36 @@ class RTRL(StepObserver):
         self.history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
         self.history["trial_loss"] = []
 
+    def _prepare_engine(self):
+        """Generate the compiled engine's step for the current ops (once per compilation)."""
+        if not isinstance(self.engine, CompiledEngine) or self._prepared_ops is self.ops:
+            return
+        try:
+            self.engine.prepare(self.ops, self.surrogate, self.ir.params)
+        except NotCompilable as error:
+            raise UnsupportedConstructError(
+                f"{self.name}: engine='compiled' cannot generate the step: {error}. Use "
+                f"engine='sparse' (the same gradients, evaluated in Python).") from None
+        self._prepared_ops = self.ops
+
     def before_run(self, run_namespace):
         super().before_run(run_namespace)
         if isinstance(self.engine, SparseEngine):
             self.engine.kernels = kernels_for_target(prefs.codegen.target)
+        if isinstance(self.engine, CompiledEngine):
+            if resolve_target(prefs.codegen.target) != "cython":
+                raise ValueError(
+                    f"{self.name}: engine='compiled' runs generated C and needs "
+                    f"prefs.codegen.target = 'cython' (or 'auto' with a working compiler); it "
+                    f"is {prefs.codegen.target!r}. Use engine='sparse' with numpy.")
+            self._prepare_engine()
+            self.engine.compile()
+
+    def _linearize(self, state, inputs):
+        if isinstance(self.engine, CompiledEngine):
+            self.engine.step(state, inputs, self._values)
+            return []
+        return super()._linearize(state, inputs)
 
     def _on_step_end(self):
         started = time.perf_counter()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from rtrl_brian.benchmark import dense_floor, run_benchmarks, target_study
+from rtrl_brian.benchmark import compiled_study, dense_floor, run_benchmarks, target_study
 from rtrl_brian.cli import build_parser
 
 
@@ -47,10 +47,22 @@ def test_target_study_compares_numpy_and_cython_kernels():
     assert prefs.codegen.target == "numpy"  # restored
 
 
+@pytest.mark.cython
+def test_compiled_study_compares_the_engines_on_one_network():
+    from brian2 import prefs
+
+    prefs.codegen.target = "cython"
+    sparse, compiled = compiled_study((12,), steps=3)
+    assert (sparse.engine, compiled.engine) == ("sparse", "compiled")
+    assert sparse.n_params == compiled.n_params
+    assert sparse.multiply_adds_dense == compiled.multiply_adds_dense  # same network and run
+
+
 def test_cli_bench_arguments():
     args = build_parser().parse_args(["bench", "--sizes", "64", "--target-sizes"])
     assert args.target_sizes == [] and args.sizes == [64]
     assert build_parser().parse_args(["bench"]).target_sizes == [256, 1024]
+    assert build_parser().parse_args(["bench"]).compiled_sizes == [16, 64, 256]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--target-sizes", "0"])
     assert np.isfinite(build_parser().parse_args(["bench", "--steps", "5"]).steps)

@@ -111,7 +111,7 @@ MISUSES = [
     ("surrogate-negative-gain", lambda o: rb.surrogates.Triangle(width=1.0, gain=-1),
      ValueError, r"Triangle surrogate: 'gain' must be a positive number, got -1.0"),
     ("unknown-engine", lambda o: rb.RTRL([o["s_rec"].w], o["loss"], engine="gpu"),
-     ValueError, r"Unknown engine 'gpu'; choose one of \['dense', 'sparse'\]"),
+     ValueError, r"Unknown engine 'gpu'; choose one of \['compiled', 'dense', 'sparse'\]"),
     ("float16-influence-matrix", lambda o: rb.RTRL([o["s_rec"].w], o["loss"], dtype=np.float16),
      ValueError, r"'dtype' must be numpy.float64 or numpy.float32"),
     ("update-every-zero", lambda o: rb.RTRL([o["s_rec"].w], o["loss"], update_every=0),

@@ -168,6 +168,24 @@ def test_random_networks_with_compiled_kernels(network):
     assert isinstance(sparse.engine.kernels, CythonKernels)
 
 
+@pytest.mark.cython
+@settings(max_examples=min(settings().max_examples, 6))
+@given(network=networks())
+def test_random_networks_with_the_compiled_engine(network):
+    """The whole step as generated C (Brian2 itself stays on numpy: one compile per draw)."""
+    note(repr(network))
+    objects, params, loss = build(network)
+    options = dict(surrogate=rb.surrogates.Triangle(width=network["width"], gain=0.4),
+                   detach_reset=network["detach"], namespace={})
+    compiled = rb.RTRL(params, loss, engine="compiled", name="compiled", **options)
+    dense = rb.RTRL(params, loss, engine="dense", name="dense", **options)
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        Network(*objects, compiled, dense).run(STEPS * ms)
+    for var in params:
+        label = f"{var.group_name}.{var.name}"
+        assert relative_error(compiled.gradient(var), dense.gradient(var)) < 1e-12, label
+
+
 def check_exactness(network):
     """Sparse RTRL equals BPTT (1e-9) and the dense engine (1e-12); returns the sparse learner."""
     note(repr(network))

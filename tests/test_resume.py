@@ -3,6 +3,8 @@ Saving and restoring a learner with Brian2's store/restore: an interrupted and
 resumed run is bitwise the run that was never interrupted.
 """
 
+from unittest import mock
+
 import brian2
 import numpy as np
 import pytest
@@ -59,8 +61,14 @@ def assert_bitwise(first, second):
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("engine", ["sparse", "dense"])
+@pytest.mark.parametrize("engine", ["sparse", "dense",
+                                    pytest.param("compiled", marks=pytest.mark.cython)])
 def test_resume_from_disk_is_bitwise_identical(tmp_path, engine):
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        resume_from_disk(tmp_path, engine)
+
+
+def resume_from_disk(tmp_path, engine):
     brian2.seed(11)
     net, learner, params = build(engine=engine)
     net.run(2 * STEPS * ms)

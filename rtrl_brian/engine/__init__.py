@@ -1,14 +1,16 @@
 """
 Influence-matrix engines, selected with ``RTRL(engine=...)``: ``sparse`` (the
-default: event-driven, exploits activity and parameter sparsity) and ``dense``
-(the reference, full Jacobians).
+default: event-driven, exploits activity and parameter sparsity), ``dense``
+(the reference, full Jacobians) and ``compiled`` (the whole step in generated C:
+for small networks, where per-op Python dominates).
 """
 
 from .base import Engine
+from .compiled import CompiledEngine
 from .dense import DenseEngine
 from .sparse import SparseEngine
 
-__all__ = ["Engine", "DenseEngine", "SparseEngine", "ENGINES"]
+__all__ = ["Engine", "CompiledEngine", "DenseEngine", "SparseEngine", "ENGINES"]
 
 #: Engine classes by the name ``RTRL(engine=...)`` takes.
-ENGINES = {"dense": DenseEngine, "sparse": SparseEngine}
+ENGINES = {"compiled": CompiledEngine, "dense": DenseEngine, "sparse": SparseEngine}

@@ -1,0 +1,414 @@
+"""
+One learning step of a network as generated C code.
+
+`StepProgram` turns the derived ops of a learner (`rtrl_brian.derive.DerivedOp`)
+into one C function that does, in schedule order, what the Python path does op
+by op: replay the op from the state at its start, evaluate its Jacobian
+coefficients, and apply them to the influence matrix. Per op and element (a
+neuron, or a synapse of an active presynaptic unit) the frozen
+sub-expressions, forward values and derivatives are printed by sympy's C99
+printer with common sub-expressions computed once; the element loops, the
+surrogate gate, the activity test and the row updates around them come from
+the templates below. The module is compiled with Brian2's Cython extension
+manager (`rtrl_brian.kernels.compile_extension`).
+
+The influence matrix ``M`` is stored densely over the parameters that have
+columns (parameter sparsity), with a flag per row: rows flagged zero are
+neither read nor written until something is added to them, so spike rows of
+units outside the surrogate's support and emptied rows cost nothing (activity
+sparsity). Synaptic ops walk only the outgoing synapses of active units.
+
+What the program does not support raises `NotCompilable` naming the op and
+the construct; `RTRL(engine='compiled')` turns that into a clear error.
+"""
+
+from dataclasses import dataclass
+
+import sympy
+from sympy.core.function import AppliedUndef
+from sympy.printing.c import C99CodePrinter
+
+from .ir import SPIKE, PathwayOp, ThresholdOp
+from .surrogates import Triangle
+
+__all__ = ["NotCompilable", "ExternalCall", "StepProgram"]
+
+
+class NotCompilable(Exception):
+    """The network uses something the generated step does not support."""
+
+
+class _Printer(C99CodePrinter):
+    """sympy's C99 printer with the numeric meanings of `rtrl_brian.symbolic`."""
+
+    def _print_Function(self, expr):
+        name = expr.func.__name__
+        if name == "int_":  # Brian2's int(): truncation towards zero
+            return f"trunc((double)({self._print(expr.args[0])}))"
+        if name == "timestep":  # as brian2.core.functions.timestep
+            t, dt = (self._print(arg) for arg in expr.args)
+            return f"trunc((({t}) + 1e-3 * ({dt})) / ({dt}))"
+        if name in self.known_functions:
+            return super()._print_Function(expr)
+        raise NotCompilable(f"the function '{name}' has no C implementation here")
+
+    def _print_Heaviside(self, expr):
+        x = self._print(expr.args[0])
+        h0 = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
+        return f"(({x}) > 0 ? 1.0 : (({x}) < 0 ? 0.0 : ({h0})))"
+
+    def _print_Min(self, expr):
+        return self._fold(expr.args, "<")
+
+    def _print_Max(self, expr):
+        return self._fold(expr.args, ">")
+
+    def _fold(self, args, comparison):
+        result = self._print(args[0])
+        for arg in args[1:]:
+            value = self._print(arg)
+            result = f"(({result}) {comparison} ({value}) ? ({result}) : ({value}))"
+        return result
+
+
+@dataclass
+class ExternalCall:
+    """
+    A call of a function without a C form (a `TimedArray`, a user `Function`).
+
+    Its arguments are values Brian2 holds (never learned quantities), so it is
+    evaluated with numpy before the step, for every element of its op.
+
+    Attributes
+    ----------
+    slot : int
+        Where the program reads the values.
+    op : int
+        Position of the op.
+    symbols : list of sympy.Symbol
+        The arguments' symbols, bound as in the op.
+    function : callable
+        ``function(*values)``, numpy.
+    """
+
+    slot: int
+    op: int
+    symbols: list
+    function: object
+
+
+class _Slots:
+    """The arrays the program reads or writes, numbered in order of first use."""
+
+    def __init__(self):
+        self.keys = []
+
+    def __call__(self, *key):
+        if key not in self.keys:
+            self.keys.append(key)
+        return self.keys.index(key)
+
+
+class StepProgram:
+    """
+    The C source of one learning step, and what it needs at run time.
+
+    Parameters
+    ----------
+    ops : list of DerivedOp
+        The learner's ops, in schedule order.
+    layout : StateLayout
+        Row blocks of the influence matrix.
+    surrogate : Triangle
+
+    Attributes
+    ----------
+    source : str
+        Cython module source with a function ``step(addresses, strides,
+        n_columns, scratch, counts)``.
+    slots : list of tuple
+        What each address stands for (see `rtrl_brian.engine.compiled`):
+        ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
+        ``('spikes', group)``, ``('not_refractory', group, phase)``,
+        ``('active', group)``, ``('outgoing', synapses)``, ``('order',
+        synapses)``, ``('post', synapses)``, ``('M',)``, ``('flags',)``,
+        ``('column_of',)``, ``('active_count', op index)``, ``('call', op
+        index, number)`` (values of one of `calls`).
+    n_scratch_rows : int
+        Rows of scratch space the program needs.
+    dense_multiply_adds : callable
+        ``dense_multiply_adds(n_columns)``: the part of the dense engine's
+        count that does not depend on activity (see `Engine.take_operations`).
+
+    Raises
+    ------
+    NotCompilable
+    """
+
+    def __init__(self, ops, layout, surrogate):
+        if type(surrogate) is not Triangle:
+            raise NotCompilable(f"the surrogate {surrogate!r} (only Triangle has a C form)")
+        self._layout = layout
+        self._surrogate = surrogate
+        self._slots = _Slots()
+        self._printer = _Printer()
+        self._static_rows = 0  # dense count: rows times n_columns, fixed per step
+        self._static_columns = 0  # dense count: immediate-influence entries, fixed per step
+        #: Calls evaluated with numpy before each step (list of `ExternalCall`).
+        self.calls = []
+        self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
+        bodies = [self._op(position, op) for position, op in enumerate(ops)]
+        self.slots = self._slots.keys
+        self.source = _MODULE.format(body="\n".join(bodies), n_slots=len(self.slots))
+
+    def dense_multiply_adds(self, n_columns):
+        return self._static_rows * n_columns + self._static_columns
+
+    # -- one op -------------------------------------------------------------------------
+    def _op(self, position, op):
+        code = op.op.source.code if isinstance(op.op, PathwayOp) else getattr(op.op, "code", "")
+        where = f"{type(op.op).__name__} of '{op.owner.name}'" + (f" ('{code}')" if code else "")
+        try:
+            if isinstance(op.op, PathwayOp):
+                return self._pathway(position, op)
+            return self._local(position, op)
+        except NotCompilable as error:
+            raise NotCompilable(f"{where}: {error}") from None
+
+    def _external_calls(self, position, op, index_of):
+        """Replace calls without a C form by inputs evaluated before the step."""
+        renamed = {}
+        element = index_of["synapse"] if "synapse" in index_of else index_of["self"]
+        for frozen in op.frozen:
+            for call in frozen.expression.atoms(AppliedUndef):
+                name = call.func.__name__
+                if call in renamed or name in ("int_", "timestep") or \
+                        name in self._printer.known_functions:
+                    continue
+                symbols = sorted(call.free_symbols, key=str)
+                learned = [s for s in symbols if op.bindings[s].kind not in
+                           ("value", "spike", "not_refractory")]
+                if learned:
+                    raise NotCompilable(f"the function '{name}()' of '{learned[0]}', which is "
+                                        f"replayed, not read from Brian2")
+                slot = self._slots("call", position, len(self.calls))
+                self.calls.append(ExternalCall(slot, position, symbols, sympy.lambdify(
+                    symbols, call, modules=op.modules)))
+                renamed[call] = sympy.Symbol(f"D({slot})[{element}]", real=True)
+        return renamed
+
+    def _expressions(self, position, op, index_of):
+        """Declarations of the inputs, frozen values, forward values and derivatives."""
+        calls = self._external_calls(position, op, index_of)
+        renamed, lines = {}, []
+        for k, symbol in enumerate(op.symbols):
+            binding = op.bindings[symbol]
+            if binding.kind == "frozen":
+                continue
+            renamed[symbol] = sympy.Symbol(f"_in{k}", real=True)
+            lines.append(f"const double _in{k} = {self._load(binding, index_of)};")
+        for k, frozen in enumerate(op.frozen):
+            expression = frozen.expression.xreplace(calls).xreplace(renamed)
+            renamed[frozen.symbol] = sympy.Symbol(f"_frozen{k}", real=True)
+            lines.append(f"const double _frozen{k} = {self._printer.doprint(expression)};")
+        exprs = [e for _, _, e in op.outputs] + list(op.derivatives)
+        shared, reduced = sympy.cse([sympy.sympify(e).xreplace(renamed) for e in exprs],
+                                    symbols=sympy.numbered_symbols("_cse"))
+        lines += [f"const double {symbol} = {self._printer.doprint(value)};"
+                  for symbol, value in shared]
+        n_outputs = len(op.outputs)
+        lines += [f"const double _out{j} = {self._printer.doprint(value)};"
+                  for j, value in enumerate(reduced[:n_outputs])]
+        lines += [f"double _d{t} = {self._printer.doprint(value)};"
+                  for t, value in enumerate(reduced[n_outputs:])]
+        return lines
+
+    def _load(self, binding, index_of):
+        """C expression of a binding's value for the current element."""
+        index = index_of[binding.side]
+        if binding.kind == "row" and binding.var == SPIKE:
+            slot = self._slots("spikes", binding.owner)
+        elif binding.kind == "row":
+            slot = self._slots("state", (binding.owner, binding.var))
+        elif binding.kind == "param":
+            slot = self._slots("param", binding.param.offset)
+            return f"D({slot})[({index}) * S({slot})]"
+        elif binding.kind == "value":
+            slot = self._slots("value", binding.owner, binding.var)
+            return f"D({slot})[({index}) * S({slot})]"
+        elif binding.kind == "spike":
+            slot = self._slots("spikes", binding.owner)
+        elif binding.kind == "not_refractory":
+            slot = self._slots("not_refractory", binding.owner, binding.var)
+        else:
+            raise NotCompilable(f"a value bound as {binding.kind!r}")
+        return f"D({slot})[{index}]"
+
+    def _terms(self, op, index_of):
+        """Per output: ``(derivative number, binding)`` of its row and column terms."""
+        per_output = [([], []) for _ in op.outputs]
+        for t, (output, symbol) in enumerate(op.terms):
+            binding = op.bindings[symbol]
+            per_output[output][0 if binding.kind == "row" else 1].append((t, binding))
+        return per_output
+
+    def _row(self, block, index):
+        return f"({self._layout.rows(block).start} + ({index}))"
+
+    def _column(self, binding, index_of):
+        param = binding.param
+        if param.kind == "shared":
+            return f"column_of[{param.offset}]"
+        return f"column_of[{param.offset} + ({index_of[binding.side]})]"
+
+    def _local(self, position, op):
+        """A neuron-local op or a threshold: outputs of neuron e from its own rows."""
+        n = op.op.group.n
+        index_of = {"self": "e"}
+        threshold = isinstance(op.op, ThresholdOp)
+        group = op.op.group.name
+        lines = [f"/* {type(op.op).__name__}: {op.owner.name} */",
+                 f"for (Py_ssize_t e = 0; e < {n}; e++) {{"]
+        body = self._expressions(position, op, index_of)
+        if threshold:
+            spikes = self._slots("spikes", group)
+            active = self._slots("active", group)
+            count = self._slots("active_count", position)
+            gate = (f"{self._surrogate.gain!r} * fmax(0.0, 1.0 - fabs(_out0) / "
+                    f"{self._surrogate.width!r})")
+            if op.op.refractory:
+                flag = self._slots("not_refractory", group, "updated")
+                gate = f"({gate}) * D({flag})[e]"
+            body += [f"const double _gate = {gate};",
+                     f"const int _active = (_gate != 0.0) || (D({spikes})[e] != 0.0);",
+                     f"A({active})[e] = (unsigned char) _active;",
+                     f"C({count})[0] += _active;"]
+            body += [f"_d{t} *= _gate;" for t in range(len(op.terms))]
+        for j, (rows, columns) in enumerate(self._terms(op, index_of)):
+            block = (op.outputs[j][0], op.outputs[j][1])
+            spike_output = block[1] == SPIKE
+            self._static_rows += n * sum(
+                1 for _, b in rows
+                if spike_output or not (b.owner, b.var) == block) + (0 if spike_output else n)
+            self._static_columns += n * len(columns)
+            body.append(f"double* _new{j} = scratch + {j} * P; int _any{j} = 0;")
+            for t, binding in rows:
+                source = self._row((binding.owner, binding.var), "e")
+                body.append(f"if (_d{t} != 0.0 && flags[{source}]) {{ "
+                            f"rtrl_axpy(_new{j}, M + {source} * P, _d{t}, P, _any{j}, counts); "
+                            f"_any{j} = 1; }}")
+            for t, binding in columns:
+                column = self._column(binding, index_of)
+                body.append(f"if (_d{t} != 0.0 && {column} >= 0) {{ "
+                            f"if (!_any{j}) {{ memset(_new{j}, 0, P * sizeof(double)); "
+                            f"_any{j} = 1; }} _new{j}[{column}] += _d{t}; counts[0] += 1; }}")
+        for j, (owner, var, _) in enumerate(op.outputs):
+            target = self._row((owner, var), "e")
+            body.append(f"if (_any{j}) {{ memcpy(M + {target} * P, _new{j}, P * sizeof(double));"
+                        f" counts[1] += P; }} flags[{target}] = (unsigned char) _any{j};")
+            if not threshold:
+                body.append(f"D({self._slots('state', (owner, var))})[e] = _out{j};")
+        lines += ["    " + line for line in body] + ["}"]
+        return "\n".join(lines)
+
+    def _pathway(self, position, op):
+        """A synaptic pathway: increments of postsynaptic rows over active units' synapses."""
+        pathway = op.op
+        if any(assigns for _, _, assigns in pathway.increments):
+            raise NotCompilable("an '=' statement in on_pre (only increments)")
+        written = {(owner, var) for owner, var, _ in op.outputs}
+        for symbol, binding in op.bindings.items():
+            if (binding.owner, binding.var) in written and binding.kind in ("row", "value"):
+                raise NotCompilable(f"'{symbol}' is read by the same pathway that increments it")
+        synapses = pathway.synapses.name
+        source = pathway.synapses.source.name
+        index_of = {"pre": "u", "post": "post", "synapse": "syn", "self": "0"}
+        outgoing, order = self._slots("outgoing", synapses), self._slots("order", synapses)
+        post = self._slots("post", synapses)
+        if pathway.pre is not None:
+            active = f"A({self._slots('active', source)})[u]"
+        else:
+            active = f"D({self._slots('spikes', source)})[u] != 0.0"
+        n_pre = pathway.synapses.source.N
+        body = self._expressions(position, op, index_of)
+        for j, (rows, columns) in enumerate(self._terms(op, index_of)):
+            owner, var, _ = op.outputs[j]
+            target = self._row((owner, var), "post")
+            for _, binding in rows:
+                self._static_rows += (pathway.post.n * self._layout.size((binding.owner,
+                                                                           binding.var)))
+            live = " || ".join(f"_d{t} != 0.0" for t, _ in rows + columns) or "0"
+            body.append(f"if ({live}) {{")
+            body.append(f"    counts[2] += {len(columns)};")
+            for t, binding in rows:
+                side = index_of[binding.side]
+                source_row = self._row((binding.owner, binding.var), side)
+                body.append(f"    if (_d{t} != 0.0 && flags[{source_row}]) {{ "
+                            f"rtrl_ensure(M, flags, {target}, P, counts); "
+                            f"rtrl_axpy(M + {target} * P, M + {source_row} * P, _d{t}, P, 1, "
+                            f"counts); }}")
+            for t, binding in columns:
+                column = self._column(binding, index_of)
+                body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
+                            f"rtrl_ensure(M, flags, {target}, P, counts); "
+                            f"M[{target} * P + {column}] += _d{t}; counts[0] += 1; }}")
+            body.append("}")
+            body.append(f"D({self._slots('state', (owner, var))})[post] += _out{j};")
+        lines = [f"/* pathway: {synapses} */",
+                 f"for (Py_ssize_t u = 0; u < {n_pre}; u++) {{",
+                 f"    if (!({active})) continue;",
+                 f"    for (Py_ssize_t k = I({outgoing})[u]; k < I({outgoing})[u + 1]; k++) {{",
+                 f"        const Py_ssize_t syn = I({order})[k];",
+                 f"        const Py_ssize_t post = (Py_ssize_t) P32({post})[syn];"]
+        lines += ["        " + line for line in body] + ["    }", "}"]
+        return "\n".join(lines)
+
+
+_MODULE = """
+#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+cdef extern from *:
+    \"\"\"
+#include <math.h>
+#include <string.h>
+#include <stdint.h>
+#define D(k) ((double*) addresses[k])
+#define S(k) (strides[k])
+#define A(k) ((unsigned char*) addresses[k])
+#define I(k) ((const Py_ssize_t*) addresses[k])
+#define P32(k) ((const int32_t*) addresses[k])
+#define C(k) ((long long*) addresses[k])
+
+/* dst (+)= a * src over P columns; counts[0]: multiply-adds, counts[1]: values moved */
+static inline void rtrl_axpy(double* dst, const double* src, double a, Py_ssize_t P,
+                             int accumulate, long long* counts) {{
+    if (accumulate) {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] += a * src[c]; }}
+    else {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] = a * src[c]; }}
+    counts[0] += P; counts[1] += 2 * P;
+}}
+
+/* a row flagged zero is cleared before something is added to it */
+static inline void rtrl_ensure(double* M, unsigned char* flags, Py_ssize_t row, Py_ssize_t P,
+                               long long* counts) {{
+    if (!flags[row]) {{ memset(M + row * P, 0, P * sizeof(double)); flags[row] = 1;
+                        counts[1] += P; }}
+}}
+
+static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
+                      double* scratch, long long* counts, double* M, unsigned char* flags,
+                      const Py_ssize_t* column_of) {{
+{body}
+}}
+    \"\"\"
+    void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
+                   double* scratch, long long* counts, double* M, unsigned char* flags,
+                   const Py_ssize_t* column_of) noexcept nogil
+
+
+def step(const size_t[::1] addresses, const Py_ssize_t[::1] strides, Py_ssize_t n_columns,
+         double[::1] scratch, long long[::1] counts, double[:, ::1] M, unsigned char[::1] flags,
+         const Py_ssize_t[::1] column_of):
+    # n_slots = {n_slots}
+    with nogil:
+        rtrl_step(&addresses[0], &strides[0], n_columns, &scratch[0], &counts[0], &M[0, 0],
+                  &flags[0], &column_of[0])
+"""

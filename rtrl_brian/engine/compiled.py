@@ -1,0 +1,205 @@
+"""
+Compiled engine: the whole learning step in generated C, one call per step.
+
+The Python engines receive one `Linearization` per op and update the influence
+matrix through numpy (or the Cython kernels); for small networks the per-op
+Python around the arithmetic is nearly all of a step. This engine instead
+runs `rtrl_brian.codegen.StepProgram`: replay, Jacobian coefficients and
+influence-matrix updates of every op in one compiled function, reading Brian2's
+arrays where they are. Gradients equal the other engines' to rounding.
+
+Storage: ``M`` dense over the parameters that have columns (parameter
+sparsity), with a flag per row (activity sparsity: zero rows are skipped).
+There is no lazy row scale, so every neuron-local op rewrites its non-zero
+rows: for large networks the sparse engine does less work (see
+docs/benchmarks.md).
+"""
+
+import numpy as np
+
+from ..codegen import StepProgram
+from ..derive import _OutgoingSynapses
+from ..ir import SPIKE, PathwayOp
+from ..kernels import compile_extension
+from .base import Engine
+
+__all__ = ["CompiledEngine"]
+
+
+class CompiledEngine(Engine):
+    """
+    Influence matrix over existing parameters, updated by a generated step.
+
+    Parameters
+    ----------
+    layout : StateLayout
+    n_params : int
+    dtype : numpy.float64
+        Only float64 (the generated code computes in double precision).
+    """
+
+    #: Tells `RTRL` to hand whole steps (`step`) rather than linearizations.
+    steps_whole = True
+
+    def __init__(self, layout, n_params, dtype=np.float64):
+        if np.dtype(dtype) != np.float64:
+            raise ValueError("engine='compiled' stores the influence matrix in float64 only; "
+                             "use engine='sparse' for dtype=float32.")
+        super().__init__(layout, n_params)
+        self.dtype = np.dtype(np.float64)
+        self.M = np.zeros((layout.n_rows, n_params))
+        self.flags = np.zeros(layout.n_rows, dtype=np.uint8)
+        self._program = None
+        self._module = None
+        self._active = {}
+        self._active_counts = {}
+        self._outgoing = {}
+        self._scratch = np.zeros(1)
+
+    # -- compilation --------------------------------------------------------------------
+    def prepare(self, ops, surrogate, params):
+        """
+        Generate the step for ``ops``; `compile` builds it.
+
+        Parameters
+        ----------
+        ops : list of DerivedOp
+        surrogate : Triangle
+        params : list of ParamIR
+
+        Raises
+        ------
+        NotCompilable
+            When the network uses what the generated step does not support.
+        """
+        self._ops = ops
+        self._program = StepProgram(ops, self.layout, surrogate)
+        self._module = None
+        self._params = {param.offset: param for param in params}
+        self._n_pre = {op.op.synapses.name: op.op.synapses.source.N for op in ops
+                       if isinstance(op.op, PathwayOp)}
+        self._outgoing = {}
+        self._active = {key[1]: np.zeros(self.layout.size((key[1], SPIKE)), dtype=np.uint8)
+                        for key in self._program.slots if key[0] == "active"}
+        self._active_counts = {key[1]: np.zeros(1, dtype=np.int64)
+                               for key in self._program.slots if key[0] == "active_count"}
+
+    def compile(self):
+        """Compile the generated step (Brian2's Cython cache: once per network)."""
+        if self._module is None:
+            self._module = compile_extension(self._program.source, "rtrl_brian_step")
+
+    # -- one step -----------------------------------------------------------------------------
+    def step(self, state, inputs, values):
+        """
+        Replay one step and update the influence matrix.
+
+        Parameters
+        ----------
+        state : dict
+            ``(group, var)`` to the replayed values at the step's start (float64
+            copies); advanced in place to the step's end. Spike entries are set.
+        inputs : StepInputs
+        values : callable
+            ``values(owner, var)``: Brian2's current values.
+        """
+        arrays = [self._array(key, state, inputs, values) for key in self._program.slots]
+        addresses = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
+        strides = np.array([0 if a.size == 1 else 1 for a in arrays] or [0], dtype=np.intp)
+        for group, active in self._active.items():
+            active[:] = inputs.spikes[group] != 0
+        for count in self._active_counts.values():
+            count[:] = 0
+        counts = np.zeros(3, dtype=np.int64)
+        if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
+            self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
+        self._module.step(addresses, strides, self.n_columns, self._scratch, counts, self.M,
+                          self.flags, self.column_of)
+        for position, count in self._active_counts.items():
+            self._ops[position].last_active = int(count[0])
+        for group in self._active:
+            state[(group, SPIKE)] = inputs.spikes[group]
+        self._done += int(counts[0])
+        self._bytes += int(counts[1]) * 8
+        self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
+
+    def _array(self, key, state, inputs, values):
+        kind = key[0]
+        if kind == "state":
+            return state[key[1]]
+        if kind == "param":
+            return _float64(self._params[key[1]].values())
+        if kind == "value":
+            return _float64(values(key[1], key[2]))
+        if kind == "spikes":
+            return inputs.spikes[key[1]]
+        if kind == "not_refractory":
+            return inputs.not_refractory[(key[1], key[2])]
+        if kind == "active":
+            return self._active[key[1]]
+        if kind == "active_count":
+            return self._active_counts[key[1]]
+        if kind == "call":
+            call = self._program.calls[key[2]]
+            op = self._ops[call.op]
+            n, index = op.every_element(inputs)
+            args = [op.value(op.bindings[s], state, inputs, index) for s in call.symbols]
+            return _float64(np.broadcast_to(call.function(*args), (n,)))
+        synapses = key[1]
+        if kind == "post":
+            return np.ascontiguousarray(values(synapses, "_synaptic_post"), dtype=np.int32)
+        pre = values(synapses, "_synaptic_pre")
+        outgoing = self._outgoing.get(synapses)
+        n_pre = self._n_pre[synapses]
+        if outgoing is None or outgoing.n_synapses != len(pre):
+            outgoing = self._outgoing[synapses] = _OutgoingSynapses(pre, n_pre)
+        return outgoing.indptr if kind == "outgoing" else outgoing.order
+
+    # -- the Engine interface ---------------------------------------------------------------------
+    def apply(self, linearization):
+        raise TypeError("engine='compiled' runs whole steps (CompiledEngine.step), not single "
+                        "linearizations.")
+
+    def reset(self):
+        self.flags[:] = 0  # every row zero: no pass over the matrix
+
+    def loss_gradient(self, block, dloss):
+        rows = self.layout.rows(block)
+        live = np.flatnonzero(self.flags[rows])
+        self._done += len(live) * self.n_columns
+        self._dense += (rows.stop - rows.start) * self.n_columns
+        self._bytes += len(live) * self.n_columns * 8
+        return self._to_parameters(dloss[live] @ self.M[rows.start + live])
+
+    def _rows(self, block):
+        rows = self.layout.rows(block)
+        result = self.M[rows].copy()
+        result[self.flags[rows] == 0] = 0.0
+        return result
+
+    def influence(self, block):
+        return self._to_parameters(self._rows(block))
+
+    def density(self):
+        """Fraction of non-zero entries among the state rows (spike rows excluded)."""
+        rows = [self._rows(b) for b in self.layout.blocks if b[1] != SPIKE]
+        return float(sum(np.count_nonzero(r) for r in rows)) / max(1, sum(r.size for r in rows))
+
+    def _take_columns(self, take):
+        M = np.zeros((self.M.shape[0], len(take)))
+        live = np.flatnonzero(self.flags)
+        kept = np.flatnonzero(take >= 0)
+        M[np.ix_(live, kept)] = self.M[np.ix_(live, take[kept])]
+        self.M = M
+
+    def state(self):
+        return {"M": self.M, "flags": self.flags, "columns": self.columns,
+                "column_of": self.column_of}
+
+    @property
+    def nbytes(self):
+        return self.M.nbytes + self.flags.nbytes
+
+
+def _float64(array):
+    return np.ascontiguousarray(array, dtype=np.float64).reshape(-1)

@@ -1,0 +1,136 @@
+"""
+The compiled engine (the whole step as generated C) gives the dense engine's gradients.
+
+Same networks as tests/test_sparse_engine.py (TimedArray drives, refractoriness,
+adaptive thresholds, graded events, rk2 and euler integration), each learner
+observing the same run, plus the model library and what the generated step
+refuses.
+"""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+from brian2 import Hz, Network, NeuronGroup, PoissonGroup, Synapses, ms, prefs
+from brian2.core.base import BrianObjectException
+
+import rtrl_brian as rb
+from rtrl_brian.errors import UnsupportedConstructError
+from helpers import relative_error, weighted_synapses
+from test_sparse_engine import MODELS, STEPS, build
+
+pytestmark = pytest.mark.cython
+
+
+@pytest.fixture
+def compiled_step():
+    """The learner's step compiled, Brian2 itself on numpy (no compile of every network)."""
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        yield
+
+
+def compiled_and_dense(objects, params, loss, detach=False, **options):
+    surrogate = rb.surrogates.Triangle(0.4, 0.5)
+    dense = rb.RTRL(params, loss, surrogate=surrogate, detach_reset=detach, engine="dense",
+                    name="dense")
+    compiled = rb.RTRL(params, loss, surrogate=surrogate, detach_reset=detach,
+                       engine="compiled", name="compiled", **options)
+    return Network(*objects, dense, compiled), dense, compiled
+
+
+def assert_same(compiled, dense):
+    for var in compiled.params:
+        reference = dense.gradient(var)
+        assert np.abs(reference).max() > 0, var.name
+        assert relative_error(compiled.gradient(var), reference) < 1e-12, var.name
+    for block in dense.layout.blocks:  # the influence matrices, spike rows included
+        assert relative_error(compiled.engine.influence(block),
+                              dense.engine.influence(block)) < 1e-12, block
+
+
+@pytest.mark.parametrize("model, detach", [(model, False) for model in sorted(MODELS)]
+                         + [("adaptive-rk2", True), ("lif-refractory", True)])
+def test_compiled_equals_dense(model, detach, compiled_step):
+    net, dense, compiled = compiled_and_dense(*build(model, seed=1), detach=detach)
+    net.run(STEPS * ms)
+    assert_same(compiled, dense)
+    active = np.mean(compiled.history["active_fraction"])
+    assert 0 < active < 1  # activity sparsity was exercised
+    assert np.sum(compiled.history["multiply_adds"]) < \
+        np.sum(compiled.history["multiply_adds_dense"])
+    # the dense-equivalent count is the sparse engine's, whatever the engine
+    assert np.sum(compiled.history["multiply_adds_dense"]) == \
+        np.sum(dense.history["multiply_adds_dense"])
+
+
+def test_compiled_across_trials_and_pruning(compiled_step):
+    """reset_state between trials, and columns removed and regrown mid-run."""
+    net, dense, compiled = compiled_and_dense(*build("adaptive-rk2", seed=3))
+    s_rec = compiled.params[1]
+    net.run(STEPS * ms)
+    for learner in (dense, compiled):
+        learner.reset_state()
+        learner.zero_grad()
+    net.run(10 * ms)
+    pruned = np.arange(len(s_rec)) % 3 == 0
+    for learner in (dense, compiled):
+        learner.prune(s_rec, pruned)
+    net.run(10 * ms)
+    for learner in (dense, compiled):
+        learner.regrow(s_rec, pruned & (np.arange(len(s_rec)) % 2 == 0), value=0.1)
+    net.run(20 * ms)
+    assert compiled.engine.M.shape[1] < compiled.ir.n_params
+    assert_same(compiled, dense)
+
+
+@pytest.mark.parametrize("model", ["lif", "alif", "egru", "sparse_rnn"])
+def test_model_library_compiled_equals_sparse(model):
+    """Every built-in model, learning online with Adam: same losses, same gradients."""
+    from rtrl_brian.tasks import Spiral
+    from rtrl_brian.training import Training
+
+    if model == "egru":
+        prefs.codegen.target = "cython"  # one model with Brian2 compiled too
+    runs = {}
+    for engine in ("sparse", "compiled"):
+        training = Training(Spiral(seed=0), model, 12, trials=3, test_trials=1, sparsity=0.5,
+                            engine=engine, adaptive_fraction=0.5)
+        with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+            runs[engine] = (training.run(), training.learner)
+    (sparse_run, sparse), (compiled_run, compiled) = runs["sparse"], runs["compiled"]
+    assert relative_error(np.array(compiled_run.loss), np.array(sparse_run.loss)) < 1e-12
+    for var in sparse.params:
+        assert relative_error(compiled.gradient(var), sparse.gradient(var)) < 1e-11, var.name
+
+
+def test_compiled_engine_refuses_the_numpy_target():
+    objects, params, loss = build("current-based", seed=0)
+    learner = rb.RTRL(params, loss, engine="compiled")
+    prefs.codegen.target = "numpy"
+    with pytest.raises(BrianObjectException) as raised:  # raised in before_run, wrapped
+        Network(*objects, learner).run(1 * ms)
+    assert isinstance(raised.value.__cause__, ValueError)
+    assert "engine='compiled' runs generated C and needs prefs.codegen.target = 'cython'" in \
+        str(raised.value.__cause__)
+
+
+def test_compiled_engine_refuses_float32():
+    objects, params, loss = build("current-based", seed=0)
+    with pytest.raises(ValueError, match="float64 only"):
+        rb.RTRL(params, loss, engine="compiled", dtype=np.float32)
+
+
+def test_compiled_engine_names_what_it_cannot_generate():
+    inputs = PoissonGroup(3, rates=100 * Hz)
+    rec = NeuronGroup(4, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
+                      method="exact")
+    out = NeuronGroup(1, "dy/dt = -y / (10*ms) : 1", method="exact")
+    s_in = Synapses(inputs, rec, "w : 1", on_pre="v_post = w", name="assigning")
+    s_in.connect()
+    s_out = weighted_synapses(rec, out, "y_post += w", lambda k: np.full(k, 0.5))
+    loss = rb.losses.MSE(out.y, np.zeros((5, 1)))
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"engine='compiled' cannot generate the step: PathwayOp of "
+                             r"'assigning' \('v_post = w'\): an '=' statement in on_pre"):
+        rb.RTRL([s_in.w, s_out.w], loss, engine="compiled")
+    rb.RTRL([s_in.w, s_out.w], loss, engine="sparse")  # the Python engines take it
