@@ -284,6 +284,7 @@ class StepProgram:
                      f"A({active})[e] = (unsigned char) _active;",
                      f"C({count})[0] += _active;"]
             body += [f"_d{t} *= _gate;" for t in range(len(op.terms))]
+        in_place, copied = [], []
         for j, (rows, columns) in enumerate(self._terms(op, index_of)):
             block = (op.outputs[j][0], op.outputs[j][1])
             spike_output = block[1] == SPIKE
@@ -291,21 +292,51 @@ class StepProgram:
                 1 for _, b in rows
                 if spike_output or not (b.owner, b.var) == block) + (0 if spike_output else n)
             self._static_columns += n * len(columns)
+            diagonal = [t for t, b in rows if not spike_output and (b.owner, b.var) == block]
+            others = [(t, b) for t, b in rows if t not in diagonal]
+            if diagonal and not others:
+                in_place.append((j, diagonal[0], columns, False))  # its own row scaled: no copy
+                continue
+            copied.append(j)
             body.append(f"double* _new{j} = scratch + {j} * P; int _any{j} = 0;")
+            # a row that only its diagonal changes this step is scaled in place too
+            live = [f"(_d{t} != 0.0 && flags[{self._row((b.owner, b.var), 'e')}])"
+                    for t, b in others]
+            live += [f"(_d{t} != 0.0 && {self._column(b, index_of)} >= 0)" for t, b in columns]
+            scaled = f"!({' || '.join(live)})" if diagonal else "0"
+            body.append(f"const int _scaled{j} = {scaled};")
+            body.append(f"if (!_scaled{j}) {{")
             for t, binding in rows:
                 source = self._row((binding.owner, binding.var), "e")
-                body.append(f"if (_d{t} != 0.0 && flags[{source}]) {{ "
+                body.append(f"    if (_d{t} != 0.0 && flags[{source}]) {{ "
                             f"rtrl_axpy(_new{j}, M + {source} * P, _d{t}, P, _any{j}, counts); "
                             f"_any{j} = 1; }}")
             for t, binding in columns:
                 column = self._column(binding, index_of)
-                body.append(f"if (_d{t} != 0.0 && {column} >= 0) {{ "
+                body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
                             f"if (!_any{j}) {{ memset(_new{j}, 0, P * sizeof(double)); "
                             f"_any{j} = 1; }} _new{j}[{column}] += _d{t}; counts[0] += 1; }}")
+            body.append("}")
+            if diagonal:
+                in_place.append((j, diagonal[0], [], True))
+        # rows scaled in place read only themselves: after every copy has read the old rows
+        for j, diagonal, columns, dynamic in in_place:
+            target = self._row(op.outputs[j][:2], "e")
+            condition = f"_scaled{j} && " if dynamic else ""
+            body.append(f"if ({condition}flags[{target}]) {{ if (_d{diagonal} == 0.0) "
+                        f"flags[{target}] = 0; else if (_d{diagonal} != 1.0) "
+                        f"rtrl_scale(M + {target} * P, _d{diagonal}, P, counts); }}")
+            for t, binding in columns:
+                column = self._column(binding, index_of)
+                body.append(f"if (_d{t} != 0.0 && {column} >= 0) {{ "
+                            f"rtrl_ensure(M, flags, {target}, P, counts); "
+                            f"M[{target} * P + {column}] += _d{t}; counts[0] += 1; }}")
         for j, (owner, var, _) in enumerate(op.outputs):
-            target = self._row((owner, var), "e")
-            body.append(f"if (_any{j}) {{ memcpy(M + {target} * P, _new{j}, P * sizeof(double));"
-                        f" counts[1] += P; }} flags[{target}] = (unsigned char) _any{j};")
+            if j in copied:
+                target = self._row((owner, var), "e")
+                body.append(f"if (!_scaled{j} && _any{j}) {{ memcpy(M + {target} * P, _new{j}, "
+                            f"P * sizeof(double)); counts[1] += P; }} "
+                            f"if (!_scaled{j}) flags[{target}] = (unsigned char) _any{j};")
             if not threshold:
                 body.append(f"D({self._slots('state', (owner, var))})[e] = _out{j};")
         lines += ["    " + line for line in body] + ["}"]
@@ -383,6 +414,12 @@ static inline void rtrl_axpy(double* dst, const double* src, double a, Py_ssize_
                              int accumulate, long long* counts) {{
     if (accumulate) {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] += a * src[c]; }}
     else {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] = a * src[c]; }}
+    counts[0] += P; counts[1] += 2 * P;
+}}
+
+/* row *= a over P columns */
+static inline void rtrl_scale(double* row, double a, Py_ssize_t P, long long* counts) {{
+    for (Py_ssize_t c = 0; c < P; c++) row[c] *= a;
     counts[0] += P; counts[1] += 2 * P;
 }}
 

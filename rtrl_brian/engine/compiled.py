@@ -55,6 +55,7 @@ class CompiledEngine(Engine):
         self._active_counts = {}
         self._outgoing = {}
         self._scratch = np.zeros(1)
+        self._addresses = None
 
     # -- compilation --------------------------------------------------------------------
     def prepare(self, ops, surrogate, params):
@@ -88,6 +89,7 @@ class CompiledEngine(Engine):
         """Compile the generated step (Brian2's Cython cache: once per network)."""
         if self._module is None:
             self._module = compile_extension(self._program.source, "rtrl_brian_step")
+        self._addresses = None  # arrays are bound again at the first step of every run
 
     # -- one step -----------------------------------------------------------------------------
     def step(self, state, inputs, values):
@@ -103,9 +105,10 @@ class CompiledEngine(Engine):
         values : callable
             ``values(owner, var)``: Brian2's current values.
         """
-        arrays = [self._array(key, state, inputs, values) for key in self._program.slots]
-        addresses = np.array([a.ctypes.data for a in arrays] or [0], dtype=np.uintp)
-        strides = np.array([0 if a.size == 1 else 1 for a in arrays] or [0], dtype=np.intp)
+        if self._addresses is None:  # first step of a run: every slot
+            self._bind(range(len(self._program.slots)), state, inputs, values)
+        else:
+            self._bind(self._per_step, state, inputs, values)
         for group, active in self._active.items():
             active[:] = inputs.spikes[group] != 0
         for count in self._active_counts.values():
@@ -113,8 +116,8 @@ class CompiledEngine(Engine):
         counts = np.zeros(3, dtype=np.int64)
         if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
             self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
-        self._module.step(addresses, strides, self.n_columns, self._scratch, counts, self.M,
-                          self.flags, self.column_of)
+        self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
+                          self.M, self.flags, self.column_of)
         for position, count in self._active_counts.items():
             self._ops[position].last_active = int(count[0])
         for group in self._active:
@@ -123,37 +126,65 @@ class CompiledEngine(Engine):
         self._bytes += int(counts[1]) * 8
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
 
+    def _bind(self, positions, state, inputs, values):
+        """
+        Point the program's slots ``positions`` at their arrays.
+
+        Arrays that stay where they are during a run (Brian2's own, read
+        without conversion, and the engine's) are bound once per run; the
+        others (replayed state, spikes, converted copies) every step.
+        """
+        if self._addresses is None:
+            n_slots = max(1, len(self._program.slots))
+            self._addresses = np.zeros(n_slots, dtype=np.uintp)
+            self._strides = np.zeros(n_slots, dtype=np.intp)
+            self._arrays = [None] * n_slots  # keeps every bound array alive
+            self._per_step = []
+            bind_all = True
+        else:
+            bind_all = False
+        for position in positions:
+            array, fixed = self._array(self._program.slots[position], state, inputs, values)
+            self._arrays[position] = array
+            self._addresses[position] = array.ctypes.data
+            self._strides[position] = 0 if array.size == 1 else 1
+            if bind_all and not fixed:
+                self._per_step.append(position)
+
     def _array(self, key, state, inputs, values):
+        """The array of slot ``key``, and whether it stays where it is during a run."""
         kind = key[0]
         if kind == "state":
-            return state[key[1]]
-        if kind == "param":
-            return _float64(self._params[key[1]].values())
-        if kind == "value":
-            return _float64(values(key[1], key[2]))
+            return state[key[1]], False
+        if kind in ("param", "value", "post"):
+            if kind == "param":
+                source = self._params[key[1]].values()
+            else:
+                source = values(key[1], "_synaptic_post" if kind == "post" else key[2])
+            array = np.ascontiguousarray(source, dtype=np.int32 if kind == "post"
+                                         else np.float64).reshape(-1)
+            return array, np.may_share_memory(array, source)
         if kind == "spikes":
-            return inputs.spikes[key[1]]
+            return inputs.spikes[key[1]], False
         if kind == "not_refractory":
-            return inputs.not_refractory[(key[1], key[2])]
+            return inputs.not_refractory[(key[1], key[2])], False
         if kind == "active":
-            return self._active[key[1]]
+            return self._active[key[1]], True
         if kind == "active_count":
-            return self._active_counts[key[1]]
+            return self._active_counts[key[1]], True
         if kind == "call":
             call = self._program.calls[key[2]]
             op = self._ops[call.op]
             n, index = op.every_element(inputs)
             args = [op.value(op.bindings[s], state, inputs, index) for s in call.symbols]
-            return _float64(np.broadcast_to(call.function(*args), (n,)))
+            return np.array(np.broadcast_to(call.function(*args), (n,)), dtype=np.float64), False
         synapses = key[1]
-        if kind == "post":
-            return np.ascontiguousarray(values(synapses, "_synaptic_post"), dtype=np.int32)
         pre = values(synapses, "_synaptic_pre")
         outgoing = self._outgoing.get(synapses)
         n_pre = self._n_pre[synapses]
         if outgoing is None or outgoing.n_synapses != len(pre):
             outgoing = self._outgoing[synapses] = _OutgoingSynapses(pre, n_pre)
-        return outgoing.indptr if kind == "outgoing" else outgoing.order
+        return (outgoing.indptr if kind == "outgoing" else outgoing.order), True
 
     # -- the Engine interface ---------------------------------------------------------------------
     def apply(self, linearization):
@@ -200,6 +231,3 @@ class CompiledEngine(Engine):
     def nbytes(self):
         return self.M.nbytes + self.flags.nbytes
 
-
-def _float64(array):
-    return np.ascontiguousarray(array, dtype=np.float64).reshape(-1)
