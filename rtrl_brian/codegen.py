@@ -13,10 +13,12 @@ the templates below. The module is compiled with Brian2's Cython extension
 manager (`rtrl_brian.kernels.compile_extension`).
 
 The influence matrix ``M`` is stored densely over the parameters that have
-columns (parameter sparsity), with a flag per row: rows flagged zero are
-neither read nor written until something is added to them, so spike rows of
-units outside the surrogate's support and emptied rows cost nothing (activity
-sparsity). Synaptic ops walk only the outgoing synapses of active units.
+columns (parameter sparsity), with a lazy scale per row as in the sparse
+engine: row ``r`` is ``scale[r] * M[r]``, so a neuron-local op that only scales
+a row (a leak) multiplies one number, and a row of scale zero (spike rows of
+units outside the surrogate's support, emptied or reset rows) is neither read
+nor written until something is added to it (activity sparsity). Synaptic ops
+walk only the outgoing synapses of active units.
 
 What the program does not support raises `NotCompilable` naming the op and
 the construct; `RTRL(engine='compiled')` turns that into a clear error.
@@ -125,15 +127,16 @@ class StepProgram:
     ----------
     source : str
         Cython module source with a function ``step(addresses, strides,
-        n_columns, scratch, counts)``.
+        n_columns, scratch, counts, M, scale, column_of)``.
     slots : list of tuple
         What each address stands for (see `rtrl_brian.engine.compiled`):
         ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
         ``('spikes', group)``, ``('not_refractory', group, phase)``,
         ``('active', group)``, ``('outgoing', synapses)``, ``('order',
-        synapses)``, ``('post', synapses)``, ``('M',)``, ``('flags',)``,
-        ``('column_of',)``, ``('active_count', op index)``, ``('call', op
-        index, number)`` (values of one of `calls`).
+        synapses)``, ``('post', synapses)``, ``('active_count', op index)``,
+        ``('call', op index, number)`` (values of one of `calls`). The
+        influence matrix, its row scales and the column of each parameter are
+        arguments of their own.
     n_scratch_rows : int
         Rows of scratch space the program needs.
     dense_multiply_adds : callable
@@ -300,7 +303,7 @@ class StepProgram:
             copied.append(j)
             body.append(f"double* _new{j} = scratch + {j} * P; int _any{j} = 0;")
             # a row that only its diagonal changes this step is scaled in place too
-            live = [f"(_d{t} != 0.0 && flags[{self._row((b.owner, b.var), 'e')}])"
+            live = [f"(_d{t} != 0.0 && scale[{self._row((b.owner, b.var), 'e')}] != 0.0)"
                     for t, b in others]
             live += [f"(_d{t} != 0.0 && {self._column(b, index_of)} >= 0)" for t, b in columns]
             scaled = f"!({' || '.join(live)})" if diagonal else "0"
@@ -308,9 +311,9 @@ class StepProgram:
             body.append(f"if (!_scaled{j}) {{")
             for t, binding in rows:
                 source = self._row((binding.owner, binding.var), "e")
-                body.append(f"    if (_d{t} != 0.0 && flags[{source}]) {{ "
-                            f"rtrl_axpy(_new{j}, M + {source} * P, _d{t}, P, _any{j}, counts); "
-                            f"_any{j} = 1; }}")
+                body.append(f"    if (_d{t} != 0.0 && scale[{source}] != 0.0) {{ "
+                            f"rtrl_axpy(_new{j}, M + {source} * P, _d{t} * scale[{source}], P, "
+                            f"_any{j}, counts); _any{j} = 1; }}")
             for t, binding in columns:
                 column = self._column(binding, index_of)
                 body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
@@ -323,20 +326,20 @@ class StepProgram:
         for j, diagonal, columns, dynamic in in_place:
             target = self._row(op.outputs[j][:2], "e")
             condition = f"_scaled{j} && " if dynamic else ""
-            body.append(f"if ({condition}flags[{target}]) {{ if (_d{diagonal} == 0.0) "
-                        f"flags[{target}] = 0; else if (_d{diagonal} != 1.0) "
-                        f"rtrl_scale(M + {target} * P, _d{diagonal}, P, counts); }}")
+            body.append(f"if ({condition}scale[{target}] != 0.0) "
+                        f"rtrl_rescale(M, scale, {target}, _d{diagonal}, P, counts);")
             for t, binding in columns:
                 column = self._column(binding, index_of)
                 body.append(f"if (_d{t} != 0.0 && {column} >= 0) {{ "
-                            f"rtrl_ensure(M, flags, {target}, P, counts); "
-                            f"M[{target} * P + {column}] += _d{t}; counts[0] += 1; }}")
+                            f"rtrl_ensure(M, scale, {target}, P, counts); "
+                            f"M[{target} * P + {column}] += _d{t} / scale[{target}]; "
+                            f"counts[0] += 1; }}")
         for j, (owner, var, _) in enumerate(op.outputs):
             if j in copied:
                 target = self._row((owner, var), "e")
                 body.append(f"if (!_scaled{j} && _any{j}) {{ memcpy(M + {target} * P, _new{j}, "
                             f"P * sizeof(double)); counts[1] += P; }} "
-                            f"if (!_scaled{j}) flags[{target}] = (unsigned char) _any{j};")
+                            f"if (!_scaled{j}) scale[{target}] = _any{j} ? 1.0 : 0.0;")
             if not threshold:
                 body.append(f"D({self._slots('state', (owner, var))})[e] = _out{j};")
         lines += ["    " + line for line in body] + ["}"]
@@ -374,15 +377,16 @@ class StepProgram:
             for t, binding in rows:
                 side = index_of[binding.side]
                 source_row = self._row((binding.owner, binding.var), side)
-                body.append(f"    if (_d{t} != 0.0 && flags[{source_row}]) {{ "
-                            f"rtrl_ensure(M, flags, {target}, P, counts); "
-                            f"rtrl_axpy(M + {target} * P, M + {source_row} * P, _d{t}, P, 1, "
-                            f"counts); }}")
+                body.append(f"    if (_d{t} != 0.0 && scale[{source_row}] != 0.0) {{ "
+                            f"rtrl_ensure(M, scale, {target}, P, counts); "
+                            f"rtrl_axpy(M + {target} * P, M + {source_row} * P, "
+                            f"_d{t} * scale[{source_row}] / scale[{target}], P, 1, counts); }}")
             for t, binding in columns:
                 column = self._column(binding, index_of)
                 body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
-                            f"rtrl_ensure(M, flags, {target}, P, counts); "
-                            f"M[{target} * P + {column}] += _d{t}; counts[0] += 1; }}")
+                            f"rtrl_ensure(M, scale, {target}, P, counts); "
+                            f"M[{target} * P + {column}] += _d{t} / scale[{target}]; "
+                            f"counts[0] += 1; }}")
             body.append("}")
             body.append(f"D({self._slots('state', (owner, var))})[post] += _out{j};")
         lines = [f"/* pathway: {synapses} */",
@@ -417,35 +421,45 @@ static inline void rtrl_axpy(double* dst, const double* src, double a, Py_ssize_
     counts[0] += P; counts[1] += 2 * P;
 }}
 
-/* row *= a over P columns */
-static inline void rtrl_scale(double* row, double a, Py_ssize_t P, long long* counts) {{
-    for (Py_ssize_t c = 0; c < P; c++) row[c] *= a;
-    counts[0] += P; counts[1] += 2 * P;
+/* row r of the influence matrix is scale[r] * M[r]; scale 0: the row is zero */
+
+/* row r times a, lazily: the row is rewritten only when its scale leaves a safe range */
+static inline void rtrl_rescale(double* M, double* scale, Py_ssize_t r, double a, Py_ssize_t P,
+                                long long* counts) {{
+    scale[r] *= a;
+    counts[0] += 1;
+    const double size = fabs(scale[r]);
+    if (size != 0.0 && (size < 1e-100 || size > 1e100)) {{
+        double* row = M + r * P;
+        for (Py_ssize_t c = 0; c < P; c++) row[c] *= scale[r];
+        scale[r] = 1.0;
+        counts[0] += P; counts[1] += 2 * P;
+    }}
 }}
 
-/* a row flagged zero is cleared before something is added to it */
-static inline void rtrl_ensure(double* M, unsigned char* flags, Py_ssize_t row, Py_ssize_t P,
+/* a zero row is cleared (scale 1) before something is added to it */
+static inline void rtrl_ensure(double* M, double* scale, Py_ssize_t r, Py_ssize_t P,
                                long long* counts) {{
-    if (!flags[row]) {{ memset(M + row * P, 0, P * sizeof(double)); flags[row] = 1;
-                        counts[1] += P; }}
+    if (scale[r] == 0.0) {{ memset(M + r * P, 0, P * sizeof(double)); scale[r] = 1.0;
+                           counts[1] += P; }}
 }}
 
 static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                      double* scratch, long long* counts, double* M, unsigned char* flags,
+                      double* scratch, long long* counts, double* M, double* scale,
                       const Py_ssize_t* column_of) {{
 {body}
 }}
     \"\"\"
     void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                   double* scratch, long long* counts, double* M, unsigned char* flags,
+                   double* scratch, long long* counts, double* M, double* scale,
                    const Py_ssize_t* column_of) noexcept nogil
 
 
 def step(const size_t[::1] addresses, const Py_ssize_t[::1] strides, Py_ssize_t n_columns,
-         double[::1] scratch, long long[::1] counts, double[:, ::1] M, unsigned char[::1] flags,
+         double[::1] scratch, long long[::1] counts, double[:, ::1] M, double[::1] scale,
          const Py_ssize_t[::1] column_of):
     # n_slots = {n_slots}
     with nogil:
         rtrl_step(&addresses[0], &strides[0], n_columns, &scratch[0], &counts[0], &M[0, 0],
-                  &flags[0], &column_of[0])
+                  &scale[0], &column_of[0])
 """

@@ -11,7 +11,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import Hz, Network, NeuronGroup, PoissonGroup, Synapses, ms, prefs
+from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses, ms,
+                    prefs)
 from brian2.core.base import BrianObjectException
 
 import rtrl_brian as rb
@@ -134,3 +135,25 @@ def test_compiled_engine_names_what_it_cannot_generate():
                              r"'assigning' \('v_post = w'\): an '=' statement in on_pre"):
         rb.RTRL([s_in.w, s_out.w], loss, engine="compiled")
     rb.RTRL([s_in.w, s_out.w], loss, engine="sparse")  # the Python engines take it
+
+
+def test_lazy_scales_are_rewritten_before_they_underflow(compiled_step):
+    """
+    A leak halving ``v`` every step takes a silent unit's lazily scaled row below
+    1e-308 about 1,030 steps after the first input; input arriving then is divided by that scale
+    (infinite without the rewrite at 1e-100 the engine does).
+    """
+    rng = np.random.default_rng(5)
+    steps = np.concatenate([np.arange(0, 40, 2), np.arange(1075, 1150, 2)])
+    inputs = SpikeGeneratorGroup(3, np.tile(np.arange(3), len(steps)),
+                                 np.repeat(steps, 3) * ms)
+    rec = NeuronGroup(4, "dv/dt = -v * log(2) / ms : 1", threshold="v > 0.5",
+                      reset="v -= 0.5", method="exact")
+    out = NeuronGroup(1, "dy/dt = -y / (20*ms) : 1", method="exact")
+    s_in = weighted_synapses(inputs, rec, "v_post += w", lambda k: rng.uniform(0.3, 0.8, k))
+    s_out = weighted_synapses(rec, out, "y_post += w", lambda k: rng.normal(0, 0.5, k))
+    loss = rb.losses.MSE(out.y, np.full((1150, 1), 0.3))
+    net, dense, compiled = compiled_and_dense((inputs, rec, out, s_in, s_out),
+                                              [s_in.w, s_out.w], loss)
+    net.run(1150 * ms)
+    assert_same(compiled, dense)

@@ -9,10 +9,10 @@ influence-matrix updates of every op in one compiled function, reading Brian2's
 arrays where they are. Gradients equal the other engines' to rounding.
 
 Storage: ``M`` dense over the parameters that have columns (parameter
-sparsity), with a flag per row (activity sparsity: zero rows are skipped).
-There is no lazy row scale, so every neuron-local op rewrites its non-zero
-rows: for large networks the sparse engine does less work (see
-docs/benchmarks.md).
+sparsity), with a lazy scale per row (leaks cost one multiplication per row;
+rows of scale zero are skipped: activity sparsity). Unlike the sparse engine
+it keeps every spike row allocated (``M`` is about twice as large for
+spiking networks) and copies the rows an op mixes.
 """
 
 import numpy as np
@@ -48,7 +48,7 @@ class CompiledEngine(Engine):
         super().__init__(layout, n_params)
         self.dtype = np.dtype(np.float64)
         self.M = np.zeros((layout.n_rows, n_params))
-        self.flags = np.zeros(layout.n_rows, dtype=np.uint8)
+        self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[r]; 0: a zero row
         self._program = None
         self._module = None
         self._active = {}
@@ -117,7 +117,7 @@ class CompiledEngine(Engine):
         if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
             self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
         self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
-                          self.M, self.flags, self.column_of)
+                          self.M, self.scale, self.column_of)
         for position, count in self._active_counts.items():
             self._ops[position].last_active = int(count[0])
         for group in self._active:
@@ -192,20 +192,22 @@ class CompiledEngine(Engine):
                         "linearizations.")
 
     def reset(self):
-        self.flags[:] = 0  # every row zero: no pass over the matrix
+        self.scale[:] = 0.0  # every row zero: no pass over the matrix
 
     def loss_gradient(self, block, dloss):
         rows = self.layout.rows(block)
-        live = np.flatnonzero(self.flags[rows])
+        live = np.flatnonzero(self.scale[rows])
         self._done += len(live) * self.n_columns
         self._dense += (rows.stop - rows.start) * self.n_columns
         self._bytes += len(live) * self.n_columns * 8
-        return self._to_parameters(dloss[live] @ self.M[rows.start + live])
+        weights = dloss[live] * self.scale[rows.start + live]
+        return self._to_parameters(weights @ self.M[rows.start + live])
 
     def _rows(self, block):
         rows = self.layout.rows(block)
-        result = self.M[rows].copy()
-        result[self.flags[rows] == 0] = 0.0
+        result = np.zeros((rows.stop - rows.start, self.n_columns))
+        live = np.flatnonzero(self.scale[rows])  # zero rows may hold stale values
+        result[live] = self.M[rows.start + live] * self.scale[rows.start + live, None]
         return result
 
     def influence(self, block):
@@ -218,16 +220,16 @@ class CompiledEngine(Engine):
 
     def _take_columns(self, take):
         M = np.zeros((self.M.shape[0], len(take)))
-        live = np.flatnonzero(self.flags)
+        live = np.flatnonzero(self.scale)
         kept = np.flatnonzero(take >= 0)
         M[np.ix_(live, kept)] = self.M[np.ix_(live, take[kept])]
         self.M = M
 
     def state(self):
-        return {"M": self.M, "flags": self.flags, "columns": self.columns,
+        return {"M": self.M, "scale": self.scale, "columns": self.columns,
                 "column_of": self.column_of}
 
     @property
     def nbytes(self):
-        return self.M.nbytes + self.flags.nbytes
+        return self.M.nbytes + self.scale.nbytes
 
