@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
-           "machine_rates", "dense_floor", "target_study", "compiled_study", "rtrl_vs_bptt", "float32_error",
-           "run_benchmarks"]
+           "machine_rates", "dense_floor", "target_study", "compiled_study", "rtrl_vs_bptt",
+           "float32_error", "run_benchmarks"]
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
 THRESHOLD = 1.0

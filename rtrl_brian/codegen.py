@@ -264,6 +264,11 @@ class StepProgram:
             return f"column_of[{param.offset}]"
         return f"column_of[{param.offset} + ({index_of[binding.side]})]"
 
+    def _immediate(self, columns, target, index_of):
+        """Immediate influences (column terms) added to row ``target`` in place."""
+        return [f"rtrl_add(M, scale, {target}, {self._column(binding, index_of)}, _d{t}, P, "
+                f"counts);" for t, binding in columns]
+
     def _local(self, position, op):
         """A neuron-local op or a threshold: outputs of neuron e from its own rows."""
         n = op.op.group.n
@@ -328,12 +333,7 @@ class StepProgram:
             condition = f"_scaled{j} && " if dynamic else ""
             body.append(f"if ({condition}scale[{target}] != 0.0) "
                         f"rtrl_rescale(M, scale, {target}, _d{diagonal}, P, counts);")
-            for t, binding in columns:
-                column = self._column(binding, index_of)
-                body.append(f"if (_d{t} != 0.0 && {column} >= 0) {{ "
-                            f"rtrl_ensure(M, scale, {target}, P, counts); "
-                            f"M[{target} * P + {column}] += _d{t} / scale[{target}]; "
-                            f"counts[0] += 1; }}")
+            body += self._immediate(columns, target, index_of)
         for j, (owner, var, _) in enumerate(op.outputs):
             if j in copied:
                 target = self._row((owner, var), "e")
@@ -381,12 +381,7 @@ class StepProgram:
                             f"rtrl_ensure(M, scale, {target}, P, counts); "
                             f"rtrl_axpy(M + {target} * P, M + {source_row} * P, "
                             f"_d{t} * scale[{source_row}] / scale[{target}], P, 1, counts); }}")
-            for t, binding in columns:
-                column = self._column(binding, index_of)
-                body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
-                            f"rtrl_ensure(M, scale, {target}, P, counts); "
-                            f"M[{target} * P + {column}] += _d{t} / scale[{target}]; "
-                            f"counts[0] += 1; }}")
+            body += ["    " + line for line in self._immediate(columns, target, index_of)]
             body.append("}")
             body.append(f"D({self._slots('state', (owner, var))})[post] += _out{j};")
         lines = [f"/* pathway: {synapses} */",
@@ -442,6 +437,15 @@ static inline void rtrl_ensure(double* M, double* scale, Py_ssize_t r, Py_ssize_
                                long long* counts) {{
     if (scale[r] == 0.0) {{ memset(M + r * P, 0, P * sizeof(double)); scale[r] = 1.0;
                            counts[1] += P; }}
+}}
+
+/* M[r][column] += d, for a parameter that has a column (column >= 0) */
+static inline void rtrl_add(double* M, double* scale, Py_ssize_t r, Py_ssize_t column, double d,
+                            Py_ssize_t P, long long* counts) {{
+    if (d == 0.0 || column < 0) return;
+    rtrl_ensure(M, scale, r, P, counts);
+    M[r * P + column] += d / scale[r];
+    counts[0] += 1;
 }}
 
 static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
