@@ -49,6 +49,7 @@ def test_target_study_compares_numpy_and_cython_kernels():
 
 @pytest.mark.cython
 def test_compiled_study_compares_the_engines_on_one_network():
+    """Also the compiled engine with Brian2 itself on the cython target."""
     from brian2 import prefs
 
     prefs.codegen.target = "cython"

@@ -4,7 +4,8 @@ The compiled engine (the whole step as generated C) gives the dense engine's gra
 Same networks as tests/test_sparse_engine.py (TimedArray drives, refractoriness,
 adaptive thresholds, graded events, rk2 and euler integration), each learner
 observing the same run, plus the model library and what the generated step
-refuses.
+refuses. Brian2 itself runs on numpy here (one compile per network is the
+learner's); tests/test_benchmark.py runs the compiled engine with Brian2 on Cython.
 """
 
 from unittest import mock
@@ -18,7 +19,7 @@ from brian2.core.base import BrianObjectException
 import rtrl_brian as rb
 from rtrl_brian.errors import UnsupportedConstructError
 from helpers import relative_error, weighted_synapses
-from test_sparse_engine import MODELS, STEPS, build
+from test_sparse_engine import STEPS, build
 
 pytestmark = pytest.mark.cython
 
@@ -49,8 +50,10 @@ def assert_same(compiled, dense):
                               dense.engine.influence(block)) < 1e-12, block
 
 
-@pytest.mark.parametrize("model, detach", [(model, False) for model in sorted(MODELS)]
-                         + [("adaptive-rk2", True), ("lif-refractory", True)])
+@pytest.mark.parametrize("model, detach", [
+    ("graded-events", False), ("lif-refractory", True),
+    pytest.param("adaptive-rk2", False, marks=pytest.mark.long),  # a compile each: -m long
+    pytest.param("current-based", True, marks=pytest.mark.long)])
 def test_compiled_equals_dense(model, detach, compiled_step):
     net, dense, compiled = compiled_and_dense(*build(model, seed=1), detach=detach)
     net.run(STEPS * ms)
@@ -84,14 +87,13 @@ def test_compiled_across_trials_and_pruning(compiled_step):
     assert_same(compiled, dense)
 
 
-@pytest.mark.parametrize("model", ["lif", "alif", "egru", "sparse_rnn"])
+@pytest.mark.parametrize("model", ["alif", "egru", pytest.param("lif", marks=pytest.mark.long),
+                                   pytest.param("sparse_rnn", marks=pytest.mark.long)])
 def test_model_library_compiled_equals_sparse(model):
     """Every built-in model, learning online with Adam: same losses, same gradients."""
     from rtrl_brian.tasks import Spiral
     from rtrl_brian.training import Training
 
-    if model == "egru":
-        prefs.codegen.target = "cython"  # one model with Brian2 compiled too
     runs = {}
     for engine in ("sparse", "compiled"):
         training = Training(Spiral(seed=0), model, 12, trials=3, test_trials=1, sparsity=0.5,

@@ -170,7 +170,7 @@ def test_random_networks_with_compiled_kernels(network):
 
 @pytest.mark.cython
 @settings(max_examples=60 if os.environ.get("HYPOTHESIS_PROFILE") == "explore"
-          else min(settings().max_examples, 6))  # a compile per draw
+          else min(settings().max_examples, 4))  # a compile per draw
 @given(network=networks())
 def test_random_networks_with_the_compiled_engine(network):
     """The whole step as generated C (Brian2 itself stays on numpy: one compile per draw)."""
