@@ -247,7 +247,7 @@ class StepProgram:
             raise NotCompilable(f"a value bound as {binding.kind!r}")
         return f"D({slot})[{index}]"
 
-    def _terms(self, op, index_of):
+    def _terms(self, op):
         """Per output: ``(derivative number, binding)`` of its row and column terms."""
         per_output = [([], []) for _ in op.outputs]
         for t, (output, symbol) in enumerate(op.terms):
@@ -293,7 +293,7 @@ class StepProgram:
                      f"C({count})[0] += _active;"]
             body += [f"_d{t} *= _gate;" for t in range(len(op.terms))]
         in_place, copied = [], []
-        for j, (rows, columns) in enumerate(self._terms(op, index_of)):
+        for j, (rows, columns) in enumerate(self._terms(op)):
             block = (op.outputs[j][0], op.outputs[j][1])
             spike_output = block[1] == SPIKE
             self._static_rows += n * sum(
@@ -365,7 +365,7 @@ class StepProgram:
             active = f"D({self._slots('spikes', source)})[u] != 0.0"
         n_pre = pathway.synapses.source.N
         body = self._expressions(position, op, index_of)
-        for j, (rows, columns) in enumerate(self._terms(op, index_of)):
+        for j, (rows, columns) in enumerate(self._terms(op)):
             owner, var, _ = op.outputs[j]
             target = self._row((owner, var), "post")
             for _, binding in rows:
