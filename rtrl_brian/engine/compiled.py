@@ -38,9 +38,6 @@ class CompiledEngine(Engine):
         Only float64 (the generated code computes in double precision).
     """
 
-    #: Tells `RTRL` to hand whole steps (`step`) rather than linearizations.
-    steps_whole = True
-
     def __init__(self, layout, n_params, dtype=np.float64):
         if np.dtype(dtype) != np.float64:
             raise ValueError("engine='compiled' stores the influence matrix in float64 only; "
