@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
-           "machine_rates", "dense_floor", "target_study", "compiled_study", "rtrl_vs_bptt",
-           "float32_error", "run_benchmarks"]
+           "machine_rates", "dense_floor", "target_study", "compiled_study", "TargetCost",
+           "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
 THRESHOLD = 1.0
@@ -76,7 +76,8 @@ def _lif_objects(n, density, seed, n_inputs=32):
     s_rec.connect(i=pre[distinct], j=post[distinct])
     s_rec.w = rng.normal(0.0, 0.5 / np.sqrt(max(1.0, density * n)), len(s_rec))
     s_out = Synapses(rec, out, "w : 1", on_pre="y_post += w", name="bench_s_out")
-    s_out.connect()
+    pre, post = _random_pairs(rng, n, 2, 1.0)
+    s_out.connect(i=pre, j=post)
     s_out.w = rng.normal(0.0, 0.1, len(s_out))
     return [inputs, rec, out, s_in, s_rec, s_out]
 
@@ -109,9 +110,10 @@ def calibrate_width(n, density, activity, seed=0, skip=20, steps=20):
 
 
 def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed=0,
-                      learner="rtrl"):
+                      learner="rtrl", target_steps=1_000_000):
     """
-    The benchmark network with a learner attached.
+    The benchmark network with a learner attached (its loss target has
+    ``target_steps`` steps).
 
     Returns
     -------
@@ -128,7 +130,7 @@ def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed
     start_scope()
     objects = _lif_objects(n, density, seed)
     s_rec, s_out, out = objects[4], objects[5], objects[2]
-    loss = MSE(out.y, np.zeros((1_000_000, 2)))
+    loss = MSE(out.y, np.zeros((target_steps, 2)))
     surrogate = Triangle(width=width, gain=0.3)
     if learner == "rtrl":
         attached = RTRL([s_rec.w, s_out.w], loss, surrogate=surrogate, engine=engine,
@@ -234,6 +236,81 @@ def compiled_study(sizes, steps):
             for n in sizes for engine in ("sparse", "compiled")]
 
 
+@dataclass
+class TargetCost:
+    """One simulated step with online learning (Adam) on one code-generation target."""
+
+    label: str
+    n: int
+    target: str
+    engine: str
+    learner_ms: float  # the learner's part of a step (its history's step_seconds)
+    step_ms: float  # a whole step: Brian2's simulation and the learner
+
+
+def standalone_study(sizes, steps, warmup=20):
+    """
+    The learner under the numpy, cython and cpp_standalone targets, side by side.
+
+    numpy: the sparse engine (numpy kernels, the numpy target's only engine);
+    cython: the compiled engine; cpp_standalone: the same generated step
+    inside Brian2's binary, with the loss and Adam in C too. Compile and build
+    times are excluded (runtime: a warm-up run first; standalone: the
+    binary's own run time).
+
+    Returns
+    -------
+    costs : list of TargetCost
+    """
+    from brian2 import prefs
+
+    previous = prefs.codegen.target
+    costs = []
+    try:
+        for n in sizes:
+            width = calibrate_width(n, 0.1, 0.05, skip=warmup, steps=steps)
+            for target, engine in (("numpy", "sparse"), ("cython", "compiled"),
+                                   ("cpp_standalone", "compiled")):
+                costs.append(_target_cost(n, width, target, engine, steps, warmup))
+    finally:
+        prefs.codegen.target = previous
+    return costs
+
+
+def _target_cost(n, width, target, engine, steps, warmup):
+    import tempfile
+
+    from brian2 import defaultclock, device, prefs, set_device
+
+    from .optim import Adam
+
+    dt = defaultclock.dt
+    if target != "cpp_standalone":
+        prefs.codegen.target = target
+        network, learner = benchmark_network(n, 0.1, width, engine)
+        learner.optimizer = Adam(lr=1e-3)
+        network.run(warmup * dt)  # compiles
+        seconds = _timed(lambda: network.run(steps * dt)) / steps
+        learner_seconds = np.asarray(learner.history["step_seconds"])[warmup:]
+    else:
+        with tempfile.TemporaryDirectory() as build:
+            set_device("cpp_standalone", directory=build, build_on_run=True, with_output=False)
+            try:
+                network, learner = benchmark_network(n, 0.1, width, engine,
+                                                     target_steps=warmup + steps)
+                learner.optimizer = Adam(lr=1e-3)
+                network.run((warmup + steps) * dt)
+                seconds = device._last_run_time / (warmup + steps)  # the binary's run time
+                learner_seconds = np.asarray(learner.history["step_seconds"])
+            finally:
+                device.reinit()
+                set_device("runtime")
+                device.reinit()
+                device.activate()
+    return TargetCost(f"{target}, {engine} engine, n={n}", n, target, engine,
+                      1e3 * float(np.mean(learner_seconds)), 1e3 * seconds)
+
+
 def _timed(function):
     started = time.perf_counter()
     function()
@@ -312,7 +389,8 @@ def _sparsity_study(n, steps):
 
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
-                   target_sizes=(256, 1024), compiled_sizes=(16, 64, 256), log=print):
+                   target_sizes=(256, 1024), compiled_sizes=(16, 64, 256),
+                   standalone_sizes=(64, 256), log=print):
     """
     Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
 
@@ -335,6 +413,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     compiled_sizes : tuple of int
         Sizes at which the sparse and the compiled engine are compared
         (cython runs only).
+    standalone_sizes : tuple of int
+        Sizes at which the learner runs under numpy, cython and cpp_standalone
+        (cython runs only; needs a C++ compiler and make).
     log : callable
 
     Returns
@@ -373,6 +454,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
         results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
         log("sparse against compiled engine ...")
         results["compiled"] = [asdict(cost) for cost in compiled_study(compiled_sizes, steps)]
+        log("numpy, cython and cpp_standalone ...")
+        results["standalone"] = [asdict(cost) for cost in standalone_study(
+            standalone_sizes, max(steps, 100))]
     log("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
     log("float32 against float64 ...")
@@ -433,6 +517,16 @@ def results_table(results):
                              f"{cost['engine_ms']:.3f} | {cost['learner_ms']:.3f} | "
                              f"{cost['M_bytes'] / 1e6:.2f} | {cost['multiply_adds']:.3g} | "
                              f"{sparse['learner_ms'] / cost['learner_ms']:.1f}x |")
+    if results.get("standalone"):
+        lines += ["", "| target | n | learner ms/step | whole step ms | learner speed-up vs "
+                      "numpy | whole step speed-up vs numpy |", "|---|---|---|---|---|---|"]
+        for start in range(0, len(results["standalone"]), 3):
+            rows = results["standalone"][start:start + 3]
+            for cost in rows:
+                lines.append(f"| {cost['label']} | {cost['n']} | {cost['learner_ms']:.3f} | "
+                             f"{cost['step_ms']:.3f} | "
+                             f"{rows[0]['learner_ms'] / cost['learner_ms']:.0f}x | "
+                             f"{rows[0]['step_ms'] / cost['step_ms']:.0f}x |")
     lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
               "| bytes touched/step | multiply-adds/step | x roofline bound |",
               "|---|---|---|---|---|---|---|---|---|---|"]

@@ -74,6 +74,9 @@ def build_parser():
     bench.add_argument("--compiled-sizes", type=_positive(int), nargs="*", default=[16, 64, 256],
                        help="sizes at which the sparse and the compiled engine are compared "
                             "(cython target only; none: skip)")
+    bench.add_argument("--standalone-sizes", type=_positive(int), nargs="*", default=[64, 256],
+                       help="sizes at which the learner runs under numpy, cython and "
+                            "cpp_standalone (cython target only; none: skip)")
     return parser
 
 
@@ -112,9 +115,10 @@ def _train(args):
     from .training import TASK_SETTINGS, Training
 
     if args.target == "cpp_standalone":
-        raise SystemExit("rtrl-brian train: --target cpp_standalone is not supported yet (the "
-                         "learner runs as a NetworkOperation, which standalone devices skip); "
-                         "use cython or numpy.")
+        raise SystemExit("rtrl-brian train: --target cpp_standalone is not supported: the "
+                         "training loop gives every trial new inputs and labels from Python, "
+                         "which a standalone binary cannot run; use cython or numpy. RTRL "
+                         "itself runs inside the binary (docs/standalone.md).")
     settings = dict(TASK_SETTINGS[args.task])
     for key in ("model", "neurons", "sparsity", "trials", "test_trials", "lr", "update_every",
                 "adaptive_fraction"):
@@ -163,6 +167,7 @@ def main(argv=None):
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
                        target_sizes=tuple(args.target_sizes),
                        compiled_sizes=tuple(args.compiled_sizes),
+                       standalone_sizes=tuple(args.standalone_sizes),
                        log=lambda line: print(line, flush=True))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0

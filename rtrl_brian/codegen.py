@@ -128,6 +128,10 @@ class StepProgram:
     source : str
         Cython module source with a function ``step(addresses, strides,
         n_columns, scratch, counts, M, scale, column_of)``.
+    c_source : str
+        The C function ``rtrl_step`` it wraps, with the same arguments as
+        pointers (``addresses[k]`` is the address of slot ``k``, ``strides[k]``
+        0 for a scalar and 1 for an array).
     slots : list of tuple
         What each address stands for (see `rtrl_brian.engine.compiled`):
         ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
@@ -162,7 +166,8 @@ class StepProgram:
         self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
-        self.source = _MODULE.format(body="\n".join(bodies), n_slots=len(self.slots))
+        self.c_source = C_STEP.format(body="\n".join(bodies))
+        self.source = _MODULE.format(c_step=self.c_source, n_slots=len(self.slots))
 
     def dense_multiply_adds(self, n_columns):
         return self._static_rows * n_columns + self._static_columns
@@ -394,10 +399,9 @@ class StepProgram:
         return "\n".join(lines)
 
 
-_MODULE = """
-#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-cdef extern from *:
-    \"\"\"
+#: The step in plain C (also embedded in C++ by `rtrl_brian.standalone`). ``Py_ssize_t``
+#: is Python's signed size type; standalone code defines it as ``ptrdiff_t``.
+C_STEP = """
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
@@ -453,6 +457,13 @@ static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssi
                       const Py_ssize_t* column_of) {{
 {body}
 }}
+"""
+
+_MODULE = """
+#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+cdef extern from *:
+    \"\"\"
+{c_step}
     \"\"\"
     void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
                    double* scratch, long long* counts, double* M, double* scale,

@@ -128,8 +128,11 @@ def _check_synapses(synapses):
         if pathway.event != "spike":
             raise unsupported(synapses, f"on_event='{pathway.event}'",
                               "a pathway on a custom event")
-        delays = pathway.variables["delay"].get_value()
-        if np.size(delays) and np.any(np.asarray(delays) != 0):
+        try:
+            delays = pathway.variables["delay"].get_value()
+        except NotImplementedError:  # a standalone device before its build: the binary's
+            delays = None  # replay check catches delays (rtrl_brian.standalone)
+        if delays is not None and np.size(delays) and np.any(np.asarray(delays) != 0):
             raise unsupported(synapses, f"{pathway.name}.delay", "synaptic delays",
                               "Delays are not supported yet; remove them.")
     for side in (synapses.source, synapses.target):
@@ -269,6 +272,30 @@ def _conditional_write(group, var):
     return getattr(group.variables[var], "conditional_write", None) is not None
 
 
+def entries(owner, var):
+    """
+    Number of entries of a per-neuron or per-synapse variable.
+
+    Also under a standalone device before its build, where Brian2 knows the
+    number of synapses only if they were created from arrays.
+
+    Raises
+    ------
+    UnsupportedConstructError
+        For synapses created by generated code under a standalone device.
+    """
+    if not isinstance(owner, Synapses):
+        return int(var.size)
+    try:
+        return int(np.asarray(owner.variables["N"].get_value()).reshape(-1)[0])
+    except NotImplementedError:
+        raise UnsupportedConstructError(
+            f"'{owner.name}': under a standalone device the number of synapses must be known "
+            f"before the build, which it is not for synapses created by a condition or a "
+            f"probability: create them from arrays, {owner.name}.connect(i=sources, "
+            f"j=targets), drawing the connectivity with numpy.") from None
+
+
 def _is_run_regularly(obj):
     return (isinstance(obj, CodeRunner) and obj.template == "stateupdate"
             and type(obj).__name__ == "CodeRunner")
@@ -299,7 +326,7 @@ def _collect_params(compiler, learned):
                     f"'{label}' is a state variable of '{owner.name}' (it changes during "
                     f"the run); only constants (parameters) can be learned.")
             kind = "shared" if var.scalar else "neuron"
-        size = 1 if var.scalar else int(var.size)
+        size = 1 if var.scalar else entries(owner, var)
         if not np.issubdtype(var.dtype, np.floating):
             raise TypeError(f"'{label}' has dtype {np.dtype(var.dtype).name}; learnable parameters "
                             f"must be floating point.")
@@ -384,7 +411,8 @@ def _structure(groups, params):
     """Sizes, wiring and time step the IR was built for."""
     members = {name: g.group for name, g in groups.items()}
     incoming = sorted(s.name for s in _all_synapses() if _member(s.target, members))
-    sizes = [(p.label, len(p.owner.variables[p.name].get_value())) for p in params]
+    sizes = [(p.label, p.size if p.kind == "shared" else entries(p.owner, p.owner.variables[p.name]))
+             for p in params]
     steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
     return incoming, sizes, steps
 

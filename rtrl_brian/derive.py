@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
-from brian2 import Synapses
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
 from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp

@@ -16,6 +16,7 @@ import copy
 import numpy as np
 from brian2 import BrianObject, NetworkOperation
 from brian2.core.namespace import get_local_namespace
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, get_device
 
 from .compile import compile_step, is_current, owner_of
@@ -55,6 +56,9 @@ class StepObserver(BrianObject):
 
     add_to_magic_network = True
 
+    #: Whether the class runs inside Brian2's C++ standalone binary (`RTRL` does).
+    supports_standalone = False
+
     def __init__(self, params, loss, surrogate=None, detach_reset=False, name="observer*",
                  namespace=None, level=0):
         if not isinstance(loss, _Loss):
@@ -65,6 +69,8 @@ class StepObserver(BrianObject):
             raise TypeError(f"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, "
                             f"got {type(surrogate).__name__}.")
         BrianObject.__init__(self, when="end", name=name)
+        #: Created under the C++ standalone device (`rtrl_brian.standalone`).
+        self.standalone = isinstance(get_device(), CPPStandaloneDevice)
         self._check_device()
         self.params = list(params)
         self.loss = loss
@@ -73,11 +79,12 @@ class StepObserver(BrianObject):
         if namespace is None:
             namespace = get_local_namespace(level=level + 1)
         self._compile(namespace)
-        self._start_hook = NetworkOperation(self._on_step_start, when="before_start",
-                                            order=-(2 ** 62), name=f"{self.name}_start")
-        self._end_hook = NetworkOperation(self._on_step_end, when="after_end",
-                                          order=2 ** 62, name=f"{self.name}_end")
-        self.contained_objects.extend([self._start_hook, self._end_hook])
+        if not self.standalone:
+            self.contained_objects.extend([
+                NetworkOperation(self._on_step_start, when="before_start", order=-(2 ** 62),
+                                 name=f"{self.name}_start"),
+                NetworkOperation(self._on_step_end, when="after_end", order=2 ** 62,
+                                 name=f"{self.name}_end")])
         self._start_state = None
         self._step = 0
         self._checked_network = False
@@ -161,11 +168,20 @@ class StepObserver(BrianObject):
                 self._objects[op.synapses.name] = op.synapses
 
     def _check_device(self):
-        if not isinstance(get_device(), RuntimeDevice):
+        device = get_device()
+        standalone = isinstance(device, CPPStandaloneDevice)
+        if not isinstance(device, RuntimeDevice) and not (standalone and self.supports_standalone):
             raise UnsupportedConstructError(
-                f"{self.name}: the device '{type(get_device()).__name__}' (standalone mode) is "
-                f"not supported yet: the learner runs as a NetworkOperation, which standalone "
-                f"devices skip. Use the runtime device (numpy or cython targets).")
+                f"{self.name}: the device '{type(device).__name__}' is not supported: "
+                f"{type(self).__name__} runs as a NetworkOperation, which standalone devices "
+                f"skip. Use the runtime device (numpy or cython targets)"
+                + (" or RTRL, which runs inside the cpp_standalone binary." if standalone
+                   else "."))
+        if standalone != self.standalone:
+            raise RuntimeError(
+                f"{self.name}: the learner was created for the "
+                f"{'standalone' if self.standalone else 'runtime'} device but runs on "
+                f"'{type(device).__name__}'; create it after set_device().")
 
     def before_run(self, run_namespace):
         self._check_device()

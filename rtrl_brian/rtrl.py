@@ -15,13 +15,16 @@ import time
 import numpy as np
 
 from brian2 import prefs
+from brian2.devices.device import get_device
 
-from .codegen import NotCompilable
+from .codegen import NotCompilable, StepProgram
+from .compile import is_current
 from .engine import ENGINES, CompiledEngine, SparseEngine
 from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .kernels import kernels_for_target, resolve_target
 from .observer import StepObserver
+from .standalone import StandaloneLearning, StandaloneSnapshot, check_standalone
 
 __all__ = ["RTRL"]
 
@@ -98,6 +101,8 @@ class RTRL(StepObserver):
     >>> learner.gradient(S.w)                              # doctest: +SKIP
     """
 
+    supports_standalone = True
+
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
                  clip_grad_norm=None, history_limit=None, name="rtrl*", namespace=None):
@@ -119,10 +124,14 @@ class RTRL(StepObserver):
         self.optimizer = optimizer
         self.update_every = int(update_every)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
+        self.history_limit = history_limit
         self.engine_name = engine
-        self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
         self._prepared_ops = None
-        self._prepare_engine()
+        if self.standalone:
+            self.engine = None  # the influence matrix lives in the binary
+        else:
+            self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
+            self._prepare_engine()
         self._step_seconds = 0.0  # the compiled engine's step, timed in _linearize
         self._grad = np.zeros(self.ir.n_params)
         self._pending = np.zeros(self.ir.n_params)
@@ -140,8 +149,119 @@ class RTRL(StepObserver):
         #: ``step_seconds`` spent by the learner in all (replay, derivatives,
         #: engine, optimizer), each a `rtrl_brian.history.StepRecord`
         #: (list-like, float64); per trial: ``trial_loss`` (a list).
-        self.history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
-        self.history["trial_loss"] = []
+        self._history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
+        self._history["trial_loss"] = []
+        if self.standalone:
+            self._create_standalone(engine, dtype)
+
+    @property
+    def history(self):
+        """
+        Per-step and per-trial figures (see the class notes).
+
+        Under cpp_standalone they are read from the binary's results after
+        the run (and are empty before it).
+        """
+        if self.standalone:
+            self._read_standalone()
+        return self._history
+
+    @history.setter
+    def history(self, value):
+        self._history = value
+
+    # -- cpp_standalone -----------------------------------------------------------------
+    def _create_standalone(self, engine, dtype):
+        """The code objects that run the learner inside the standalone binary."""
+        if engine == "dense":
+            raise ValueError(f"{self.name}: engine='dense' runs in Python only; under "
+                             f"cpp_standalone the generated step runs in the binary (give "
+                             f"engine='sparse' or 'compiled').")
+        if np.dtype(dtype) != np.float64:
+            raise ValueError(f"{self.name}: under cpp_standalone the influence matrix is "
+                             f"float64 (the generated step computes in double precision).")
+        try:
+            program = StepProgram(self.ops, self.layout, self.surrogate)
+        except NotCompilable as error:
+            raise UnsupportedConstructError(
+                f"{self.name}: under cpp_standalone the learning step runs as generated C, "
+                f"which cannot be generated here: {error}.") from None
+        self._check_standalone(program, None)
+        self._standalone_reset = False  # reset_state() before a run: reset at its first step
+        self._standalone_reported = False
+        self._standalone_learning = StandaloneLearning(self, program)
+        self.contained_objects.extend([StandaloneSnapshot(self._standalone_learning),
+                                       self._standalone_learning])
+
+    def check_standalone_run(self, run_namespace):
+        """
+        Refuse what the binary cannot do, before any code is generated for a run.
+
+        Raises
+        ------
+        UnsupportedConstructError
+        """
+        self._check_standalone(self._standalone_learning.program, run_namespace)
+
+    def _check_standalone(self, program, run_namespace):
+        message = check_standalone(self, program)
+        if message is None and run_namespace is not None and not is_current(self.ir,
+                                                                            run_namespace):
+            message = ("names that resolve differently in this run's namespace than when the "
+                       "learner was created (create the learner where run() is called)")
+        if message is not None:
+            raise UnsupportedConstructError(f"{self.name}: not supported under cpp_standalone: "
+                                            f"{message}.")
+
+    def _read_standalone(self):
+        """After a standalone run: counters and figures from the binary; its failure, once."""
+        if not get_device().has_been_run:
+            return
+        learning = self._standalone_learning
+        counters = learning.counters()
+        self._step, self._steps_total = counters["step"], counters["steps_total"]
+        self._pending_steps = counters["pending_steps"]
+        self._trials_started = counters["trials_started"]
+        self._trial_loss = float(learning.variables["trial_loss"].get_value()[0])
+        held = 8.0 * (learning.variables["M"].size + learning.variables["scale"].size)
+        for key in STEP_FIGURES:
+            values = (np.full(len(learning.read_history("loss")), held) if key == "M_bytes"
+                      else learning.read_history(key))
+            self._history[key] = StepRecord(self.history_limit)
+            for value in values:
+                self._history[key].append(value)
+        self._history["trial_loss"] = learning.read_history("trial_losses").tolist()
+        failure = learning.failure()
+        if failure is not None and not self._standalone_reported:
+            self._standalone_reported = True
+            raise self._standalone_error(failure)
+
+    def _standalone_error(self, failure):
+        """The exception the runtime learner would have raised during the run."""
+        where = f"step {failure['step']} (step {failure['trial_step']} of the trial)"
+        block = failure["block"]
+        variable = None if block is None else f"'{block[0]}.{block[1]}'"
+        stopped = ("Learning stopped there in the binary; the network ran on and the "
+                   "parameters kept their last finite values.")
+        if failure["kind"] == "replay":
+            return RuntimeError(
+                f"{self.name}: at {where} the learner's replay of {variable} (neuron "
+                f"{failure['index']}) differs from what Brian2 computed. Something changed the "
+                f"network that rtrl_brian does not model (synaptic delays, a changed schedule, "
+                f"or an unsupported construct); its gradients would not be exact. {stopped}")
+        if failure["kind"] == "non-finite state":
+            return FloatingPointError(f"{self.name}: at {where} {variable} of neuron "
+                                      f"{failure['index']} is not finite as Brian2 computed "
+                                      f"it. {stopped}")
+        if failure["kind"] == "target too short":
+            return IndexError(f"{self.name}: at {where} the loss's target, labels or mask had "
+                              f"no entry for the trial step; call trials(steps) or give a "
+                              f"longer one. {stopped}")
+        what = ("the gradient" if failure["kind"] == "non-finite gradient"
+                else "the update made a parameter")
+        return FloatingPointError(f"{self.name}: at {where} {what} not finite (lower the "
+                                  f"learning rate or clip gradients with clip_grad_norm). "
+                                  f"{stopped}")
 
     def _prepare_engine(self):
         """Generate the compiled engine's step for the current ops (once per compilation)."""
@@ -156,6 +276,8 @@ class RTRL(StepObserver):
         self._prepared_ops = self.ops
 
     def before_run(self, run_namespace):
+        if self.standalone:
+            self.check_standalone_run(run_namespace)
         super().before_run(run_namespace)
         if isinstance(self.engine, SparseEngine):
             self.engine.kernels = kernels_for_target(prefs.codegen.target)
@@ -245,6 +367,10 @@ class RTRL(StepObserver):
 
     # -- parameter sparsity -----------------------------------------------------------
     def _selection(self, var, which):
+        if self.standalone:
+            raise UnsupportedConstructError(f"{self.name}: pruning and regrowing are not "
+                                            f"supported under cpp_standalone (the columns of "
+                                            f"the influence matrix are fixed in the binary).")
         param = self._param_view(var)
         which = np.asarray(which)
         if which.dtype == bool:
@@ -350,6 +476,8 @@ class RTRL(StepObserver):
     @property
     def trial_loss(self):
         """The loss summed over the current trial so far (since `reset_state`)."""
+        if self.standalone:
+            self._read_standalone()
         return self._trial_loss
 
     def gradient(self, var):
@@ -368,11 +496,17 @@ class RTRL(StepObserver):
             (loss units per base unit of ``var``).
         """
         param = self._param_view(var)
+        if self.standalone:
+            self._read_standalone()
+            return np.array(self._standalone_learning.variables["grad"].get_value()[param.span],
+                            dtype=np.float64)
         return self._grad[param.span].copy()
 
     def zero_grad(self):
         """Clear the accumulated gradients."""
         self._grad[:] = 0.0
+        if self.standalone:  # before the next run, in the binary
+            self._standalone_learning.variables["grad"].set_value(0.0)
 
     def reset_state(self):
         """
@@ -380,6 +514,10 @@ class RTRL(StepObserver):
 
         The trial's summed loss goes to ``history['trial_loss']``.
         """
+        if self.standalone:  # at the first step of the next run, in the binary
+            self._standalone_reset = True
+            super().reset_state()
+            return
         if self._step:
             self.history["trial_loss"].append(self._trial_loss)
         self._trial_loss = 0.0

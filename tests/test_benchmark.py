@@ -64,6 +64,23 @@ def test_cli_bench_arguments():
     assert args.target_sizes == [] and args.sizes == [64]
     assert build_parser().parse_args(["bench"]).target_sizes == [256, 1024]
     assert build_parser().parse_args(["bench"]).compiled_sizes == [16, 64, 256]
+    assert build_parser().parse_args(["bench"]).standalone_sizes == [64, 256]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--target-sizes", "0"])
     assert np.isfinite(build_parser().parse_args(["bench", "--steps", "5"]).steps)
+
+
+@pytest.mark.cython
+@pytest.mark.standalone
+def test_standalone_study_runs_the_learner_on_every_target():
+    from brian2 import get_device, prefs
+    from brian2.devices.device import RuntimeDevice
+
+    from rtrl_brian.benchmark import standalone_study
+
+    prefs.codegen.target = "numpy"
+    costs = standalone_study((12,), steps=5, warmup=2)
+    assert [(cost.target, cost.engine) for cost in costs] == [
+        ("numpy", "sparse"), ("cython", "compiled"), ("cpp_standalone", "compiled")]
+    assert all(0 < cost.learner_ms < 2 * cost.step_ms for cost in costs)  # a part of it
+    assert isinstance(get_device(), RuntimeDevice) and prefs.codegen.target == "numpy"

@@ -5,8 +5,8 @@ naming the object, the line and the construct; nothing in the network changes.
 
 import numpy as np
 import pytest
-from brian2 import (Network, NeuronGroup, Synapses, check_units, device, implementation, ms,
-                    network_operation, set_device)
+from brian2 import (Network, NeuronGroup, Synapses, check_units, implementation, ms,
+                    network_operation)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -150,20 +150,6 @@ def test_wrong_target_shape_is_refused():
 def test_bad_surrogate_arguments_are_refused():
     with pytest.raises(ValueError, match="'width' must be a positive number"):
         rb.surrogates.Triangle(width=0.0)
-
-
-@pytest.mark.codegen_independent
-def test_standalone_device_is_refused():
-    set_device("cpp_standalone", build_on_run=False, directory=None)
-    try:
-        rec, out, s_rec, s_out = network()
-        with pytest.raises(UnsupportedConstructError,
-                           match=r"'CPPStandaloneDevice' \(standalone mode\) is not supported yet"):
-            learner(s_rec, s_out, out)
-    finally:
-        set_device("runtime")
-        device.reinit()
-        device.activate()
 
 
 @pytest.mark.codegen_independent

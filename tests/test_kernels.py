@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import Network, ms, prefs
+from brian2 import ms, prefs
 
 import rtrl_brian as rb
 from rtrl_brian.kernels import CythonKernels, NumpyKernels, kernels_for_target

@@ -11,7 +11,6 @@ import pytest
 from brian2 import Network, NeuronGroup, PoissonGroup, TimedArray, Hz, ms
 
 import rtrl_brian as rb
-import rtrl_brian.engine.sparse
 from helpers import relative_error, weighted_synapses
 
 STEPS = 50

@@ -5,7 +5,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from brian2 import Network, NeuronGroup, SpikeMonitor, StateMonitor, ms
+from brian2 import ms
 
 from rtrl_brian import plot
 from rtrl_brian.cli import main
@@ -112,7 +112,7 @@ def test_train_command_refuses_bad_arguments(arguments, message, capsys):
 
 
 def test_train_command_refuses_standalone():
-    with pytest.raises(SystemExit, match="cpp_standalone is not supported yet"):
+    with pytest.raises(SystemExit, match="cpp_standalone is not supported: the training loop"):
         main(["train", "pattern", "--target", "cpp_standalone"])
 
 

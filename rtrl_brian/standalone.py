@@ -1,0 +1,368 @@
+"""
+The learner inside Brian2's C++ standalone binary.
+
+Under ``set_device('cpp_standalone')`` no Python runs during a simulation, so
+`RTRL` cannot follow the network with `NetworkOperation` hooks. Instead it
+contributes two code objects to the standalone project, generated through a
+templater derived from Brian2's C++ standalone one (templates
+``rtrl_snapshot.cpp`` and ``rtrl_learn.cpp`` in ``rtrl_brian/templates``):
+
+- `StandaloneSnapshot`, first in every step (``when='before_start'``): starts
+  trials (influence matrix zeroed, trial step back to 0) and copies the learned
+  groups' state, the start of the step's replay;
+- `StandaloneLearning`, last in every step (``when='after_end'``): turns
+  Brian2's spike spaces into spike vectors, runs the generated step of
+  `rtrl_brian.codegen.StepProgram` (replay, Jacobians, influence matrix; the
+  code the compiled engine runs), checks the replay against Brian2's state,
+  evaluates the loss and its gradient, accumulates gradients and updates the
+  parameters (SGD or Adam, with gradient clipping) in Brian2's own arrays.
+
+Everything the learner keeps (influence matrix, gradients, optimizer moments,
+counters and per-step figures) lives in arrays of `StandaloneLearning`, a
+plugin-owned `Group`; Brian2 writes them to its results directory like any
+other, and the learner reads them back after the run (`read_history`,
+`failure`).
+"""
+
+import numpy as np
+from brian2 import Group, prefs
+from brian2.codegen.generators.cpp_generator import CPPCodeGenerator
+from brian2.core.names import Nameable
+from brian2.core.variables import Variables
+from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
+from brian2.devices.device import get_device
+from brian2.groups.group import CodeRunner
+
+from .compile import entries
+from .errors import UnsupportedConstructError
+from .ir import SPIKE
+from .losses import MSE
+from .observer import REPLAY_RTOL
+from .optim import SGD, Adam
+
+__all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
+           "COUNTERS", "ERRORS"]
+
+#: Integer state of the learner in the binary, in the order of its ``counters`` array.
+COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
+            "error", "error_step", "error_trial_step", "error_block", "error_index")
+
+#: What a non-zero ``error`` counter means (see `StandaloneLearning.failure`).
+ERRORS = {1: "replay", 2: "non-finite state", 3: "non-finite gradient", 4: "non-finite update",
+          5: "target too short"}
+
+#: Per-step figures recorded in the binary (dynamic arrays ``_history_<name>``).
+HISTORY = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
+           "engine_seconds", "step_seconds")
+
+
+class RTRLStandaloneCodeObject(CPPStandaloneCodeObject):
+    """Brian2's C++ standalone code object, with rtrl_brian's templates first."""
+
+    templater = CPPStandaloneCodeObject.templater.derive("rtrl_brian")
+
+
+def _pointer(var):
+    """The C name of a Brian2 array in standalone code (``_ptr_array_...``)."""
+    return CPPCodeGenerator.get_array_name(var)
+
+
+class StandaloneLearning(Group, CodeRunner):
+    """
+    The learner's arrays in the binary, and the code object of its step.
+
+    Parameters
+    ----------
+    learner : RTRL
+        Under a standalone device; its compiled engine's `StepProgram` is
+        the step that runs.
+    program : StepProgram
+    """
+
+    add_to_magic_network = False
+
+    def __init__(self, learner, program):
+        self.learner = learner
+        self.program = program
+        clock = learner.loss.group.clock
+        Nameable.__init__(self, name=f"{learner.name}_learning")
+        self.variables = Variables(self)
+        layout, n_params = learner.layout, learner.ir.n_params
+        arrays = self.variables
+        arrays.add_constant("N", 1)  # a Group needs one; the arrays have sizes of their own
+        arrays.add_array("M", size=max(1, layout.n_rows * n_params), dtype=np.float64)
+        arrays.add_array("scale", size=max(1, layout.n_rows), dtype=np.float64)
+        arrays.add_array("column_of", size=max(1, n_params), dtype=np.int64,
+                         values=np.arange(max(1, n_params), dtype=np.int64))
+        arrays.add_array("scratch", size=max(1, program.n_scratch_rows * n_params),
+                         dtype=np.float64)
+        for name in ("grad", "pending", "moment1", "moment2", "before_update", "step_grad"):
+            arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
+        arrays.add_array("counters", size=len(COUNTERS), dtype=np.int64)
+        arrays.add_array("trial_loss", size=1, dtype=np.float64)
+        for name in HISTORY + ("trial_losses",):
+            arrays.add_dynamic_array(f"_history_{name}", size=0, dtype=np.float64)
+        self._loss_sizes = {}
+        for name, values in self._loss_arrays().items():
+            self._loss_sizes[name] = values.size
+            arrays.add_array(name, size=max(1, values.size), dtype=values.dtype)
+        self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
+        for k, (group, var) in enumerate(self._blocks):
+            arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
+            self._reference(f"_brian{k}", group, var)
+        # spike vectors: of spike sources, thresholds and refractory groups (that spike)
+        self._spiking = sorted({key[1] for key in program.slots
+                                if key[0] in ("spikes", "active", "not_refractory")
+                                and "_spikespace" in learner._objects[key[1]].variables})
+        for group in self._spiking:
+            arrays.add_array(f"_spikes_{group}", size=len(learner._objects[group]),
+                             dtype=np.float64)
+            self._reference(f"_spikespace_{group}", group, "_spikespace")
+        self._refractory = sorted({key[1] for key in program.slots
+                                   if key[0] == "not_refractory"})
+        for group in self._refractory:
+            for phase in ("previous", "updated", "after_spikes"):
+                arrays.add_array(f"_nr_{phase}_{group}", size=len(learner._objects[group]),
+                                 dtype=np.float64)
+            self._reference(f"_not_refractory_{group}", group, "not_refractory")
+        for param in learner.ir.params:
+            self._reference(f"_param{param.offset}", param.owner.name, param.name)
+        self._bind_lines, self._active_groups = [], []
+        for k, key in enumerate(program.slots):
+            self._bind_lines += self._slot(k, key)
+        CodeRunner.__init__(self, group=self, template="rtrl_learn", clock=clock,
+                            when="after_end", order=2 ** 62, name=f"{learner.name}_learning",
+                            needed_variables=list(arrays.keys()),
+                            codeobj_class=RTRLStandaloneCodeObject)
+        self._enable_group_attributes()
+
+    # -- what each slot of the step points at --------------------------------------------
+    def _reference(self, name, owner, var):
+        self.variables.add_reference(name, self.learner._objects[owner], var)
+
+    def _slot(self, k, key):
+        """C lines that point slot ``k`` of the step at its array."""
+        kind = key[0]
+        learner = self.learner
+        stride = 1
+        lines = []
+        if kind == "state":
+            name = f"_state{self._blocks.index(key[1])}"
+            stride = int(learner.layout.size(key[1]) != 1)
+        elif kind == "param":
+            param = next(p for p in learner.ir.params if p.offset == key[1])
+            name = f"_param{param.offset}"
+            stride = int(param.size != 1)
+        elif kind == "value":
+            name = f"_value{k}"
+            owner = learner._objects[key[1]]
+            var = owner.variables[key[2]]
+            size = 1 if var.scalar else entries(owner, var)
+            stride = int(size != 1)
+            self._reference(name, key[1], key[2])
+            if np.dtype(var.dtype) != np.float64:  # converted every step
+                self.variables.add_array(f"_converted{k}", size=size, dtype=np.float64)
+                lines.append(f"for (size_t _e = 0; _e < {size}; _e++) "
+                             f"{self._ptr(f'_converted{k}')}[_e] = (double) "
+                             f"{self._ptr(name)}[_e];")
+                name = f"_converted{k}"
+        elif kind == "spikes":
+            name = f"_spikes_{key[1]}"
+        elif kind == "not_refractory":
+            name = f"_nr_{key[2]}_{key[1]}"
+        elif kind == "active":
+            name = f"_active_{key[1]}"
+            self._active_groups.append(key[1])
+            self.variables.add_array(name, size=learner.layout.size((key[1], SPIKE)), dtype=bool)
+        elif kind == "active_count":
+            name = f"_count{key[1]}"
+            self.variables.add_array(name, size=1, dtype=np.int64)
+        elif kind in ("outgoing", "order"):
+            if f"_pre_{key[1]}" not in self.variables:
+                self._reference(f"_pre_{key[1]}", key[1], "_synaptic_pre")
+            return [f"_addresses[{k}] = (size_t) rtrl_csr_{key[1]}.{kind}.data(); "
+                    f"_strides[{k}] = 1;"]
+        elif kind == "post":
+            name = f"_post_{key[1]}"
+            self._reference(name, key[1], "_synaptic_post")
+        else:  # 'call': refused by check_standalone
+            return [f"_addresses[{k}] = 0; _strides[{k}] = 0;"]
+        return lines + [f"_addresses[{k}] = (size_t) {self._ptr(name)}; _strides[{k}] = {stride};"]
+
+    def _ptr(self, name):
+        return _pointer(self.variables[name])
+
+    # -- code generation -------------------------------------------------------------------
+    def before_run(self, run_namespace):
+        self.learner.check_standalone_run(run_namespace)
+        self.template_kwds = self.keywords()
+        super().before_run(run_namespace)
+
+    def keywords(self):
+        """What ``rtrl_learn.cpp`` and ``rtrl_snapshot.cpp`` fill in for this run."""
+        learner, program = self.learner, self.program
+        layout = learner.layout
+        loss = learner.loss
+        loss_rows = layout.rows(loss.block)
+        ptr = {name: self._ptr(name) for name in self.variables.keys()
+               if not name.startswith("_history_") and name != "N"}
+        dynamic = {name: get_device().get_array_name(self.variables[f"_history_{name}"],
+                                                     access_data=False)
+                   for name in HISTORY + ("trial_losses",)}
+        synapses = sorted({key[1] for key in program.slots if key[0] == "outgoing"})
+        csr = [(name, learner._objects[name].source.N, ptr[f"_pre_{name}"], f"_num_pre_{name}")
+               for name in synapses]
+        thresholds = [(self._ptr(f"_count{key[1]}"), learner.ops[key[1]].op.group.n)
+                      for key in program.slots if key[0] == "active_count"]
+        optimizer = learner.optimizer
+        kwds = {
+            "step_c": program.c_source,
+            "n_slots": max(1, len(program.slots)),
+            "bind_lines": self._bind_lines,
+            "csr": csr,
+            "ptr": ptr,
+            "dynamic": dynamic,
+            "n_rows": layout.n_rows,
+            "n_params": learner.ir.n_params,
+            "blocks": [(f"_state{k}", f"_brian{k}", layout.size(block), k)
+                       for k, block in enumerate(self._blocks)],
+            "spiking": [(ptr[f"_spikes_{g}"], ptr[f"_spikespace_{g}"], len(learner._objects[g]))
+                        for g in self._spiking],
+            "refractory": [(g, len(learner._objects[g]),
+                            ptr[f"_spikes_{g}"] if g in self._spiking else None)
+                           for g in self._refractory],
+            "thresholds": thresholds,
+            "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner._objects[g]))
+                       for g in self._active_groups],
+            "threshold_units": sum(n for _, n in thresholds),
+            "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
+            "loss_kind": "mse" if isinstance(loss, MSE) else "ce",
+            "loss_state": ptr[f"_state{self._blocks.index(loss.block)}"],
+            "loss_row0": loss_rows.start,
+            "n_out": loss.n,
+            "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
+            "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+            "update_every": learner.update_every,
+            "clip": learner.clip_grad_norm,
+            "learning": learner.learning,
+            "reset_first": learner._standalone_reset,
+            "trial_steps": learner._trial_steps or 0,
+            "trial_offset": learner._trial_offset,
+            "replay_rtol": repr(REPLAY_RTOL),
+            "counter": {name: k for k, name in enumerate(COUNTERS)},
+        }
+        if isinstance(optimizer, SGD):
+            kwds.update(lr=optimizer.lr, momentum=optimizer.momentum)
+        elif isinstance(optimizer, Adam):
+            kwds.update(lr=optimizer.lr, beta1=optimizer.betas[0], beta2=optimizer.betas[1],
+                        eps=optimizer.eps)
+        kwds.update(self._loss_data())
+        return kwds
+
+    def _loss_arrays(self):
+        """The loss's target, or labels and mask, flattened for the binary."""
+        loss = self.learner.loss
+        if isinstance(loss, MSE):
+            return {"_target": np.ravel(loss.target).astype(np.float64)}
+        mask = np.ones(0) if loss.mask is None else loss.mask
+        return {"_labels": np.ravel(loss.labels).astype(np.int64),
+                "_mask": np.ravel(mask).astype(np.int64)}
+
+    def _loss_data(self):
+        """Fill the loss's arrays for this run (its target may have changed); their sizes."""
+        loss = self.learner.loss
+        for name, values in self._loss_arrays().items():
+            if values.size != self._loss_sizes[name]:
+                raise UnsupportedConstructError(
+                    f"{self.learner.name}: under cpp_standalone the loss's "
+                    f"{name[1:]} keeps the size it had when the learner was created "
+                    f"({self._loss_sizes[name]} values, now {values.size}).")
+            if values.size:
+                self.variables[name].set_value(values)
+        if isinstance(loss, MSE):
+            return {"target_steps": len(loss.target)}
+        return {"label_steps": len(loss.labels) if np.ndim(loss.labels) else 0,
+                "mask_steps": 0 if loss.mask is None else len(loss.mask)}
+
+    # -- results ---------------------------------------------------------------------------
+    def counters(self):
+        """The integer state after the run (`COUNTERS`), as a dict."""
+        return dict(zip(COUNTERS, (int(v) for v in self.variables["counters"].get_value())))
+
+    def read_history(self, name):
+        """One per-step figure recorded by the binary (`HISTORY`, or ``'trial_losses'``)."""
+        return np.array(self.variables[f"_history_{name}"].get_value(), dtype=np.float64)
+
+    def failure(self):
+        """
+        Why learning stopped in the binary, or None.
+
+        Returns
+        -------
+        failure : dict or None
+            ``kind`` (a value of `ERRORS`), ``step``, ``trial_step``,
+            ``block`` (``(group, variable)``, or None) and ``index``.
+        """
+        counters = self.counters()
+        if not counters["error"]:
+            return None
+        block = counters["error_block"]
+        return {"kind": ERRORS[counters["error"]], "step": counters["error_step"],
+                "trial_step": counters["error_trial_step"],
+                "block": self._blocks[block] if 0 <= block < len(self._blocks) else None,
+                "index": counters["error_index"]}
+
+
+class StandaloneSnapshot(CodeRunner):
+    """
+    First code object of every step: trial starts and the replay's starting state.
+
+    Parameters
+    ----------
+    learning : StandaloneLearning
+        Holds the arrays it writes.
+    """
+
+    add_to_magic_network = False
+
+    def __init__(self, learning):
+        self.learning = learning
+        CodeRunner.__init__(self, group=learning, template="rtrl_snapshot",
+                            clock=learning.clock, when="before_start", order=-(2 ** 62),
+                            name=f"{learning.learner.name}_snapshot",
+                            needed_variables=list(learning.variables.keys()),
+                            codeobj_class=RTRLStandaloneCodeObject)
+
+    def before_run(self, run_namespace):
+        self.learning.learner.check_standalone_run(run_namespace)
+        self.template_kwds = self.learning.keywords()
+        self.learning.learner._standalone_reset = False  # done at this run's first step
+        super().before_run(run_namespace)
+
+
+def check_standalone(learner, program):
+    """
+    What the standalone step does not support, as a message, or None.
+
+    Parameters
+    ----------
+    learner : RTRL
+    program : StepProgram
+    """
+    if program.calls:
+        op = learner.ops[program.calls[0].op]
+        return (f"'{op.owner.name}' calls a function without a C form in the differentiated "
+                f"code (a TimedArray or a user function), which the binary cannot evaluate "
+                f"for the learner; drive the network through an input group instead")
+    if learner.sparsity:
+        return "sparsity controllers (they run in Python after each step)"
+    if learner.history_limit is not None:
+        return "history_limit (the binary records every step)"
+    if isinstance(learner.loss, MSE) and not isinstance(learner.loss.target, np.ndarray):
+        return "a TimedArray target (give the MSE target as a (steps, n) array)"
+    if learner._trial_start is not None:
+        return ("a trial start callback (Python cannot run during a standalone simulation); "
+                "call trials(steps) without 'start'")
+    if prefs.devices.cpp_standalone.openmp_threads:
+        return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"
+    return None

@@ -1,0 +1,307 @@
+{# rtrl_brian: last code object of every step under C++ standalone
+   (rtrl_brian.standalone.StandaloneLearning): the generated learning step
+   (rtrl_brian.codegen.StepProgram), the replay check, the loss and its
+   gradient, gradient accumulation and the optimizer, on Brian2's arrays. #}
+{% extends 'common_group.cpp' %}
+{% block extra_headers %}
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+typedef std::ptrdiff_t Py_ssize_t;
+{{step_c}}
+#undef D
+#undef S
+#undef A
+#undef I
+#undef P32
+#undef C
+
+namespace {
+    // outgoing synapses of each presynaptic unit, in synapse order (CSR)
+    struct rtrl_csr
+    {
+        std::vector<Py_ssize_t> outgoing, order;
+        size_t n_synapses = (size_t) -1;
+    };
+    void rtrl_build_csr(rtrl_csr& csr, const int32_t* pre, size_t n_synapses, size_t n_pre)
+    {
+        if (csr.n_synapses == n_synapses)
+            return;
+        csr.outgoing.assign(n_pre + 1, 0);
+        csr.order.assign(n_synapses > 0 ? n_synapses : 1, 0);
+        for (size_t s = 0; s < n_synapses; s++)
+            csr.outgoing[pre[s] + 1] += 1;
+        for (size_t u = 0; u < n_pre; u++)
+            csr.outgoing[u + 1] += csr.outgoing[u];
+        std::vector<Py_ssize_t> next(csr.outgoing.begin(), csr.outgoing.end() - 1);
+        for (size_t s = 0; s < n_synapses; s++)
+            csr.order[next[pre[s]]++] = (Py_ssize_t) s;
+        csr.n_synapses = n_synapses;
+    }
+    {% for name, n_pre, pre, size in csr %}
+    rtrl_csr rtrl_csr_{{name}};
+    {% endfor %}
+}
+{% endblock %}
+
+{% block maincode %}
+    {% set c = counter %}
+    {% set P = n_params %}
+    int64_t* const _counters = {{ptr['counters']}};
+    const auto _started = std::chrono::steady_clock::now();
+    do
+    {
+        {% if learning %}
+        if (_counters[{{c.error}}] != 0)
+            break;  // learning stopped at an earlier step; the network runs on
+        // -- Brian2's spikes and refractoriness this step
+        {% for spikes, space, n in spiking %}
+        for (size_t _i = 0; _i < {{n}}; _i++)
+            {{spikes}}[_i] = 0.0;
+        for (int32_t _k = 0; _k < {{space}}[{{n}}]; _k++)
+            {{spikes}}[{{space}}[_k]] = 1.0;
+        {% endfor %}
+        {% for group, n, spikes in refractory %}
+        for (size_t _i = 0; _i < {{n}}; _i++)
+        {
+            const double _after = (double) {{ptr['_not_refractory_' ~ group]}}[_i];
+            {{ptr['_nr_after_spikes_' ~ group]}}[_i] = _after;
+            {% if spikes %}
+            {{ptr['_nr_updated_' ~ group]}}[_i] = _after > {{spikes}}[_i] ? _after : {{spikes}}[_i];
+            {% else %}
+            {{ptr['_nr_updated_' ~ group]}}[_i] = _after;
+            {% endif %}
+        }
+        {% endfor %}
+        {% for active, spikes, n in active %}
+        for (size_t _i = 0; _i < {{n}}; _i++)
+            {{active}}[_i] = {{spikes}}[_i] != 0.0;
+        {% endfor %}
+        {% for count, n in thresholds %}
+        {{count}}[0] = 0;
+        {% endfor %}
+        // -- the generated step: replay, Jacobians, influence matrix
+        static size_t _addresses[{{n_slots}}];
+        static Py_ssize_t _strides[{{n_slots}}];
+        {% for name, n_pre, pre, size in csr %}
+        rtrl_build_csr(rtrl_csr_{{name}}, {{pre}}, {{size}}, {{n_pre}});
+        {% endfor %}
+        {% for line in bind_lines %}
+        {{line}}
+        {% endfor %}
+        long long _counts[3] = {0, 0, 0};
+        const auto _engine_started = std::chrono::steady_clock::now();
+        rtrl_step(_addresses, _strides, {{P}}, {{ptr['scratch']}}, _counts, {{ptr['M']}},
+                  {{ptr['scale']}}, (const Py_ssize_t*) {{ptr['column_of']}});
+        double _engine_seconds = std::chrono::duration<double>(
+            std::chrono::steady_clock::now() - _engine_started).count();
+        // -- the replay must end where Brian2 ended
+        int _failed = 0;
+        {% for state, brian, n, k in blocks %}
+        if (!_failed)
+        {
+            double _largest = 1.0;
+            for (size_t _i = 0; _i < {{n}} && !_failed; _i++)
+            {
+                const double _actual = (double) {{ptr[brian]}}[_i];
+                if (!std::isfinite(_actual))
+                {
+                    _failed = 2;
+                    _counters[{{c.error_block}}] = {{k}};
+                    _counters[{{c.error_index}}] = _i;
+                }
+                else if (fabs(_actual) > _largest)
+                    _largest = fabs(_actual);
+            }
+            for (size_t _i = 0; _i < {{n}} && !_failed; _i++)
+            {
+                const double _actual = (double) {{ptr[brian]}}[_i];
+                const double _difference = fabs({{ptr[state]}}[_i] - _actual);
+                if (!(_difference <= {{replay_rtol}} * (_largest + fabs(_actual))))
+                {
+                    _failed = 1;
+                    _counters[{{c.error_block}}] = {{k}};
+                    _counters[{{c.error_index}}] = _i;
+                }
+            }
+        }
+        {% endfor %}
+        if (_failed)
+        {
+            _counters[{{c.error}}] = _failed;
+            _counters[{{c.error_step}}] = _counters[{{c.steps_total}}];
+            _counters[{{c.error_trial_step}}] = _counters[{{c.step}}];
+            break;
+        }
+        // -- the loss at this step and its derivative by the output
+        const double* const _y = {{loss_state}};
+        const int64_t _step = _counters[{{c.step}}];
+        double _dloss[{{n_out}}];
+        double _loss = 0.0;
+        int _short = 0;
+        {% if loss_kind == 'mse' %}
+        const double* const _target = {{ptr['_target']}};
+        if (_step >= {{target_steps}})
+            _short = 1;
+        else
+            for (size_t _k = 0; _k < {{n_out}}; _k++)
+            {
+                _dloss[_k] = _y[_k] - _target[_step * {{n_out}} + _k];
+                _loss += _dloss[_k] * _dloss[_k];
+            }
+        _loss *= 0.5;
+        {% else %}
+        const int64_t* const _labels = {{ptr['_labels']}};
+        const int64_t* const _mask = {{ptr['_mask']}};
+        bool _counted = true;
+        {% if mask_steps %}
+        if (_step >= {{mask_steps}})
+            _short = 1;
+        else
+            _counted = _mask[_step] != 0;
+        {% endif %}
+        {% if label_steps %}
+        if (_counted && _step >= {{label_steps}})
+            _short = 1;
+        const int64_t _label = _short ? 0 : _labels[_step];
+        {% else %}
+        const int64_t _label = _labels[0];
+        {% endif %}
+        for (size_t _k = 0; _k < {{n_out}}; _k++)
+            _dloss[_k] = 0.0;
+        if (_counted && !_short)
+        {
+            double _largest = _y[0];
+            for (size_t _k = 1; _k < {{n_out}}; _k++)
+                if (_y[_k] > _largest)
+                    _largest = _y[_k];
+            double _sum = 0.0;
+            for (size_t _k = 0; _k < {{n_out}}; _k++)
+                _sum += exp(_y[_k] - _largest);
+            for (size_t _k = 0; _k < {{n_out}}; _k++)
+                _dloss[_k] = exp(_y[_k] - _largest) / _sum;
+            _loss = -log(_dloss[_label]);
+            _dloss[_label] -= 1.0;
+        }
+        {% endif %}
+        if (_short)
+        {
+            _counters[{{c.error}}] = 5;
+            _counters[{{c.error_step}}] = _counters[{{c.steps_total}}];
+            _counters[{{c.error_trial_step}}] = _step;
+            break;
+        }
+        // -- this step's gradient: dL/dy times the output's rows of the influence matrix
+        const auto _gradient_started = std::chrono::steady_clock::now();
+        double* const _step_grad = {{ptr['step_grad']}};
+        for (size_t _p = 0; _p < {{P}}; _p++)
+            _step_grad[_p] = 0.0;
+        long long _live = 0;
+        for (size_t _k = 0; _k < {{n_out}}; _k++)
+        {
+            const size_t _r = {{loss_row0}} + _k;
+            const double _scale = {{ptr['scale']}}[_r];
+            if (_scale == 0.0)
+                continue;
+            _live += 1;
+            const double _weight = _dloss[_k] * _scale;
+            const double* const _row = {{ptr['M']}} + _r * {{P}};
+            for (size_t _p = 0; _p < {{P}}; _p++)
+                _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
+        }
+        for (size_t _p = 0; _p < {{P}}; _p++)
+            if (!std::isfinite(_step_grad[_p]))
+            {
+                _counters[{{c.error}}] = 3;
+                _counters[{{c.error_step}}] = _counters[{{c.steps_total}}];
+                _counters[{{c.error_trial_step}}] = _step;
+                _counters[{{c.error_index}}] = _p;
+                break;
+            }
+        if (_counters[{{c.error}}] != 0)
+            break;
+        _engine_seconds += std::chrono::duration<double>(
+            std::chrono::steady_clock::now() - _gradient_started).count();
+        for (size_t _p = 0; _p < {{P}}; _p++)
+        {
+            {{ptr['grad']}}[_p] += _step_grad[_p];
+            {{ptr['pending']}}[_p] += _step_grad[_p];
+        }
+        _counters[{{c.pending_steps}}] += 1;
+        {{ptr['trial_loss']}}[0] += _loss;
+        {{dynamic['loss']}}.push_back(_loss);
+        {% if threshold_units %}
+        long long _active_units = 0;
+        {% for count, n in thresholds %}
+        _active_units += {{count}}[0];
+        {% endfor %}
+        {{dynamic['active_fraction']}}.push_back((double) _active_units / {{threshold_units}});
+        {% else %}
+        {{dynamic['active_fraction']}}.push_back(0.0);
+        {% endif %}
+        {{dynamic['multiply_adds']}}.push_back((double) (_counts[0] + _live * {{P}}));
+        {{dynamic['multiply_adds_dense']}}.push_back(
+            (double) ({{dense_fixed}}LL + _counts[2] + {{n_out}}LL * {{P}}));
+        {{dynamic['bytes']}}.push_back((double) (_counts[1] * 8 + _live * {{P}} * 8));
+        {{dynamic['engine_seconds']}}.push_back(_engine_seconds);
+        {% if optimizer %}
+        // -- the optimizer, every {{update_every}} steps, on Brian2's parameter arrays
+        if (_counters[{{c.pending_steps}}] >= {{update_every}})
+        {
+            double* const _pending = {{ptr['pending']}};
+            double _factor = 1.0;
+            {% if clip %}
+            double _norm = 0.0;
+            for (size_t _p = 0; _p < {{P}}; _p++)
+                _norm += _pending[_p] * _pending[_p];
+            _norm = sqrt(_norm);
+            if (_norm > {{clip}})
+                _factor = {{clip}} / _norm;
+            {% endif %}
+            _counters[{{c.optimizer_steps}}] += 1;
+            {% if optimizer == 'Adam' %}
+            const double _scale1 = 1.0 - pow({{beta1}}, (double) _counters[{{c.optimizer_steps}}]);
+            const double _scale2 = 1.0 - pow({{beta2}}, (double) _counters[{{c.optimizer_steps}}]);
+            {% endif %}
+            bool _finite = true;
+            {% for param, offset, size in params %}
+            for (size_t _i = 0; _i < {{size}}; _i++)
+            {
+                const size_t _p = {{offset}} + _i;
+                const double _g = _factor == 1.0 ? _pending[_p] : _pending[_p] * _factor;
+                {{ptr['before_update']}}[_p] = {{param}}[_i];
+                {% if optimizer == 'SGD' %}
+                {{ptr['moment1']}}[_p] = {{ptr['moment1']}}[_p] * {{momentum}} + _g;
+                {{param}}[_i] -= {{lr}} * {{ptr['moment1']}}[_p];
+                {% else %}
+                {{ptr['moment1']}}[_p] = {{ptr['moment1']}}[_p] * {{beta1}} + (1.0 - {{beta1}}) * _g;
+                {{ptr['moment2']}}[_p] = {{ptr['moment2']}}[_p] * {{beta2}} + (1.0 - {{beta2}}) * _g * _g;
+                {{param}}[_i] -= {{lr}} * ({{ptr['moment1']}}[_p] / _scale1)
+                                 / (sqrt({{ptr['moment2']}}[_p] / _scale2) + {{eps}});
+                {% endif %}
+                _finite = _finite && std::isfinite({{param}}[_i]);
+            }
+            {% endfor %}
+            if (!_finite)
+            {
+                {% for param, offset, size in params %}
+                for (size_t _i = 0; _i < {{size}}; _i++)
+                    {{param}}[_i] = {{ptr['before_update']}}[{{offset}} + _i];
+                {% endfor %}
+                _counters[{{c.error}}] = 4;
+                _counters[{{c.error_step}}] = _counters[{{c.steps_total}}];
+                _counters[{{c.error_trial_step}}] = _step;
+            }
+            for (size_t _p = 0; _p < {{P}}; _p++)
+                _pending[_p] = 0.0;
+            _counters[{{c.pending_steps}}] = 0;
+        }
+        {% endif %}
+        _counters[{{c.step}}] += 1;
+        {{dynamic['step_seconds']}}.push_back(std::chrono::duration<double>(
+            std::chrono::steady_clock::now() - _started).count());
+        {% endif %}
+    } while (false);
+    _counters[{{c.steps_total}}] += 1;
+{% endblock %}

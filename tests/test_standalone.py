@@ -1,0 +1,248 @@
+"""
+The learner inside Brian2's C++ standalone binary (`rtrl_brian.standalone`).
+
+Each build compiles a whole Brian2 project (about 15 s here): the reference
+runs first on the runtime device (numpy target, Python engines), then the same
+network is built and run under cpp_standalone, and gradients, parameters and
+per-step figures are compared.
+"""
+
+import contextlib
+import gc
+import os
+import re
+from unittest import mock
+
+import numpy as np
+import pytest
+from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
+                    TimedArray, device, ms, set_device)
+from hypothesis import Phase, given, note, settings
+
+import rtrl_brian as rb
+from rtrl_brian import UnsupportedConstructError
+from helpers import relative_error
+from test_properties import STEPS, build, networks
+
+pytestmark = pytest.mark.standalone
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    """One project folder for the builds: make recompiles only what changed (Brian2's own
+    library once, not per test)."""
+    return tmp_path_factory.mktemp("standalone")
+
+
+@contextlib.contextmanager
+def standalone(directory):
+    """Brian2's cpp_standalone device, building into ``directory`` on ``run``."""
+    set_device("cpp_standalone", directory=str(directory), build_on_run=True,
+               with_output=False)
+    try:
+        yield
+    finally:
+        device.reinit()  # the standalone device forgets this project
+        set_device("runtime")
+        device.reinit()
+        device.activate()
+
+
+def run_learner(make_network, learner_options, duration, before_run=None):
+    """Build, attach a learner, run; gradients, parameters and figures as plain arrays."""
+    objects, params, loss = make_network()
+    learner = rb.RTRL(params, loss, name="learner", namespace={}, **learner_options)
+    if before_run is not None:
+        before_run(learner)
+    Network(*objects, learner).run(duration)
+    result = {"gradients": [learner.gradient(var) for var in params],
+              "parameters": [np.array(var[:], dtype=np.float64) for var in params],
+              "history": {key: np.asarray(values, dtype=np.float64)
+                          for key, values in learner.history.items()}}
+    del objects, params, loss, learner
+    gc.collect()  # the names can be used again
+    return result
+
+
+def lif_network(seed=3, steps=60, delay=None):
+    """Input raster, a recurrent LIF group with refractoriness and a leaky readout."""
+    rng = np.random.default_rng(seed)
+    step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
+    inputs = SpikeGeneratorGroup(6, neuron, step * ms, name="inputs")
+    rec = NeuronGroup(10, "dv/dt = -v / (12*ms) : 1 (unless refractory)\nv_th : 1 (constant)",
+                      threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
+                      method="exact", name="rec")
+    rec.v_th = rng.uniform(0.6, 1.0, 10)
+    out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out")
+    objects, params = [inputs, rec, out], []
+    for source, target, on_pre, density in [(inputs, rec, "v_post += w", 0.6),
+                                            (rec, rec, "v_post += w", 0.3),
+                                            (rec, out, "y_post += w", 0.8)]:
+        synapses = Synapses(source, target, "w : 1", on_pre=on_pre,
+                            name=f"{source.name}_{target.name}")
+        pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
+        synapses.connect(i=pre, j=post)
+        synapses.w = rng.normal(0.4, 0.3, len(pre))
+        if delay is not None and target is out:
+            synapses.delay = delay
+        objects.append(synapses)
+        params.append(synapses.w)
+    params.append(rec.v_th)
+    return objects, params, rb.losses.MSE(out.y, rng.normal(0.3, 0.2, (steps, 2)))
+
+
+@settings(max_examples=20 if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else 1,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a build per draw: no shrinking
+@given(network=networks())
+def test_random_networks_in_the_binary_equal_the_dense_engine(network, build_dir):
+    """Random networks of the property tests, without what the binary refuses: TimedArray
+    drives and PoissonGroups (their draws would differ), connectivity from arrays."""
+    for spec in network["groups"]:
+        spec["drive"] = False
+    network.update(poisson=False, arrays=True)
+    note(repr(network))
+    options = dict(surrogate=rb.surrogates.Triangle(width=network["width"], gain=0.4),
+                   detach_reset=network["detach"])
+    make = lambda: build(network)  # noqa: E731
+    dense = run_learner(make, dict(options, engine="dense"), STEPS * ms)
+    with standalone(build_dir):
+        binary = run_learner(make, options, STEPS * ms)
+    for k, (ours, reference) in enumerate(zip(binary["gradients"], dense["gradients"])):
+        assert relative_error(ours, reference) < 1e-12, k
+    assert relative_error(binary["history"]["loss"], dense["history"]["loss"]) < 1e-12
+
+
+def cross_entropy_network():
+    objects, params, _ = lif_network()
+    rng = np.random.default_rng(5)
+    mask = rng.random(20) < 0.6
+    return objects, params, rb.losses.CrossEntropy(objects[2].y, rng.integers(0, 2, 20), mask)
+
+
+LEARNING = {
+    "mse-adam": (lif_network, lambda: dict(optimizer=rb.optim.Adam(lr=0.02), update_every=4,
+                                           clip_grad_norm=5.0)),
+    "cross-entropy-sgd": (cross_entropy_network,
+                          lambda: dict(optimizer=rb.optim.SGD(lr=0.5, momentum=0.5))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEARNING))
+def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, case):
+    """Trials of 20 steps, an optimizer: parameters, gradients, losses and the work counts
+    equal the compiled engine's (runtime, same generated step)."""
+    make, options = LEARNING[case]
+
+    def trials(learner):
+        learner.trials(20)
+
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        compiled = run_learner(make, dict(options(), engine="compiled"), 60 * ms, trials)
+    with standalone(build_dir):
+        binary = run_learner(make, options(), 60 * ms, trials)
+    for ours, reference in zip(binary["parameters"], compiled["parameters"]):
+        assert relative_error(ours, reference) < 1e-12
+    initial = run_learner(make, {}, 0 * ms)["parameters"]
+    assert all(np.max(np.abs(p - q)) > 1e-3 for p, q in zip(binary["parameters"], initial))
+    for ours, reference in zip(binary["gradients"], compiled["gradients"]):
+        assert relative_error(ours, reference) < 1e-12
+    for key in ("loss", "trial_loss"):
+        assert relative_error(binary["history"][key], compiled["history"][key]) < 1e-12, key
+    assert len(binary["history"]["trial_loss"]) == 2  # two trials ended, the third runs on
+    for key in ("multiply_adds", "multiply_adds_dense", "bytes", "M_bytes"):
+        np.testing.assert_array_equal(binary["history"][key], compiled["history"][key], key)
+    # a ratio of the same counts (-ffast-math may divide by multiplying with a reciprocal)
+    np.testing.assert_allclose(binary["history"]["active_fraction"],
+                               compiled["history"]["active_fraction"], rtol=1e-15)
+    assert np.all(binary["history"]["engine_seconds"] > 0)
+
+
+def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
+    """Delays cannot be read before the build; the binary's replay check catches them."""
+    with standalone(build_dir):
+        objects, params, loss = lif_network(delay=1 * ms)
+        learner = rb.RTRL(params, loss, optimizer=rb.optim.SGD(lr=0.1), namespace={})
+        Network(*objects, learner).run(60 * ms)
+        with pytest.raises(RuntimeError, match=r"at step \d+ \(step \d+ of the trial\) the "
+                                               r"learner's replay of 'out.y' \(neuron \d\) "
+                                               r"differs from what Brian2 computed.*Learning "
+                                               r"stopped there in the binary"):
+            learner.gradient(params[0])
+        stopped = int(learner._standalone_learning.counters()["error_step"])
+        assert len(learner.history["loss"]) == stopped  # nothing recorded after it
+        assert np.all(np.isfinite(learner.gradient(params[0])))  # reported once
+
+
+def raster_inputs():
+    return SpikeGeneratorGroup(3, [0, 1], [1, 2] * ms, name="inputs")
+
+
+def small_network(target=None, drive=False, poisson=False, connect_arrays=True):
+    inputs = PoissonGroup(3, rates="100*Hz", name="inputs") if poisson else raster_inputs()
+    eqs = "dv/dt = (-v + drive(t)) / (10*ms) : 1" if drive else "dv/dt = -v / (10*ms) : 1"
+    rec = NeuronGroup(3, eqs, threshold="v > 1", reset="v -= 1", method="euler", name="rec",
+                      namespace={"drive": TimedArray([0.1, 0.2], dt=5 * ms)})
+    synapses = Synapses(inputs, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    if connect_arrays:
+        synapses.connect(i=[0, 1, 2], j=[0, 1, 2])
+    else:
+        synapses.connect(p=0.5)
+    target = np.zeros((10, 3)) if target is None else target
+    return synapses, rb.losses.MSE(rec.v, target)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("change, error, message", [
+    (lambda: rb.BPTT(*_parts(small_network()), namespace={}), UnsupportedConstructError,
+     r"'CPPStandaloneDevice' is not supported: BPTT runs as a NetworkOperation"),
+    (lambda: rb.RTRL(*_parts(small_network()), engine="dense", namespace={}), ValueError,
+     r"engine='dense' runs in Python only"),
+    (lambda: rb.RTRL(*_parts(small_network()), dtype=np.float32, namespace={}), ValueError,
+     "float64"),
+    (lambda: rb.RTRL(*_parts(small_network(connect_arrays=False)), namespace={}),
+     UnsupportedConstructError, r"'s_in': under a standalone device the number of synapses "
+                                r"must be known before the build.*connect\(i=sources"),
+    (lambda: rb.RTRL(*_parts(small_network(drive=True)), namespace={}),
+     UnsupportedConstructError, r"'rec' calls a function without a C form"),
+], ids=["bptt", "dense", "float32", "connect-p", "timed-array-drive"])
+def test_what_the_binary_cannot_do_is_refused_at_construction(tmp_path, change, error, message):
+    with standalone(tmp_path / "build"):
+        with pytest.raises(error, match=message):
+            change()
+
+
+def _parts(network):
+    synapses, loss = network
+    return [synapses.w], loss
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("change, message", [
+    (lambda learner, loss: learner.trials(5, start=lambda trial: None),
+     r"a trial start callback"),
+    (lambda learner, loss: loss.set_target(TimedArray(np.zeros((2, 3)), dt=1 * ms)),
+     r"a TimedArray target"),
+    (lambda learner, loss: learner.sparsity.append(lambda learner, step: None),
+     r"sparsity controllers"),
+], ids=["trial-callback", "timed-array-target", "sparsity"])
+def test_what_the_binary_cannot_do_is_refused_before_the_build(tmp_path, change, message):
+    with standalone(tmp_path / "build"):
+        synapses, loss = small_network()
+        learner = rb.RTRL([synapses.w], loss, namespace={})
+        change(learner, loss)
+        with pytest.raises(Exception) as caught:  # Brian2 wraps errors of before_run
+            Network(synapses.source, synapses.target, synapses, learner).run(5 * ms)
+        cause = caught.value.__cause__ or caught.value
+        assert isinstance(cause, UnsupportedConstructError)
+        assert re.search(r"not supported under cpp_standalone: " + message, str(cause))
+        assert not (tmp_path / "build" / "main").exists()  # nothing was built
+
+
+@pytest.mark.codegen_independent
+def test_pruning_is_refused_in_the_binary(tmp_path):
+    with standalone(tmp_path / "build"):
+        synapses, loss = small_network()
+        learner = rb.RTRL([synapses.w], loss, namespace={})
+        with pytest.raises(UnsupportedConstructError, match="pruning and regrowing are not "
+                                                            "supported under cpp_standalone"):
+            learner.prune(synapses.w, [0])
