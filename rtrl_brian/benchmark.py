@@ -284,13 +284,13 @@ def _target_cost(n, width, target, engine, steps, warmup):
 
     from .optim import Adam
 
-    dt = defaultclock.dt
+    step = defaultclock.dt  # not 'dt': Brian2 would see it in the run namespace
     if target != "cpp_standalone":
         prefs.codegen.target = target
         network, learner = benchmark_network(n, 0.1, width, engine)
         learner.optimizer = Adam(lr=1e-3)
-        network.run(warmup * dt)  # compiles
-        seconds = _timed(lambda: network.run(steps * dt)) / steps
+        network.run(warmup * step)  # compiles
+        seconds = _timed(lambda: network.run(steps * step)) / steps
         learner_seconds = np.asarray(learner.history["step_seconds"])[warmup:]
     else:
         with tempfile.TemporaryDirectory() as build:
@@ -299,7 +299,7 @@ def _target_cost(n, width, target, engine, steps, warmup):
                 network, learner = benchmark_network(n, 0.1, width, engine,
                                                      target_steps=warmup + steps)
                 learner.optimizer = Adam(lr=1e-3)
-                network.run((warmup + steps) * dt)
+                network.run((warmup + steps) * step)
                 seconds = device._last_run_time / (warmup + steps)  # the binary's run time
                 learner_seconds = np.asarray(learner.history["step_seconds"])
             finally:
