@@ -24,7 +24,8 @@ from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .kernels import kernels_for_target, resolve_target
 from .observer import StepObserver
-from .standalone import StandaloneLearning, StandaloneSnapshot, check_standalone
+from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
+                         failure_exception)
 
 __all__ = ["RTRL"]
 
@@ -65,6 +66,9 @@ class RTRL(StepObserver):
         matrix) as generated C, one call per step: much faster for small
         networks, where per-op Python dominates (Cython target, float64,
         `rtrl_brian.surrogates.Triangle`). All give the same gradients.
+        Under ``set_device('cpp_standalone')`` the generated step runs inside
+        Brian2's binary, with the loss and the optimizer ('sparse' and
+        'compiled' alike; see `rtrl_brian.standalone`).
     dtype : {numpy.float64, numpy.float32}, optional
         Storage precision of the influence matrix (default float64).
     update_every : int, optional
@@ -234,34 +238,7 @@ class RTRL(StepObserver):
         failure = learning.failure()
         if failure is not None and not self._standalone_reported:
             self._standalone_reported = True
-            raise self._standalone_error(failure)
-
-    def _standalone_error(self, failure):
-        """The exception the runtime learner would have raised during the run."""
-        where = f"step {failure['step']} (step {failure['trial_step']} of the trial)"
-        block = failure["block"]
-        variable = None if block is None else f"'{block[0]}.{block[1]}'"
-        stopped = ("Learning stopped there in the binary; the network ran on and the "
-                   "parameters kept their last finite values.")
-        if failure["kind"] == "replay":
-            return RuntimeError(
-                f"{self.name}: at {where} the learner's replay of {variable} (neuron "
-                f"{failure['index']}) differs from what Brian2 computed. Something changed the "
-                f"network that rtrl_brian does not model (synaptic delays, a changed schedule, "
-                f"or an unsupported construct); its gradients would not be exact. {stopped}")
-        if failure["kind"] == "non-finite state":
-            return FloatingPointError(f"{self.name}: at {where} {variable} of neuron "
-                                      f"{failure['index']} is not finite as Brian2 computed "
-                                      f"it. {stopped}")
-        if failure["kind"] == "target too short":
-            return IndexError(f"{self.name}: at {where} the loss's target, labels or mask had "
-                              f"no entry for the trial step; call trials(steps) or give a "
-                              f"longer one. {stopped}")
-        what = ("the gradient" if failure["kind"] == "non-finite gradient"
-                else "the update made a parameter")
-        return FloatingPointError(f"{self.name}: at {where} {what} not finite (lower the "
-                                  f"learning rate or clip gradients with clip_grad_norm). "
-                                  f"{stopped}")
+            raise failure_exception(self.name, failure)
 
     def _prepare_engine(self):
         """Generate the compiled engine's step for the current ops (once per compilation)."""

@@ -41,7 +41,7 @@ from .observer import REPLAY_RTOL
 from .optim import SGD, Adam
 
 __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
-           "COUNTERS", "ERRORS"]
+           "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
 
 #: Integer state of the learner in the binary, in the order of its ``counters`` array.
 COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
@@ -366,3 +366,40 @@ def check_standalone(learner, program):
     if prefs.devices.cpp_standalone.openmp_threads:
         return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"
     return None
+
+
+def failure_exception(name, failure):
+    """
+    The exception the runtime learner would have raised during the run.
+
+    Parameters
+    ----------
+    name : str
+        The learner's name.
+    failure : dict
+        As returned by `StandaloneLearning.failure`.
+    """
+    where = f"step {failure['step']} (step {failure['trial_step']} of the trial)"
+    block = failure["block"]
+    variable = None if block is None else f"'{block[0]}.{block[1]}'"
+    stopped = ("Learning stopped there in the binary; the network ran on and the "
+               "parameters kept their last finite values.")
+    if failure["kind"] == "replay":
+        return RuntimeError(
+            f"{name}: at {where} the learner's replay of {variable} (neuron "
+            f"{failure['index']}) differs from what Brian2 computed. Something changed the "
+            f"network that rtrl_brian does not model (synaptic delays, a changed schedule, "
+            f"or an unsupported construct); its gradients would not be exact. {stopped}")
+    if failure["kind"] == "non-finite state":
+        return FloatingPointError(f"{name}: at {where} {variable} of neuron "
+                                  f"{failure['index']} is not finite as Brian2 computed "
+                                  f"it. {stopped}")
+    if failure["kind"] == "target too short":
+        return IndexError(f"{name}: at {where} the loss's target, labels or mask had "
+                          f"no entry for the trial step; call trials(steps) or give a "
+                          f"longer one. {stopped}")
+    what = ("the gradient" if failure["kind"] == "non-finite gradient"
+            else "the update made a parameter")
+    return FloatingPointError(f"{name}: at {where} {what} not finite (lower the "
+                              f"learning rate or clip gradients with clip_grad_norm). "
+                              f"{stopped}")

@@ -173,6 +173,29 @@ def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
         assert np.all(np.isfinite(learner.gradient(params[0])))  # reported once
 
 
+def test_a_short_target_and_an_infinite_update_are_reported(build_dir):
+    """Two learners in one binary: one runs past its target, one's update overflows."""
+    initial = run_learner(lif_network, {}, 0 * ms)["parameters"]
+    with standalone(build_dir):
+        objects, params, loss = lif_network()
+        short = rb.RTRL(params, rb.losses.MSE(loss.group.y, loss.target[:10]), name="short",
+                        namespace={})
+        exploding = rb.RTRL(params, loss, optimizer=rb.optim.SGD(lr=1e308), name="exploding",
+                            namespace={})
+        Network(*objects, short, exploding).run(60 * ms)
+        with pytest.raises(IndexError, match=r"short: at step 10 \(step 10 of the trial\) the "
+                                             r"loss's target, labels or mask had no entry"):
+            short.gradient(params[0])
+        with pytest.raises(FloatingPointError, match=r"exploding: at step \d+ .* the update "
+                                                     r"made a parameter not finite"):
+            exploding.history
+        assert len(short.history["loss"]) == 10
+        # the overflowing update was undone: the parameters kept their last finite values
+        assert all(np.all(np.isfinite(np.asarray(var[:]))) for var in params)
+        assert any(np.max(np.abs(np.asarray(var[:]) - before)) > 1.0
+                   for var, before in zip(params, initial))  # after finite (huge) updates
+
+
 def raster_inputs():
     return SpikeGeneratorGroup(3, [0, 1], [1, 2] * ms, name="inputs")
 
