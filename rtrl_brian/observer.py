@@ -9,6 +9,10 @@ from the snapshot through the compiled ops, using Brian2's own spikes, obtains
 each op's linearization, and checks that the replay ends where Brian2 ended:
 anything the compiler did not model (a user `NetworkOperation` changing state,
 say) is reported instead of silently giving wrong gradients.
+
+Under Brian2's C++ standalone device, which skips `NetworkOperation` objects,
+`RTRL` contributes code objects to the binary instead (`rtrl_brian.standalone`);
+other observers refuse standalone devices.
 """
 
 import copy
