@@ -22,6 +22,13 @@ def test_lif_pattern_generation_example(tmp_path):
     assert (tmp_path / "lif_pattern.png").stat().st_size > 10_000
 
 
+@pytest.mark.standalone
+def test_lif_pattern_generation_example_in_the_binary(tmp_path):
+    load("lif_pattern_generation").main(["--trials", "3", "--neurons", "10", "--standalone",
+                                         "--out", str(tmp_path)])
+    assert (tmp_path / "lif_pattern.png").stat().st_size > 10_000
+
+
 @pytest.mark.codegen_independent
 def test_train_on_task_example(tmp_path):
     load("train_on_task").main(["recall", "--model", "egru", "--units", "6", "--trials", "2",
