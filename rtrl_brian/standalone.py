@@ -127,6 +127,8 @@ class StandaloneLearning(Group, CodeRunner):
             self._reference(f"_not_refractory_{group}", group, "not_refractory")
         for param in learner.ir.params:
             self._reference(f"_param{param.offset}", param.owner.name, param.name)
+        #: Template keywords of the current run, computed by the snapshot first.
+        self.run_keywords = None
         self._bind_lines, self._active_groups = [], []
         for k, key in enumerate(program.slots):
             self._bind_lines += self._slot(k, key)
@@ -194,8 +196,10 @@ class StandaloneLearning(Group, CodeRunner):
 
     # -- code generation -------------------------------------------------------------------
     def before_run(self, run_namespace):
-        self.learner.check_standalone_run(run_namespace)
-        self.template_kwds = self.keywords()
+        if self.run_keywords is None:  # no snapshot ran before it in this run
+            self.learner.check_standalone_run(run_namespace)
+            self.run_keywords = self.keywords()
+        self.template_kwds, self.run_keywords = self.run_keywords, None
         super().before_run(run_namespace)
 
     def keywords(self):
@@ -335,7 +339,8 @@ class StandaloneSnapshot(CodeRunner):
 
     def before_run(self, run_namespace):
         self.learning.learner.check_standalone_run(run_namespace)
-        self.template_kwds = self.learning.keywords()
+        # once per run, for both code objects (it also fills the loss's arrays)
+        self.template_kwds = self.learning.run_keywords = self.learning.keywords()
         self.learning.learner._standalone_reset = False  # done at this run's first step
         super().before_run(run_namespace)
 

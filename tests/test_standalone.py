@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
                     TimedArray, device, ms, set_device)
+from brian2.devices.device import RuntimeDevice
 from hypothesis import Phase, given, note, settings
 
 import rtrl_brian as rb
@@ -35,9 +36,9 @@ def build_dir(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def standalone(directory):
-    """Brian2's cpp_standalone device, building into ``directory`` on ``run``."""
-    set_device("cpp_standalone", directory=str(directory), build_on_run=True,
+def standalone(directory, build_on_run=True):
+    """Brian2's cpp_standalone device, building into ``directory`` (on ``run``)."""
+    set_device("cpp_standalone", directory=str(directory), build_on_run=build_on_run,
                with_output=False)
     try:
         yield
@@ -155,6 +156,34 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     np.testing.assert_allclose(binary["history"]["active_fraction"],
                                compiled["history"]["active_fraction"], rtol=1e-15)
     assert np.all(binary["history"]["engine_seconds"] > 0)
+
+
+def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
+    """Two run() calls with zero_grad() and reset_state() between them, trials across."""
+    def learn():
+        objects, params, loss = lif_network()
+        learner = rb.RTRL(params, loss, optimizer=rb.optim.SGD(lr=0.05), namespace={})
+        learner.trials(25)
+        network = Network(*objects, learner)
+        network.run(30 * ms)
+        learner.zero_grad()
+        learner.reset_state()
+        network.run(30 * ms)
+        if not isinstance(device, RuntimeDevice):
+            device.build(directory=str(build_dir), with_output=False)
+        return ([learner.gradient(var) for var in params], [np.asarray(var[:]) for var in params],
+                learner.history["trial_loss"], learner.trial_loss, learner.history["loss"])
+
+    runtime = learn()
+    gc.collect()
+    with standalone(build_dir, build_on_run=False):
+        binary = learn()
+    for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
+        assert relative_error(ours, reference) < 1e-12
+    assert len(binary[2]) == len(runtime[2]) == 3  # 25, 5 (to reset_state) and 20 steps
+    assert relative_error(np.array(binary[2]), np.array(runtime[2])) < 1e-12
+    assert relative_error(binary[3], runtime[3]) < 1e-12  # the open trial
+    assert len(binary[4]) == 60
 
 
 def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
