@@ -171,8 +171,10 @@ def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
         network.run(30 * ms)
         if not isinstance(device, RuntimeDevice):
             device.build(directory=str(build_dir), with_output=False)
-        return ([learner.gradient(var) for var in params], [np.asarray(var[:]) for var in params],
-                learner.history["trial_loss"], learner.trial_loss, learner.history["loss"])
+        return ([learner.gradient(var) for var in params],
+                [np.array(var[:], dtype=np.float64) for var in params],  # copies: in brian2
+                learner.history["trial_loss"], learner.trial_loss,  # 2.10 var[:] views memory
+                learner.history["loss"])  # that goes with the network
 
     runtime = learn()
     gc.collect()
