@@ -288,7 +288,7 @@ class StepProgram:
             active = self._slots("active", group)
             count = self._slots("active_count", position)
             gate = (f"{self._surrogate.gain!r} * fmax(0.0, 1.0 - fabs(_out0) / "
-                    f"{self._surrogate.width!r})")
+                    f"{self._surrogate.width!r})") if not op.op.constant else "0.0"
             if op.op.refractory:
                 flag = self._slots("not_refractory", group, "updated")
                 gate = f"({gate}) * D({flag})[e]"
@@ -360,7 +360,7 @@ class StepProgram:
             if (binding.owner, binding.var) in written and binding.kind in ("row", "value"):
                 raise NotCompilable(f"'{symbol}' is read by the same pathway that increments it")
         synapses = pathway.synapses.name
-        source = pathway.synapses.source.name
+        source = pathway.pre_group.name
         index_of = {"pre": "u", "post": "post", "synapse": "syn", "self": "0"}
         outgoing, order = self._slots("outgoing", synapses), self._slots("order", synapses)
         post = self._slots("post", synapses)
@@ -368,7 +368,7 @@ class StepProgram:
             active = f"A({self._slots('active', source)})[u]"
         else:
             active = f"D({self._slots('spikes', source)})[u] != 0.0"
-        n_pre = pathway.synapses.source.N
+        n_pre = pathway.pre_group.N
         body = self._expressions(position, op, index_of)
         for j, (rows, columns) in enumerate(self._terms(op)):
             owner, var, _ = op.outputs[j]

@@ -23,7 +23,7 @@ from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
                  StepIR, ThresholdOp)
 from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
 
-__all__ = ["is_current", "compile_step", "owner_of"]
+__all__ = ["is_current", "compile_step", "owner_of", "base_group"]
 
 #: Variables Brian2 maintains itself; user code may read but not write them.
 _INTERNAL = frozenset({"t", "dt", "i", "j", "N", "t_in_timesteps", "lastspike",
@@ -58,6 +58,17 @@ def owner_of(view):
             f"full group '{owner.source.name}' instead."
         )
     return owner, view.name
+
+
+def base_group(group):
+    """
+    The group that holds a group's state: the owner of a `Subgroup`, else itself.
+
+    Brian2 stores a subgroup's variables in its owner's arrays and synapses
+    from or onto a subgroup index them by the owner's neuron numbers, so the
+    learner treats them as synapses of the owner.
+    """
+    return group.source if isinstance(group, Subgroup) else group
 
 
 def _sort_key(obj, schedule):
@@ -135,11 +146,6 @@ def _check_synapses(synapses):
         if delays is not None and np.size(delays) and np.any(np.asarray(delays) != 0):
             raise unsupported(synapses, f"{pathway.name}.delay", "synaptic delays",
                               "Delays are not supported yet; remove them.")
-    for side in (synapses.source, synapses.target):
-        if isinstance(side, Subgroup):
-            raise unsupported(synapses, f"Synapses({synapses.source.name}, {synapses.target.name})",
-                              f"the Subgroup '{side.name}'",
-                              f"Connect the full group '{side.source.name}' instead.")
 
 
 class _Compiler:
@@ -158,22 +164,23 @@ class _Compiler:
         """Names of groups that some parameter influences, to a fixed point."""
         learned = {}
         for owner, _ in self.param_views:
-            group = owner.target if isinstance(owner, Synapses) else owner
+            group = base_group(owner.target) if isinstance(owner, Synapses) else owner
             _check_group(group)
             learned[group.name] = group
         changed = True
         while changed:
             changed = False
             for synapses in self.synapses:
-                if _member(synapses.source, learned) and not _member(synapses.target, learned):
-                    _check_group(synapses.target)
-                    learned[synapses.target.name] = synapses.target
+                source, target = base_group(synapses.source), base_group(synapses.target)
+                if _member(source, learned) and not _member(target, learned):
+                    _check_group(target)
+                    learned[target.name] = target
                     changed = True
         return learned
 
     def incoming(self, learned):
         """Every Synapses object that writes into a learned group."""
-        incoming = [s for s in self.synapses if _member(s.target, learned)]
+        incoming = [s for s in self.synapses if _member(base_group(s.target), learned)]
         for synapses in incoming:
             _check_synapses(synapses)
         return sorted(incoming, key=lambda s: s.name)
@@ -236,8 +243,9 @@ def _subexpressions(group, suffix=""):
 
 
 def _inline(code, definitions):
-    """Parse ``code`` and substitute subexpressions into it, recursively."""
-    expr = to_sympy(code)
+    """Parse ``code`` (unless it is sympy already) and substitute subexpressions
+    into it, recursively."""
+    expr = to_sympy(code) if isinstance(code, str) else code
     for _ in range(len(definitions) + 1):
         replace = {s: definitions[str(s)] for s in expr.free_symbols if str(s) in definitions}
         if not replace:
@@ -248,23 +256,42 @@ def _inline(code, definitions):
 
 def _written_state(group, synapses_list):
     """State variables of ``group``: integrated ones plus every written one."""
-    written = list(group.equations.diff_eq_names)
+    written = [eq.varname for eq in group.equations.ordered  # ordered: no set order
+               if eq.type == DIFFERENTIAL_EQUATION]
     codes = [group.event_codes.get("spike", "") or ""]
-    codes += [obj.abstract_code for obj in group.contained_objects
-              if _is_run_regularly(obj)]
+    codes += [obj.abstract_code for _, obj in _run_regularly_blocks(group)]
     for code in codes:
         for var, _, _, _ in parse_statements(code):
             if var in group.variables and var not in written:  # others: temporaries
                 written.append(var)
     for synapses in synapses_list:
-        if synapses.target.name != group.name:
+        if base_group(synapses.target).name != group.name:
             continue
         for pathway in synapses._pathways:
             for var, _, _, _ in parse_statements(pathway.code):
-                base = var[:-5] if var.endswith("_post") else var
+                base = _postsynaptic_name(synapses, var)
                 if base in group.variables and base not in written:
                     written.append(base)
     return written
+
+
+def _postsynaptic_name(synapses, name):
+    """
+    The postsynaptic variable a name in synaptic code refers to, or None.
+
+    As in Brian2: ``v_post``, or ``v`` without a suffix when ``synapses`` has no
+    variable of its own by that name.
+    """
+    if synapses.variables.indices.get(name) != "_postsynaptic_idx":
+        return None
+    return name[:-5] if name.endswith("_post") else name
+
+
+def _with_suffixes(synapses, expr):
+    """``expr`` with every unsuffixed postsynaptic name written ``name_post``."""
+    return expr.xreplace({symbol: sympy.Symbol(f"{symbol}_post", real=True)
+                          for symbol in expr.free_symbols
+                          if _postsynaptic_name(synapses, str(symbol)) == str(symbol)})
 
 
 def _conditional_write(group, var):
@@ -299,6 +326,28 @@ def entries(owner, var):
 def _is_run_regularly(obj):
     return (isinstance(obj, CodeRunner) and obj.template == "stateupdate"
             and type(obj).__name__ == "CodeRunner")
+
+
+def _run_regularly_blocks(group):
+    """
+    ``(owner, block)`` for each ``run_regularly`` block acting on ``group``.
+
+    ``owner`` is ``group``, or the `Subgroup` the block was created on (Brian2
+    keeps such subgroups among the group's contained objects).
+    """
+    for obj in group.contained_objects:
+        if _is_run_regularly(obj):
+            yield group, obj
+        elif isinstance(obj, Subgroup):
+            yield from ((obj, block) for block in obj.contained_objects
+                        if _is_run_regularly(block))
+
+
+def _in_parent_indices(subgroup, expr):
+    """``expr`` of a subgroup's code with ``i`` and ``N`` in its owner's terms."""
+    i = sympy.Symbol("i", real=True)
+    return expr.xreplace({i: i - subgroup.start,
+                          sympy.Symbol("N", real=True): sympy.Integer(len(subgroup))})
 
 
 def _collect_params(compiler, learned):
@@ -394,7 +443,7 @@ def compile_step(params, namespace, schedule=None):
     scheduled.sort(key=lambda op: _sort_key(op.source, schedule))
     _check_order(scheduled)
 
-    spike_sources = {s.source.name: s.source for s in incoming}
+    spike_sources = {base_group(s.source).name: base_group(s.source) for s in incoming}
     dt = float(next(iter(groups.values())).group.clock.dt_)
     structure = _structure(groups, params_ir)
     return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt,
@@ -410,7 +459,7 @@ def _identities(resolved):
 def _structure(groups, params):
     """Sizes, wiring and time step the IR was built for."""
     members = {name: g.group for name, g in groups.items()}
-    incoming = sorted(s.name for s in _all_synapses() if _member(s.target, members))
+    incoming = sorted(s.name for s in _all_synapses() if _member(base_group(s.target), members))
     sizes = [(p.label, p.size if p.kind == "shared" else entries(p.owner, p.owner.variables[p.name]))
              for p in params]
     steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
@@ -480,14 +529,13 @@ class _OpBuilder:
         definitions = _subexpressions(group)
         if group.equations.diff_eq_names:
             ops.append(self.state_update(group_ir))
-        for obj in group.contained_objects:
-            if _is_run_regularly(obj):
-                if float(obj.clock.dt_) != float(group.clock.dt_):
-                    raise unsupported(group, f"run_regularly('{obj.abstract_code}', dt={obj.clock.dt})",
-                                      "a run_regularly block with its own dt",
-                                      "Use the group's clock (dt=None).")
-                ops.append(self.local(group_ir, "run_regularly", obj, obj.abstract_code,
-                                      definitions))
+        for owner, obj in _run_regularly_blocks(group):
+            if float(obj.clock.dt_) != float(group.clock.dt_):
+                raise unsupported(owner, f"run_regularly('{obj.abstract_code}', dt={obj.clock.dt})",
+                                  "a run_regularly block with its own dt",
+                                  "Use the group's clock (dt=None).")
+            ops.append(self.local(group_ir, "run_regularly", obj, obj.abstract_code,
+                                  definitions, None if owner is group else owner))
         if group_ir.has_threshold:
             ops.append(self.threshold(group_ir, definitions))
             reset = group.event_codes.get("spike")
@@ -514,7 +562,11 @@ class _OpBuilder:
         code = code.replace("int(not_refractory)", NOT_REFRACTORY)
         return self.local(group_ir, "state_update", updater, code, {})
 
-    def local(self, group_ir, kind, source, code, definitions):
+    def local(self, group_ir, kind, source, code, definitions, subgroup=None):
+        """
+        A neuron-local op from abstract ``code``; on the neurons of ``subgroup``
+        only, if given (its ``i`` and ``N`` are then the subgroup's, as in Brian2).
+        """
         group = group_ir.group
         values = {}
         symbolic = None
@@ -525,8 +577,11 @@ class _OpBuilder:
                 continue  # read back from Brian2 as the refractoriness flag
             if var in _INTERNAL:
                 raise unsupported(group, line, f"a write to the Brian2-maintained variable '{var}'")
-            rhs = substitute(_inline(expr_code, definitions), values)
-            rhs, symbolic = self.compiler.sympify(group, rhs, line, learnable,
+            parsed = to_sympy(expr_code)
+            if subgroup is not None:
+                parsed = _in_parent_indices(subgroup, parsed)
+            rhs = substitute(_inline(parsed, definitions), values)
+            rhs, symbolic = self.compiler.sympify(subgroup or group, rhs, line, learnable,
                                                   f"{group.name}_{kind}", symbolic)
             old = values.get(var, sympy.Symbol(var, real=True))
             assign(values, var, op, rhs)
@@ -534,6 +589,12 @@ class _OpBuilder:
                                                                                          var):
                 values[var] = old + not_refractory * (values[var] - old)
         outputs = {var: value for var, value in values.items() if var in group_ir.state_vars}
+        if subgroup is not None and outputs:
+            i = sympy.Symbol("i", real=True)
+            inside = symbolic.indicator(sympy.And(i >= subgroup.start, i < subgroup.stop))
+            outputs = {var: sympy.Symbol(var, real=True)
+                       + inside * (value - sympy.Symbol(var, real=True))
+                       for var, value in outputs.items()}
         if kind == "reset":
             z = sympy.Symbol(SPIKE, real=True)
             outputs = {var: sympy.Symbol(var, real=True)
@@ -548,6 +609,11 @@ class _OpBuilder:
         condition = group.events["spike"]
         inlined = _inline(condition, definitions)
         line = f"threshold='{condition}'"
+        if isinstance(inlined, (bool, sympy.logic.boolalg.BooleanAtom)):
+            # 'True', or 't >= 0*ms' (Brian2's parser knows t >= 0): the spike is a
+            # constant, its surrogate derivative zero
+            return ThresholdOp(group.thresholder["spike"], group_ir, sympy.Integer(0), [],
+                               group._refractory is not False, constant=True)
         if not isinstance(inlined, sympy.core.relational.Relational) or isinstance(
                 inlined, (sympy.Eq, sympy.Ne)):
             raise unsupported(group, line, "a threshold that is not a single comparison",
@@ -563,13 +629,14 @@ class _OpBuilder:
     # -- synapses ----------------------------------------------------------------
     def pathway_ops(self, synapses):
         ops = []
-        pre = self.groups.get(synapses.source.name)
-        post = self.groups[synapses.target.name]
+        source, target_group = base_group(synapses.source), base_group(synapses.target)
+        pre = self.groups.get(source.name)
+        post = self.groups[target_group.name]
         definitions = _subexpressions(synapses)
-        definitions.update(_subexpressions(synapses.source, "_pre"))
-        definitions.update(_subexpressions(synapses.target, "_post"))
+        definitions.update(_subexpressions(source, "_pre"))
+        definitions.update(_subexpressions(target_group, "_post"))
         learnable = self.learnable(synapses)
-        learnable |= self.learnable(synapses.source, "_pre") | self.learnable(synapses.target, "_post")
+        learnable |= self.learnable(source, "_pre") | self.learnable(target_group, "_post")
         z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
         not_refractory_post = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True)
         for pathway in synapses._pathways:
@@ -577,27 +644,28 @@ class _OpBuilder:
             written = set()
             increments, symbolic = [], None
             for var, op, expr_code, line in statements:
-                target = var[:-5] if var.endswith("_post") else None
-                if target is None or synapses.variables.indices.get(var) != "_postsynaptic_idx":
-                    raise unsupported(synapses, line, f"a write to '{var}', which is not a "
-                                      "postsynaptic variable (plasticity is not supported)")
+                target = _postsynaptic_name(synapses, var)
+                if target is None:
+                    raise self.refused_write(synapses, var, line)
+                var = f"{target}_post"
                 if op not in ("+=", "-=", "="):
                     raise unsupported(synapses, line, f"the operator '{op}'",
                                       "Use '+=', '-=' or '='.")
-                expr, symbolic = self.compiler.sympify(synapses, _inline(expr_code, definitions),
+                parsed = _with_suffixes(synapses, to_sympy(expr_code))
+                expr, symbolic = self.compiler.sympify(synapses, _inline(parsed, definitions),
                                                        line, learnable, pathway.name, symbolic)
                 reads = {str(s) for s in expr.free_symbols}
                 if reads & written or (op != "=" and var in reads):
                     raise unsupported(synapses, line, "a read of a postsynaptic variable that "
                                       "this pathway also writes (its result would depend on "
                                       "the order of synapses)")
-                if synapses.source.name == synapses.target.name and f"{target}_pre" in reads:
+                if source.name == target_group.name and f"{target}_pre" in reads:
                     raise unsupported(synapses, line, f"a read of '{target}_pre', which the "
                                       "pathway writes on the postsynaptic side")
-                if _conditional_write(synapses.target, target):
+                if _conditional_write(target_group, target):
                     clashing = sorted(read for read in reads if read.endswith("_pre")
-                                      and read[:-4] in synapses.source.variables
-                                      and _conditional_write(synapses.source, read[:-4]))
+                                      and read[:-4] in source.variables
+                                      and _conditional_write(source, read[:-4]))
                     if clashing:
                         raise unsupported(
                             synapses, line, f"a read of '{clashing[0]}', an '(unless "
@@ -612,10 +680,25 @@ class _OpBuilder:
                     expr = -expr
                 elif op == "=":
                     expr = expr - sympy.Symbol(var, real=True)
-                if _conditional_write(synapses.target, target):
+                if _conditional_write(target_group, target):
                     expr = not_refractory_post * expr
                 increments.append((target, z_pre * expr, op == "="))
             ops.append(PathwayOp(pathway, synapses, pre, post, increments,
                                  symbolic.frozen if symbolic else [],
-                                 self.refractory_phase(pathway, synapses.target)))
+                                 self.refractory_phase(pathway, target_group),
+                                 source, target_group))
         return ops
+
+    def refused_write(self, synapses, var, line):
+        """The error for an ``on_pre`` write to something other than a postsynaptic variable."""
+        if synapses.variables.indices.get(var) == "_presynaptic_idx":
+            return unsupported(synapses, line, f"a write to the presynaptic variable '{var}'",
+                               "on_pre pathways may only write postsynaptic variables.")
+        if any(p.owner.name == synapses.name and p.name == var for p in self.params):
+            return unsupported(synapses, line, f"a write to the learned parameter '{var}' "
+                               "(plasticity of a learned parameter)",
+                               "The optimizer owns learned parameters; learn another "
+                               "variable, or remove the plasticity rule.")
+        return unsupported(synapses, line, f"a write to the synaptic variable '{var}' "
+                           "(synaptic state)", "Synaptic state variables are not supported "
+                           "yet; keep the state in the postsynaptic group.")

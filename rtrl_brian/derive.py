@@ -192,13 +192,13 @@ class DerivedOp:
         if name == f"{SPIKE}_pre":
             if op.pre is not None:
                 return Binding("row", op.pre.name, SPIKE, "pre")
-            return Binding("spike", synapses.source.name, SPIKE, "pre")
+            return Binding("spike", op.pre_group.name, SPIKE, "pre")
         if name == f"{NOT_REFRACTORY}_post":
-            return Binding("not_refractory", synapses.target.name, op.refractory_phase, "post")
+            return Binding("not_refractory", op.post_group.name, op.refractory_phase, "post")
         index = synapses.variables.indices.get(name, "_idx")
         if index in ("_presynaptic_idx", "_postsynaptic_idx"):
             side = "pre" if index == "_presynaptic_idx" else "post"
-            group = synapses.source if side == "pre" else synapses.target
+            group = op.pre_group if side == "pre" else op.post_group
             group_ir = op.pre if side == "pre" else op.post
             base = name[:-4] if side == "pre" else name[:-5]
             if group_ir is not None and base in group_ir.state_vars:
@@ -226,7 +226,7 @@ class DerivedOp:
             return self.op.group.n, {"self": None}
         synapses = self.op.synapses
         pre = inputs.values(synapses.name, "_synaptic_pre")
-        source = synapses.source.name
+        source = self.op.pre_group.name
         active = inputs.active.get(source)
         if active is None:
             active = inputs.spikes[source] != 0
@@ -263,8 +263,8 @@ class DerivedOp:
             value = inputs.not_refractory[(binding.owner, binding.var)]
         else:
             value = np.asarray(inputs.values(binding.owner, binding.var))
-            if value.ndim == 0:
-                return value
+            if value.size == 1:  # shared (t, dt, scalars) or a one-neuron group: the same
+                return value.reshape(())  # value for every element
         selector = index.get(binding.side)
         return value if selector is None else value[selector]
 
@@ -308,7 +308,7 @@ class DerivedOp:
 
     def _threshold(self, state, inputs, x, coefficients):
         group = self.op.group
-        gate = self.surrogate(x)
+        gate = np.zeros_like(x) if self.op.constant else self.surrogate(x)
         if self.op.refractory:
             gate = gate * inputs.not_refractory[(group.name, "updated")]
         active = (gate != 0) | (inputs.spikes[group.name] != 0)

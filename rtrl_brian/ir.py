@@ -153,6 +153,9 @@ class ThresholdOp:
     frozen : list of Frozen
     refractory : bool
         Whether the group has a refractory period (spikes are gated by it).
+    constant : bool
+        The condition is a constant (``'True'``): spikes depend on nothing
+        learned, no unit is inside the surrogate's support, ``x`` is unused.
     """
 
     source: object
@@ -160,6 +163,7 @@ class ThresholdOp:
     x: object
     frozen: list = field(default_factory=list)
     refractory: bool = False
+    constant: bool = False
 
 
 @dataclass
@@ -183,6 +187,10 @@ class PathwayOp:
     refractory_phase : str
         Which ``not_refractory`` value of the postsynaptic group
         ``_not_refractory_post`` stands for (one of `REFRACTORY_PHASES`).
+    pre_group, post_group : NeuronGroup
+        The groups holding the pre- and postsynaptic state: the synapses'
+        source and target, or their owners where those are subgroups (synapses
+        index them by the owner's neuron numbers).
     """
 
     source: object
@@ -192,6 +200,8 @@ class PathwayOp:
     increments: list
     frozen: list = field(default_factory=list)
     refractory_phase: str = "after_spikes"
+    pre_group: object = None
+    post_group: object = None
 
 
 @dataclass

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from brian2 import prefs
+from brian2 import NetworkOperation, prefs
 from brian2.devices.device import get_device
 
 from .codegen import NotCompilable, StepProgram
@@ -137,6 +137,12 @@ class RTRL(StepObserver):
             self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
             self._prepare_engine()
         self._step_seconds = 0.0  # the compiled engine's step, timed in _linearize
+        self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
+        self._update_due = False
+        if not self.standalone:
+            self.contained_objects.append(NetworkOperation(
+                self._on_step_update, when="after_end", order=2 ** 62 + 1,
+                name=f"{self.name}_update"))
         self._grad = np.zeros(self.ir.n_params)
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
@@ -267,6 +273,23 @@ class RTRL(StepObserver):
             self._prepare_engine()
             self.engine.compile()
 
+    def _check_network(self):
+        super()._check_network()
+        if self.optimizer is not None:
+            for ref in RTRL.__instances__():
+                other = ref()
+                if other is None or other is self or other.optimizer is None or \
+                        not other.active or getattr(other, "_network", None) != self._network:
+                    continue
+                shared = [p.label for p in self.ir.params
+                          if any(q.owner == p.owner and q.name == p.name for q in other.ir.params)]
+                if shared:
+                    raise ValueError(
+                        f"{self.name} and {other.name} both update '{shared[0]}' with an "
+                        f"optimizer in the same network: each would change it behind the "
+                        f"other's back, and neither's gradients would be exact. Give one of "
+                        f"them optimizer=None, or learn disjoint parameters.")
+
     def _linearize(self, state, inputs):
         if isinstance(self.engine, CompiledEngine):
             started = time.perf_counter()
@@ -278,7 +301,24 @@ class RTRL(StepObserver):
     def _on_step_end(self):
         started = time.perf_counter()
         super()._on_step_end()
-        self.history["step_seconds"].append(time.perf_counter() - started)
+        self._end_seconds = time.perf_counter() - started
+
+    def _on_step_update(self):
+        """
+        Parameter updates and sparsity controllers, after every learner's replay.
+
+        Scheduled after the end hooks of all learners, so that a learner that
+        follows a parameter another one updates replays the step with the
+        values Brian2 used.
+        """
+        started = time.perf_counter()
+        if self._update_due:
+            self._update_due = False
+            if self.optimizer is not None and self._pending_steps >= self.update_every:
+                self._apply_update()
+            for controller in self.sparsity:
+                controller(self, self._steps_total)
+        self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
 
     def _consume(self, linearizations, loss, dloss):
         started = time.perf_counter()
@@ -298,10 +338,7 @@ class RTRL(StepObserver):
         self.history["M_bytes"].append(self.engine.nbytes)
         for key, count in self.engine.take_operations().items():
             self.history[key].append(count)
-        if self.optimizer is not None and self._pending_steps >= self.update_every:
-            self._apply_update()
-        for controller in self.sparsity:
-            controller(self, self._steps_total)
+        self._update_due = True  # in _on_step_update, after every learner's replay
 
     def _active_fraction(self):
         active = total = 0

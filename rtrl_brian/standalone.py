@@ -33,7 +33,7 @@ from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.device import get_device
 from brian2.groups.group import CodeRunner
 
-from .compile import entries
+from .compile import base_group, entries
 from .errors import UnsupportedConstructError
 from .ir import SPIKE
 from .losses import MSE
@@ -214,7 +214,8 @@ class StandaloneLearning(Group, CodeRunner):
                                                      access_data=False)
                    for name in HISTORY + ("trial_losses",)}
         synapses = sorted({key[1] for key in program.slots if key[0] == "outgoing"})
-        csr = [(name, learner._objects[name].source.N, ptr[f"_pre_{name}"], f"_num_pre_{name}")
+        csr = [(name, base_group(learner._objects[name].source).N, ptr[f"_pre_{name}"],
+                f"_num_pre_{name}")
                for name in synapses]
         thresholds = [(self._ptr(f"_count{key[1]}"), learner.ops[key[1]].op.group.n)
                       for key in program.slots if key[0] == "active_count"]

@@ -95,7 +95,7 @@ def to_sympy(code):
     expr : sympy.Expr
         The expression, with every symbol named after its identifier.
     """
-    return str_to_sympy(code)
+    return sympy.sympify(str_to_sympy(code))  # 'True' parses to a Python bool
 
 
 def parse_statements(code):
@@ -208,6 +208,21 @@ class SymbolicCode:
             For stochastic functions.
         """
         return self._rewrite(expr)
+
+    def indicator(self, condition):
+        """
+        A frozen symbol standing for the 0/1 value of a boolean ``condition``.
+
+        Parameters
+        ----------
+        condition : sympy.logic.boolalg.Boolean
+            In the names of the op's own quantities, e.g. ``i >= 4``.
+
+        Returns
+        -------
+        symbol : sympy.Symbol
+        """
+        return self._freeze(self._numeric(condition))
 
     def _freeze(self, expr):
         if expr not in self._cache:

@@ -41,3 +41,62 @@ def weighted_synapses(source, target, on_pre, weights, **connect):
     synapses.connect(**connect)
     synapses.w = weights(len(synapses))
     return synapses
+
+
+def gradients_side_by_side(objects, params, loss, duration, engines=("sparse", "dense"),
+                           namespace=None, surrogate=None):
+    """
+    Gradients of ``params`` from RTRL on each engine and from BPTT, in one run.
+
+    Every learner follows the same run of ``objects`` (the network without
+    learners), so they see the same spikes and noise.
+
+    Returns
+    -------
+    gradients : dict
+        Engine name (and ``'bptt'``) to a list of gradients, one per parameter.
+    """
+    from brian2 import Network
+
+    import rtrl_brian as rb
+
+    learners = {engine: rb.RTRL(params, loss, engine=engine, surrogate=surrogate,
+                                namespace=namespace or {}) for engine in engines}
+    learners["bptt"] = rb.BPTT(params, loss, surrogate=surrogate, namespace=namespace or {})
+    Network(*objects, *learners.values()).run(duration, namespace=namespace or {})
+    return {name: [learner.gradient(p) for p in params] for name, learner in learners.items()}
+
+
+def assert_gradients_agree(gradients, rtol=1e-9):
+    """Every engine's gradients equal BPTT's to ``rtol`` (relative to the largest), and
+    are not all zero (a test that cannot fail otherwise)."""
+    reference = gradients["bptt"]
+    assert any(np.abs(g).max(initial=0) > 0 for g in reference), "all gradients are zero"
+    for name, grads in gradients.items():
+        for index, (actual, expected) in enumerate(zip(grads, reference)):
+            error = relative_error(actual, expected)
+            assert error < rtol, f"{name}, parameter {index}: relative error {error:.2e}"
+
+
+def finite_difference_gradient(net, run, loss_of, variable, step):
+    """
+    Central finite differences of ``loss_of()`` after ``run()`` with respect to
+    each entry of ``variable`` (changed in place in base units, restored after).
+
+    ``net`` is stored before and restored before every run.
+    """
+    net.store("finite_differences")
+    values = variable.variable.get_value()
+    estimate = np.zeros(len(values))
+    for index in range(len(values)):
+        original = values[index]
+        losses = []
+        for value in (original + step, original - step):
+            net.restore("finite_differences")
+            values[index] = value
+            run()
+            losses.append(loss_of())
+        values[index] = original
+        estimate[index] = (losses[0] - losses[1]) / (2 * step)
+    net.restore("finite_differences")
+    return estimate

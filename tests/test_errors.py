@@ -98,7 +98,9 @@ def test_plasticity_in_on_pre_is_refused():
     s_stdp = Synapses(rec, rec, "w : 1", on_pre="v_post += w\nw += 0.01", name="s_stdp")
     s_stdp.connect()
     with pytest.raises(UnsupportedConstructError,
-                       match=r"Synapses 's_stdp'.*'w \+= 0.01'.*not a postsynaptic variable"):
+                       match=r"Synapses 's_stdp'.*'w \+= 0.01'.*a write to the learned "
+                             r"parameter 'w' \(plasticity of a learned parameter\).*The "
+                             r"optimizer owns learned parameters"):
         learner(s_stdp, s_out, out)
 
 

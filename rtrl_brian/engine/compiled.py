@@ -74,7 +74,7 @@ class CompiledEngine(Engine):
         self._program = StepProgram(ops, self.layout, surrogate)
         self._module = None
         self._params = {param.offset: param for param in params}
-        self._n_pre = {op.op.synapses.name: op.op.synapses.source.N for op in ops
+        self._n_pre = {op.op.synapses.name: op.op.pre_group.N for op in ops
                        if isinstance(op.op, PathwayOp)}
         self._outgoing = {}
         self._active = {key[1]: np.zeros(self.layout.size((key[1], SPIKE)), dtype=np.uint8)

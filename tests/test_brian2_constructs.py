@@ -1,0 +1,282 @@
+"""
+Constructs everyday Brian2 models use, written as Brian2's documentation writes
+them: each learns unchanged, with gradients equal on every engine and to BPTT,
+and (where no threshold is crossed) to finite differences of Brian2's own run.
+"""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, StateMonitor,
+                    Synapses, TimedArray, Hz, ms)
+
+import rtrl_brian as rb
+from rtrl_brian import UnsupportedConstructError
+from helpers import (assert_gradients_agree, finite_difference_gradient,
+                     gradients_side_by_side, input_raster, relative_error)
+
+STEPS = 40
+
+
+def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6,
+             namespace=None):
+    """RTRL (dense and sparse) against central finite differences of the loss of
+    ``loss_var`` over ``steps`` steps; returns the RTRL gradient."""
+    monitor = StateMonitor(loss_var.group, loss_var.name, record=True, when="after_end")
+    net = Network(*objects, monitor)
+    net.store("start")
+
+    def run():
+        net.run(steps * ms, namespace=namespace or {})
+
+    def loss_of():
+        return 0.5 * np.sum((getattr(monitor, loss_var.name)[:].T - target) ** 2)
+
+    estimate = finite_difference_gradient(net, run, loss_of, variable, step)
+    net.restore("start")
+    net.remove(monitor)
+    loss = rb.losses.MSE(loss_var, target)
+    learners = [rb.RTRL(params, loss, engine=engine, namespace=namespace or {})
+                for engine in ("sparse", "dense")]
+    net.add(*learners)
+    run()
+    for learner in learners:
+        gradient = learner.gradient(variable)
+        assert relative_error(gradient, estimate) < 1e-6, relative_error(gradient, estimate)
+    assert np.abs(estimate).max() > 0
+    return gradient
+
+
+def connect_randomly(synapses, rng, p):
+    """Connect with probability ``p`` drawn from ``rng`` (not Brian2's generator)."""
+    pre, post = np.nonzero(rng.random((len(synapses.source), len(synapses.target))) < p)
+    synapses.connect(i=pre, j=post)
+
+
+# -- names without suffixes -------------------------------------------------------------
+
+def conductance_network(on_pre_in, on_pre_rec, v_th=0.5):
+    rng = np.random.default_rng(3)
+    _, neuron, step = input_raster(rng, 4, STEPS, 0.25)
+    inp = SpikeGeneratorGroup(4, neuron, step * ms, name="inp")
+    rec = NeuronGroup(5, """dv/dt = (ge - v) / (10*ms) : 1
+                            dge/dt = -ge / (5*ms) : 1""",
+                      threshold="v > v_th", reset="v = 0", method="exact", name="rec",
+                      namespace={"v_th": v_th})
+    s_in = Synapses(inp, rec, "w : 1", on_pre=on_pre_in, name="s_in")
+    connect_randomly(s_in, rng, 0.8)
+    s_in.w = rng.uniform(0.2, 0.8, len(s_in))
+    s_rec = Synapses(rec, rec, "w : 1", on_pre=on_pre_rec, name="s_rec")
+    s_rec.connect(condition="i != j")
+    s_rec.w = rng.normal(0.1, 0.3, len(s_rec))
+    target = rng.normal(0.2, 0.1, (STEPS, 5))
+    return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
+
+
+@pytest.mark.codegen_independent
+def test_names_without_suffix_are_postsynaptic_as_in_brian2():
+    """Bug: 'ge += w' was refused as 'not a postsynaptic variable (plasticity ...)'."""
+    objects, params, rec, target = conductance_network("ge += w * (1 - 0.1*v)", "ge += w")
+    unsuffixed = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
+                                        STEPS * ms)
+    assert_gradients_agree(unsuffixed)
+    objects, params, rec, target = conductance_network("ge_post += w * (1 - 0.1*v_post)",
+                                                       "ge_post += w")
+    suffixed = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
+                                      STEPS * ms)
+    for a, b in zip(unsuffixed["sparse"], suffixed["sparse"]):
+        assert relative_error(a, b) < 1e-12
+
+
+@pytest.mark.codegen_independent
+def test_names_without_suffix_match_finite_differences():
+    objects, params, rec, target = conductance_network("ge += w * (1 - 0.1*v)", "ge += w",
+                                                       v_th=100.0)
+    fd_check(objects, params, params[0], rec.v, target)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("on_pre, construct", [
+    ("v_post += w\nw += 0.01", "a write to the learned parameter 'w' (plasticity of a learned "
+                               "parameter)"),
+    ("v_post += w\nx += 0.01", "a write to the synaptic variable 'x' (synaptic state)"),
+    ("v_post += w\nv_pre += 0.01", "a write to the presynaptic variable 'v_pre'"),
+])
+def test_writes_other_than_postsynaptic_are_refused_with_the_reason(on_pre, construct):
+    rec = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
+                      method="exact", name="rec")
+    s_plastic = Synapses(rec, rec, "w : 1\nx : 1", on_pre=on_pre, name="s_plastic")
+    s_plastic.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=rf"Synapses 's_plastic'.*{construct.replace('(', '.').replace(')', '.')}"):
+        rb.RTRL([s_plastic.w], rb.losses.MSE(rec.v, np.zeros((10, 3))))
+
+
+# -- subgroups ----------------------------------------------------------------------------
+
+def excitatory_inhibitory(v_th=0.5):
+    """COBA-style: one population split into E and I subgroups, synapses from and
+    onto the subgroups, input onto a subgroup only, refractoriness."""
+    rng = np.random.default_rng(5)
+    _, neuron, step = input_raster(rng, 4, STEPS, 0.3)
+    inp = SpikeGeneratorGroup(4, neuron, step * ms, name="inp")
+    P = NeuronGroup(7, """dv/dt = (ge + gi - v) / (10*ms) : 1 (unless refractory)
+                          dge/dt = -ge / (5*ms) : 1
+                          dgi/dt = -gi / (8*ms) : 1""",
+                    threshold="v > v_th", reset="v = 0", refractory=2 * ms, method="exact",
+                    name="P", namespace={"v_th": v_th})
+    Pe, Pi = P[:5], P[5:]
+    Ce = Synapses(Pe, P, "w : 1", on_pre="ge += w", name="Ce")
+    connect_randomly(Ce, rng, 0.6)
+    Ce.w = rng.uniform(0.2, 0.6, len(Ce))
+    Ci = Synapses(Pi, P, "w : 1", on_pre="gi -= w", name="Ci")
+    connect_randomly(Ci, rng, 0.8)
+    Ci.w = rng.uniform(0.2, 0.6, len(Ci))
+    s_in = Synapses(inp, P[2:6], "w : 1", on_pre="ge += w", name="s_in")
+    s_in.connect()
+    s_in.w = rng.uniform(0.5, 1.0, len(s_in))
+    target = rng.normal(0.2, 0.1, (STEPS, 7))
+    return [inp, P, Ce, Ci, s_in], [Ce.w, Ci.w, s_in.w], P, target
+
+
+@pytest.mark.codegen_independent
+def test_subgroups_as_sources_and_targets():
+    objects, params, P, target = excitatory_inhibitory()
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(P.v, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+    assert all(np.abs(g).max() > 0 for g in gradients["bptt"])
+
+
+@pytest.mark.codegen_independent
+def test_subgroup_target_matches_finite_differences():
+    objects, params, P, target = excitatory_inhibitory(v_th=100.0)
+    gradient = fd_check(objects, params, params[2], P.v, target)
+    assert gradient.shape == (4 * 4,)
+
+
+def subgroup_run_regularly(v_th=0.5):
+    """run_regularly blocks on a subgroup read state, the subgroup's own 'i' and 'N'."""
+    objects, params, P, target = excitatory_inhibitory(v_th)
+    P[1:4].run_regularly("v += 0.05 * (i + 1) * ge / N", name="drift")
+    P[4:].run_regularly("ge *= 0.9", name="leak")
+    return objects, params, P, target
+
+
+@pytest.mark.codegen_independent
+def test_run_regularly_on_a_subgroup():
+    """Bug: accepted, then the replay failed at step 0: the block was not modelled."""
+    objects, params, P, target = subgroup_run_regularly()
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(P.v, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+
+
+@pytest.mark.codegen_independent
+def test_run_regularly_on_a_subgroup_matches_finite_differences():
+    objects, params, P, target = subgroup_run_regularly(v_th=100.0)
+    fd_check(objects, params, params[2], P.v, target)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("subgroup", [False, True])
+def test_random_numbers_in_run_regularly_are_treated_alike_on_groups_and_subgroups(subgroup):
+    """Bug: randn() was refused on a full group but accepted on a subgroup."""
+    objects, params, P, target = excitatory_inhibitory()
+    (P[2:] if subgroup else P).run_regularly("v += 0.01*randn()", name="noise")
+    with pytest.raises(UnsupportedConstructError, match=r"'v \+= 0.01\*randn\(\)'"):
+        rb.RTRL(params, rb.losses.MSE(P.v, target))
+
+
+# -- constant thresholds and analog input groups -------------------------------------------
+
+def analog_units(condition):
+    """Units whose 'spike' is constant (every step): graded events send ``c``."""
+    rng = np.random.default_rng(7)
+    drive = TimedArray(rng.uniform(0, 1, (STEPS, 3)), dt=1 * ms)
+    analog = NeuronGroup(3, """dc/dt = (b + drive(t, i) - c) / (10*ms) : 1
+                               b : 1 (constant)""",
+                         threshold=condition, reset="c -= 0.1", method="exact", name="analog",
+                         namespace={"drive": drive})
+    analog.b = rng.uniform(0, 0.5, 3)
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    readout = Synapses(analog, out, "w : 1", on_pre="y += w * c_pre", name="readout")
+    readout.connect()
+    readout.w = rng.normal(0, 0.5, len(readout))
+    target = rng.normal(0, 0.2, (STEPS, 2))
+    return [analog, out, readout], [analog.b, readout.w], out, target
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("condition", ["True", "t >= 0*ms"])
+def test_constant_threshold_on_a_learned_group(condition):
+    """Bug: threshold='True' raised AttributeError; 't >= 0*ms' was refused. The spike
+    is constant: the gradient flows through the graded value only."""
+    objects, params, out, target = analog_units(condition)
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(out.y, target),
+                                       STEPS * ms)
+    assert_gradients_agree(gradients)
+    assert np.abs(gradients["bptt"][0]).max() > 0
+
+
+@pytest.mark.codegen_independent
+def test_constant_threshold_matches_finite_differences():
+    objects, params, out, target = analog_units("True")
+    fd_check(objects, params, params[0], out.y, target)
+
+
+@pytest.mark.codegen_independent
+def test_timed_array_input_group_read_as_graded_event():
+    """Bug: an input group 'x = stim(t, i) : 1' with threshold 'True', read as w*x_pre,
+    raised IndexError (the shared 't' was indexed per synapse)."""
+    rng = np.random.default_rng(9)
+    stim = TimedArray(rng.uniform(0, 1, (STEPS, 2)), dt=1 * ms)
+    inp = NeuronGroup(2, "x = stim(t, i) : 1", threshold="True", reset="", name="inp")
+    rec = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > v_th", reset="v = 0",
+                      method="exact", name="rec", namespace={"v_th": 100.0})
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w*x_pre", name="s_in")
+    s_in.connect()
+    s_in.w = rng.uniform(0.1, 0.5, len(s_in))
+    target = rng.normal(0.5, 0.2, (STEPS, 3))
+    fd_check([inp, rec, s_in], [s_in.w], s_in.w, rec.v, target, namespace={"stim": stim})
+
+
+@pytest.fixture
+def compiled_step():
+    """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        yield
+
+
+@pytest.mark.cython
+@pytest.mark.parametrize("build", [
+    lambda: excitatory_inhibitory(),
+    pytest.param(lambda: analog_units("True"), marks=pytest.mark.long),
+    pytest.param(lambda: conductance_network("ge += w * (1 - 0.1*v)", "ge += w"),
+                 marks=pytest.mark.long),
+    pytest.param(subgroup_run_regularly, marks=pytest.mark.long)],
+    ids=["subgroups", "constant-threshold", "unsuffixed", "subgroup-run-regularly"])
+def test_compiled_engine_on_the_constructs(build, compiled_step):
+    objects, params, group, target = build()
+    var = getattr(group, "y" if group.name == "out" else "v")
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(var, target), STEPS * ms,
+                                       engines=("dense", "compiled"))
+    assert_gradients_agree(gradients)
+    for compiled, dense in zip(gradients["compiled"], gradients["dense"]):
+        assert relative_error(compiled, dense) < 1e-12
+
+
+@pytest.mark.codegen_independent
+def test_two_learners_updating_one_parameter_are_refused_before_anything_changes():
+    """Bug: accepted, then the replay failed at step 0 with the generic mismatch."""
+    objects, params, P, target = excitatory_inhibitory()
+    loss = rb.losses.MSE(P.v, target)
+    first = rb.RTRL(params, loss, optimizer=rb.optim.SGD(lr=0.1), name="first")
+    second = rb.RTRL(params[1:], loss, optimizer=rb.optim.SGD(lr=0.1), name="second")
+    weights = np.array(params[1][:])
+    net = Network(*objects, first, second)
+    with pytest.raises(Exception, match=r"first and second both update 'Ci.w' with an optimizer "
+                                        r"in the same network"):
+        net.run(STEPS * ms)
+    assert np.array_equal(params[1][:], weights) and float(net.t) == 0
+    second.optimizer = None  # one learner updates, the other only follows: fine
+    net.run(2 * ms)
