@@ -83,19 +83,23 @@ class BPTT(StepObserver):
                 linearization.vjp(adjoint, grad, self.layout)
         return grad
 
-    def gradient(self, var):
+    def gradient(self, var, units=False):
         """
         Gradient of the loss summed over the recorded steps.
 
         Parameters
         ----------
         var : VariableView
+        units : bool, optional
+            Return a Brian2 `Quantity` (loss units per unit of ``var``).
 
         Returns
         -------
-        grad : ndarray
+        grad : ndarray or Quantity
+            In SI base units, as `RTRL.gradient`.
         """
         if self._grad is None:
             self._grad = self._backward()
         param = self._param_view(var)
-        return self._grad[param.span].copy()
+        grad = self._grad[param.span].copy()
+        return self._with_units(param, grad) if units else grad

@@ -179,6 +179,9 @@ class StepProgram:
         try:
             if isinstance(op.op, PathwayOp):
                 return self._pathway(position, op)
+            if op.noise:
+                raise NotCompilable("random numbers, which the learner reads back from "
+                                    "Brian2 around the op (no generated form yet)")
             return self._local(position, op)
         except NotCompilable as error:
             raise NotCompilable(f"{where}: {error}") from None

@@ -16,14 +16,16 @@ from brian2.core.variables import Constant, Subexpression, VariableView
 from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
 from brian2.groups.group import CodeRunner
 from brian2.groups.subgroup import Subgroup
+from brian2.input.poissoninput import PoissonInput
 from brian2.stateupdaters.base import StateUpdateMethod
 
 from .errors import UnsupportedConstructError, unsupported
 from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
                  StepIR, ThresholdOp)
+from .noise import check_noise, random_functions, replace_random_calls
 from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
 
-__all__ = ["is_current", "compile_step", "owner_of", "base_group"]
+__all__ = ["is_current", "compile_step", "owner_of", "base_group", "check_bracketed"]
 
 #: Variables Brian2 maintains itself; user code may read but not write them.
 _INTERNAL = frozenset({"t", "dt", "i", "j", "N", "t_in_timesteps", "lastspike",
@@ -104,12 +106,6 @@ def _check_group(group):
     if not isinstance(group, NeuronGroup):
         raise TypeError(f"'{group.name}' is a {group.__class__.__name__}: only NeuronGroup "
                         f"and Synapses variables can be learned through.")
-    for eq in group.equations.ordered:
-        if eq.stochastic_variables:
-            raise unsupported(group, str(eq).strip(),
-                              f"the stochastic term '{sorted(eq.stochastic_variables)[0]}'",
-                              "Noise cannot be differentiated exactly; remove it or "
-                              "drive the group with a TimedArray.")
     for name, var in group.variables.items():
         if type(var).__name__ == "LinkedVariable" or (
                 hasattr(var, "owner") and var.owner is not None and name in group.equations.names
@@ -260,6 +256,7 @@ def _written_state(group, synapses_list):
                if eq.type == DIFFERENTIAL_EQUATION]
     codes = [group.event_codes.get("spike", "") or ""]
     codes += [obj.abstract_code for _, obj in _run_regularly_blocks(group)]
+    codes += [obj.abstract_code for obj in _poisson_inputs(group)]
     for code in codes:
         for var, _, _, _ in parse_statements(code):
             if var in group.variables and var not in written:  # others: temporaries
@@ -341,6 +338,13 @@ def _run_regularly_blocks(group):
         elif isinstance(obj, Subgroup):
             yield from ((obj, block) for block in obj.contained_objects
                         if _is_run_regularly(block))
+
+
+def _poisson_inputs(group):
+    """The `PoissonInput` objects that act on ``group`` or a subgroup of it, by name."""
+    inputs = [ref() for ref in PoissonInput.__instances__() if ref() is not None]
+    return sorted((obj for obj in inputs if _member(base_group(obj.group), {group.name: group})),
+                  key=lambda obj: obj.name)
 
 
 def _in_parent_indices(subgroup, expr):
@@ -485,6 +489,21 @@ def is_current(ir, namespace):
     return True
 
 
+def check_bracketed(ops, source, before, after, schedule=None):
+    """
+    Refuse probes ``before`` and ``after`` of ``source`` that would bracket
+    another op of the step too (`rtrl_brian.noise.probe_names`).
+    """
+    schedule = schedule or prefs.core.network.default_schedule
+    low, high = _sort_key(before, schedule), _sort_key(after, schedule)
+    for op in ops:
+        if op.source is not source and low < _sort_key(op.source, schedule) < high:
+            raise unsupported(source, f"when='{source.when}', order={source.order}",
+                              f"random numbers drawn in the same schedule slot, order and "
+                              f"neighbouring name as '{op.source.name}'",
+                              f"Give '{source.name}' an 'order' of its own.")
+
+
 def _check_order(ops):
     """Pathways must follow the threshold of their source in the schedule."""
     thresholded = set()
@@ -536,6 +555,9 @@ class _OpBuilder:
                                   "Use the group's clock (dt=None).")
             ops.append(self.local(group_ir, "run_regularly", obj, obj.abstract_code,
                                   definitions, None if owner is group else owner))
+        for obj in _poisson_inputs(group):
+            ops.append(self.local(group_ir, "input", obj, obj.abstract_code, definitions,
+                                  obj.group if isinstance(obj.group, Subgroup) else None))
         if group_ir.has_threshold:
             ops.append(self.threshold(group_ir, definitions))
             reset = group.event_codes.get("spike")
@@ -566,10 +588,12 @@ class _OpBuilder:
         """
         A neuron-local op from abstract ``code``; on the neurons of ``subgroup``
         only, if given (its ``i`` and ``N`` are then the subgroup's, as in Brian2).
+        Random calls become samples read back from Brian2 (`rtrl_brian.noise`).
         """
         group = group_ir.group
         values = {}
         symbolic = None
+        randoms, samples = random_functions(source), []
         learnable = self.learnable(group) | {SPIKE}
         not_refractory = sympy.Symbol(NOT_REFRACTORY, real=True)
         for var, op, expr_code, line in parse_statements(code):
@@ -577,7 +601,12 @@ class _OpBuilder:
                 continue  # read back from Brian2 as the refractoriness flag
             if var in _INTERNAL:
                 raise unsupported(group, line, f"a write to the Brian2-maintained variable '{var}'")
-            parsed = to_sympy(expr_code)
+            try:
+                parsed, drawn = replace_random_calls(to_sympy(expr_code), line, randoms,
+                                                     len(samples))
+            except NotImplementedError as exc:
+                raise unsupported(subgroup or group, line, str(exc)) from exc
+            samples += drawn
             if subgroup is not None:
                 parsed = _in_parent_indices(subgroup, parsed)
             rhs = substitute(_inline(parsed, definitions), values)
@@ -585,8 +614,8 @@ class _OpBuilder:
                                                   f"{group.name}_{kind}", symbolic)
             old = values.get(var, sympy.Symbol(var, real=True))
             assign(values, var, op, rhs)
-            if kind == "run_regularly" and var in group.variables and _conditional_write(group,
-                                                                                         var):
+            if kind in ("run_regularly", "input") and var in group.variables and \
+                    _conditional_write(group, var):  # Brian2's 'stateupdate' template
                 values[var] = old + not_refractory * (values[var] - old)
         outputs = {var: value for var, value in values.items() if var in group_ir.state_vars}
         if subgroup is not None and outputs:
@@ -601,8 +630,13 @@ class _OpBuilder:
                        + z * (value - sympy.Symbol(var, real=True))
                        for var, value in outputs.items()}
         phase = "updated" if kind == "state_update" else self.refractory_phase(source, group)
-        return LocalOp(kind, source, group_ir, outputs,
-                       symbolic.frozen if symbolic else [], code, phase)
+        frozen = symbolic.frozen if symbolic else []
+        try:
+            noise = check_noise(outputs, frozen, samples)
+        except NotImplementedError as exc:
+            line, reason = exc.args
+            raise unsupported(subgroup or group, line, reason) from exc
+        return LocalOp(kind, source, group_ir, outputs, frozen, code, phase, noise)
 
     def threshold(self, group_ir, definitions):
         group = group_ir.group

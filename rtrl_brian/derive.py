@@ -31,7 +31,7 @@ class Binding:
 
     Attributes
     ----------
-    kind : {'row', 'param', 'value', 'spike', 'not_refractory', 'frozen'}
+    kind : {'row', 'param', 'value', 'spike', 'not_refractory', 'frozen', 'noise'}
     owner : str
         Group or Synapses name (for 'row', 'value', 'spike', 'not_refractory').
     var : str
@@ -68,6 +68,12 @@ class StepInputs:
         ``not_refractory`` flag was true in that phase (`REFRACTORY_PHASES`).
     values : callable
         ``values(owner_name, var)`` returns Brian2's current (unitless) values.
+    probes : dict
+        ``(object name, 'before' or 'after')`` to ``{var: values}``: Brian2's
+        state around each op that draws random numbers (`rtrl_brian.noise`).
+    check : callable
+        ``check(owner_name, var, replayed, actual, where)`` raises if a replayed
+        value differs from Brian2's.
     active : dict
         Group name to a bool array: units whose spike row may be non-zero or
         that sent an event this step. Filled in by the threshold ops.
@@ -76,6 +82,8 @@ class StepInputs:
     spikes: dict
     not_refractory: dict
     values: object
+    probes: dict = field(default_factory=dict)
+    check: object = None
     active: dict = field(default_factory=dict)
 
 
@@ -128,6 +136,9 @@ class DerivedOp:
             self.assigns = True
             self.owner = op.group.group
         self.frozen = list(op.frozen)
+        #: Random samples of the op (`rtrl_brian.noise`), solved at each step.
+        self.noise = list(getattr(op, "noise", []))
+        noise_vars = {str(n.symbol): n.var for n in self.noise}
         frozen_names = {str(f.symbol) for f in self.frozen}
         symbols = set()
         for _, _, expr in self.outputs:
@@ -139,6 +150,8 @@ class DerivedOp:
             name = str(symbol)
             if name in frozen_names:
                 self.bindings[symbol] = Binding("frozen")
+            elif name in noise_vars:
+                self.bindings[symbol] = Binding("noise", op.group.name, noise_vars[name])
             else:
                 self.bindings[symbol] = self._bind(name, ir)
         if detach_reset and isinstance(op, LocalOp) and op.kind == "reset":
@@ -149,6 +162,11 @@ class DerivedOp:
         modules = [dict(NUMPY_MODULES[0], **self._function_modules(ir))] + NUMPY_MODULES[1:]
         #: Numeric implementations of the op's functions, for `sympy.lambdify`.
         self.modules = modules
+        outputs = {var: expr for _, var, expr in self.outputs}
+        #: Per sample: the output without it and its coefficient, ``s' = f + g * xi``.
+        self._noise_fn = _lambdify(self.symbols, [part for n in self.noise for part in (
+            outputs[n.var].xreplace({n.symbol: 0}), sympy.diff(outputs[n.var], n.symbol))],
+            modules) if self.noise else None
         base = [s for s in self.symbols if self.bindings[s].kind != "frozen"]
         self._frozen_fn = _lambdify(base, [f.expression for f in self.frozen], modules) \
             if self.frozen else None
@@ -261,6 +279,8 @@ class DerivedOp:
             value = inputs.spikes[binding.owner]
         elif binding.kind == "not_refractory":
             value = inputs.not_refractory[(binding.owner, binding.var)]
+        elif binding.kind == "noise":
+            return np.zeros(())  # solved from Brian2's state in `_solve_noise`
         else:
             value = np.asarray(inputs.values(binding.owner, binding.var))
             if value.size == 1:  # shared (t, dt, scalars) or a one-neuron group: the same
@@ -294,6 +314,8 @@ class DerivedOp:
             for position, symbol in enumerate(self.symbols):
                 if self.bindings[symbol].kind == "frozen":
                     args[position] = frozen[symbol]
+        if self.noise:
+            self._solve_noise(args, state, inputs, n)
         forward = [_as_elements(v, n) for v in self._forward_fn(*args)]
         coefficients = [_as_elements(v, n) for v in self._derivative_fn(*args)]
         if isinstance(self.op, ThresholdOp):
@@ -305,6 +327,28 @@ class DerivedOp:
         else:
             self._accumulate(state, index, forward)
         return linearizations
+
+    def _solve_noise(self, args, state, inputs, n):
+        """
+        Fill in the realised samples: ``xi = (s'_Brian2 - f) / g``, zero where
+        ``g`` is (the sample then changes nothing). First the replay is checked
+        against Brian2's state before the op, so that no upstream mismatch is
+        taken for noise.
+        """
+        source = self.op.source.name
+        group = self.op.group.name
+        before, after = inputs.probes[(source, "before")], inputs.probes[(source, "after")]
+        for var in {n.var for n in self.noise}:
+            inputs.check(group, var, state[(group, var)], before[var], f"before '{source}'")
+        position = {symbol: k for k, symbol in enumerate(self.symbols)}
+        parts = self._noise_fn(*args)
+        for k, sample in enumerate(self.noise):
+            without = _as_elements(parts[2 * k], n)
+            coefficient = _as_elements(parts[2 * k + 1], n)
+            realised = np.zeros(n)
+            np.divide(after[sample.var] - without, coefficient, out=realised,
+                      where=coefficient != 0)
+            args[position[sample.symbol]] = realised
 
     def _threshold(self, state, inputs, x, coefficients):
         group = self.op.group

@@ -110,11 +110,12 @@ class ParamIR:
 @dataclass
 class LocalOp:
     """
-    Neuron-local update of one group: state updater, ``run_regularly`` or reset.
+    Neuron-local update of one group: state updater, ``run_regularly``, reset,
+    or an input such as a `PoissonInput`.
 
     Attributes
     ----------
-    kind : {'state_update', 'run_regularly', 'reset'}
+    kind : {'state_update', 'run_regularly', 'reset', 'input'}
     source : CodeRunner
         The Brian2 object that executes it (gives the schedule position).
     group : GroupIR
@@ -129,6 +130,8 @@ class LocalOp:
     refractory_phase : str
         Which ``not_refractory`` value `NOT_REFRACTORY` stands for (one of
         `REFRACTORY_PHASES`).
+    noise : list of Noise
+        Random samples the op draws, read back from Brian2 (`rtrl_brian.noise`).
     """
 
     kind: str
@@ -138,6 +141,7 @@ class LocalOp:
     frozen: list = field(default_factory=list)
     code: str = ""
     refractory_phase: str = "updated"
+    noise: list = field(default_factory=list)
 
 
 @dataclass

@@ -9,6 +9,7 @@ as Brian2 does.
 
 import numpy as np
 from brian2 import TimedArray, second
+from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .compile import owner_of
 
@@ -21,6 +22,11 @@ class _Loss:
     def __init__(self, var):
         self.group, self.name = owner_of(var)
         self.n = len(self.group)
+
+    @property
+    def dimensions(self):
+        """Brian2 dimensions of the loss (the squared output's for `MSE`)."""
+        return DIMENSIONLESS
 
     @property
     def block(self):
@@ -51,6 +57,10 @@ class MSE(_Loss):
     def __init__(self, var, target):
         super().__init__(var)
         self.set_target(target)
+
+    @property
+    def dimensions(self):
+        return self.group.variables[self.name].dim ** 2
 
     def set_target(self, target):
         """

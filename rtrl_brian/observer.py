@@ -16,19 +16,21 @@ other observers refuse standalone devices.
 """
 
 import copy
+import functools
 
 import numpy as np
-from brian2 import BrianObject, NetworkOperation
+from brian2 import BrianObject, NetworkOperation, Quantity
 from brian2.core.namespace import get_local_namespace
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, get_device
 
-from .compile import compile_step, is_current, owner_of
+from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
 from .ir import SPIKE
 from .linear import StateLayout
 from .losses import _Loss
+from .noise import probe_names
 from .surrogates import Triangle
 
 __all__ = ["StepObserver"]
@@ -83,12 +85,14 @@ class StepObserver(BrianObject):
         if namespace is None:
             namespace = get_local_namespace(level=level + 1)
         self._compile(namespace)
+        self._probes = {}
         if not self.standalone:
             self.contained_objects.extend([
                 NetworkOperation(self._on_step_start, when="before_start", order=-(2 ** 62),
                                  name=f"{self.name}_start"),
                 NetworkOperation(self._on_step_end, when="after_end", order=2 ** 62,
                                  name=f"{self.name}_end")])
+            self.contained_objects.extend(self._create_probes())
         self._start_state = None
         self._step = 0
         self._checked_network = False
@@ -162,6 +166,13 @@ class StepObserver(BrianObject):
             raise RuntimeError(
                 f"{self.name}: the network changed since the learner was created "
                 f"(state blocks or parameter count differ); create a new learner.")
+        if hasattr(self, "_probed") and [(op.source.name, sorted({n.var for n in op.noise}))
+                                         for op in ir.ops if getattr(op, "noise", None)] \
+                != self._probed:
+            raise RuntimeError(
+                f"{self.name}: the network's random inputs changed since the learner was "
+                f"created (objects drawing random numbers into learned groups); create a "
+                f"new learner.")
         self.ir = ir
         self.layout = layout
         self.ops = derive_ops(ir, self.surrogate, self.detach_reset)
@@ -170,6 +181,30 @@ class StepObserver(BrianObject):
         for op in ir.ops:
             if hasattr(op, "synapses"):
                 self._objects[op.synapses.name] = op.synapses
+
+    def _noisy_ops(self):
+        """The ops that draw random numbers, each with the variables they enter."""
+        return [(op.source, sorted({n.var for n in op.noise}), op.group.name)
+                for op in self.ir.ops if getattr(op, "noise", None)]
+
+    def _create_probes(self):
+        """Probes just before and after each op that draws random numbers."""
+        probes = []
+        for source, variables, group in self._noisy_ops():
+            names = probe_names(source.name, self.name)
+            for phase, name in zip(("before", "after"), names):
+                probes.append(NetworkOperation(
+                    functools.partial(self._probe, source.name, phase, group, variables),
+                    when=source.when, order=source.order, name=name, clock=source.clock))
+            check_bracketed(self.ir.ops, source, *probes[-2:])
+        self._probed = [(source.name, variables) for source, variables, _ in self._noisy_ops()]
+        return probes
+
+    def _probe(self, source, phase, group, variables):
+        if self._learning:
+            self._probes[(source, phase)] = {var: np.array(self._values(group, var),
+                                                           dtype=np.float64)
+                                             for var in variables}
 
     def _check_device(self):
         device = get_device()
@@ -249,7 +284,8 @@ class StepObserver(BrianObject):
             not_refractory[(name, "previous")] = self._start_not_refractory[name]
             not_refractory[(name, "updated")] = np.maximum(after_spikes, spikes.get(name, 0.0))
             not_refractory[(name, "after_spikes")] = after_spikes
-        return StepInputs(spikes, not_refractory, self._values)
+        return StepInputs(spikes, not_refractory, self._values, self._probes,
+                          self._check_value)
 
     def _refractory_groups(self):
         return [name for name, group in self.ir.groups.items()
@@ -287,28 +323,31 @@ class StepObserver(BrianObject):
 
     def _check_replay(self, state):
         for (name, var), replayed in state.items():
-            if var == SPIKE:
-                continue
-            actual = self._values(name, var)
-            if not np.all(np.isfinite(actual)):
-                worst = int(np.flatnonzero(~np.isfinite(actual))[0])
-                raise FloatingPointError(
-                    f"{self.name}: at {self._where()} '{name}.{var}' of neuron {worst} is "
-                    f"{actual[worst]} as Brian2 computed it. Learning stopped; the parameters "
-                    f"keep their last finite values (lower the learning rate, clip gradients "
-                    f"with clip_grad_norm, or check the inputs).")
-            magnitude = np.abs(actual)
-            difference = np.abs(replayed - actual)
-            scale = max(1.0, float(np.max(magnitude, initial=0.0)))
-            # as numpy.allclose(rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale); NaN fails
-            if not np.all(difference <= REPLAY_RTOL * (scale + magnitude)):
-                worst = int(np.argmax(np.where(np.isnan(difference), np.inf, difference)))
-                raise RuntimeError(
-                    f"{self.name}: at step {self._step} the learner's replay of '{name}.{var}' "
-                    f"(neuron {worst}: {replayed[worst]!r}) differs from what Brian2 computed "
-                    f"({actual[worst]!r}). Something changed the network that rtrl_brian does "
-                    f"not model (a NetworkOperation, a changed schedule, or an unsupported "
-                    f"construct); its gradients would not be exact.")
+            if var != SPIKE:
+                self._check_value(name, var, replayed, self._values(name, var))
+
+    def _check_value(self, name, var, replayed, actual, where="at the end of the step"):
+        """Raise if Brian2's ``actual`` value of ``name.var`` is not finite or differs
+        from the ``replayed`` one (``where`` in the step, for the message)."""
+        if not np.all(np.isfinite(actual)):
+            worst = int(np.flatnonzero(~np.isfinite(actual))[0])
+            raise FloatingPointError(
+                f"{self.name}: at {self._where()} '{name}.{var}' of neuron {worst} is "
+                f"{actual[worst]} as Brian2 computed it. Learning stopped; the parameters "
+                f"keep their last finite values (lower the learning rate, clip gradients "
+                f"with clip_grad_norm, or check the inputs).")
+        magnitude = np.abs(actual)
+        difference = np.abs(replayed - actual)
+        scale = max(1.0, float(np.max(magnitude, initial=0.0)))
+        # as numpy.allclose(rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale); NaN fails
+        if not np.all(difference <= REPLAY_RTOL * (scale + magnitude)):
+            worst = int(np.argmax(np.where(np.isnan(difference), np.inf, difference)))
+            raise RuntimeError(
+                f"{self.name}: at step {self._step}, {where}, the learner's replay of "
+                f"'{name}.{var}' (neuron {worst}: {replayed[worst]!r}) differs from what Brian2 computed "
+                f"({actual[worst]!r}). Something changed the network that rtrl_brian does "
+                f"not model (a NetworkOperation, a changed schedule, or an unsupported "
+                f"construct); its gradients would not be exact.")
 
     def _consume(self, linearizations, loss, dloss):
         raise NotImplementedError
@@ -360,6 +399,10 @@ class StepObserver(BrianObject):
 
     def _load_learning_state(self, state):
         raise NotImplementedError
+
+    def _with_units(self, param, grad):
+        """``grad`` of ``param`` as a Quantity: loss units per unit of the parameter."""
+        return Quantity(grad, dim=self.loss.dimensions / param.owner.variables[param.name].dim)
 
     def _param_view(self, var):
         """The `ParamIR` of a user variable, or a clear error."""

@@ -14,8 +14,56 @@ def _check_lr(owner, lr):
     return lr
 
 
-class SGD:
-    """
+def _check_groups(owner, groups):
+    """``groups`` as a list of ``(variable, rate)``."""
+    if groups is None:
+        return []
+    if not isinstance(groups, dict):
+        raise TypeError(f"{owner}: 'groups' must be a dict mapping learned variables to their "
+                        f"learning rates, e.g. {{S.w: 1e-6}}, got {type(groups).__name__}.")
+    return [(var, _check_lr(owner, rate)) for var, rate in groups.items()]
+
+
+class _Optimizer:
+    """What every optimizer shares: a learning rate, and rates of their own for some
+    parameters (parameter groups, as in torch)."""
+
+    def __init__(self, lr, groups):
+        name = type(self).__name__
+        self.lr = _check_lr(name, lr)
+        #: ``(variable, rate)`` pairs: parameters with a learning rate of their own.
+        self.groups = _check_groups(name, groups)
+
+    def rates(self, labels, label_of):
+        """
+        The learning rate of each parameter.
+
+        Parameters
+        ----------
+        labels : list of str
+            The learner's parameters, in order.
+        label_of : callable
+            ``label_of(variable)``: the label of a variable in ``groups`` (raises
+            `KeyError` for one the learner does not learn).
+
+        Returns
+        -------
+        rates : list of float
+        """
+        own = {label_of(var): rate for var, rate in self.groups}
+        return [own.get(label, self.lr) for label in labels]
+
+
+_RATE_DOC = """
+    groups : dict, optional
+        Learning rates of their own for some parameters, in the parameters' base
+        units per unit of gradient, e.g. ``{S.w: 1e-6}`` for a weight in volts
+        next to unitless ones. Steps change a parameter by about its rate (Adam)
+        or rate times gradient (SGD), so give each its own scale."""
+
+
+class SGD(_Optimizer):
+    __doc__ = """
     Stochastic gradient descent with optional momentum.
 
     Parameters
@@ -23,26 +71,28 @@ class SGD:
     lr : float
         Learning rate.
     momentum : float, optional
-        Momentum coefficient in ``[0, 1)``.
+        Momentum coefficient in ``[0, 1)``.""" + _RATE_DOC + """
     """
 
-    def __init__(self, lr=1e-2, momentum=0.0):
-        self.lr = _check_lr("SGD", lr)
+    def __init__(self, lr=1e-2, momentum=0.0, groups=None):
+        super().__init__(lr, groups)
         if not 0 <= momentum < 1:
             raise ValueError(f"SGD: 'momentum' must be in [0, 1), got {momentum}.")
         self.momentum = float(momentum)
         self._velocity = None
 
-    def step(self, params, grads):
+    def step(self, params, grads, rates=None):
         """
-        Update ``params`` (arrays, changed in place) with ``grads``.
+        Update ``params`` (arrays, changed in place) with ``grads``, each at its
+        rate (default: ``lr`` for all).
         """
         if self._velocity is None:
             self._velocity = [np.zeros_like(g) for g in grads]
-        for value, grad, velocity in zip(params, grads, self._velocity):
+        rates = rates or [self.lr] * len(params)
+        for value, grad, velocity, rate in zip(params, grads, self._velocity, rates):
             velocity *= self.momentum
             velocity += grad
-            value -= self.lr * velocity
+            value -= rate * velocity
 
     def forget(self, index, mask):
         """Clear the momentum of entries ``mask`` of parameter ``index``."""
@@ -50,8 +100,8 @@ class SGD:
             self._velocity[index][mask] = 0.0
 
 
-class Adam:
-    """
+class Adam(_Optimizer):
+    __doc__ = """
     Adam (Kingma & Ba, 2015).
 
     Parameters
@@ -61,11 +111,11 @@ class Adam:
     betas : tuple of float
         Decay rates of the first and second moment estimates.
     eps : float
-        Added to the denominator.
+        Added to the denominator.""" + _RATE_DOC + """
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.lr = _check_lr("Adam", lr)
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, groups=None):
+        super().__init__(lr, groups)
         if not all(0 <= b < 1 for b in betas):
             raise ValueError(f"Adam: 'betas' must lie in [0, 1), got {betas}.")
         self.betas = tuple(float(b) for b in betas)
@@ -73,9 +123,10 @@ class Adam:
         self._moments = None
         self._count = 0
 
-    def step(self, params, grads):
+    def step(self, params, grads, rates=None):
         """
-        Update ``params`` (arrays, changed in place) with ``grads``.
+        Update ``params`` (arrays, changed in place) with ``grads``, each at its
+        rate (default: ``lr`` for all).
         """
         if self._moments is None:
             self._moments = [(np.zeros_like(g), np.zeros_like(g)) for g in grads]
@@ -83,12 +134,13 @@ class Adam:
         beta1, beta2 = self.betas
         scale1 = 1 - beta1 ** self._count
         scale2 = 1 - beta2 ** self._count
-        for value, grad, (first, second) in zip(params, grads, self._moments):
+        rates = rates or [self.lr] * len(params)
+        for value, grad, (first, second), rate in zip(params, grads, self._moments, rates):
             first *= beta1
             first += (1 - beta1) * grad
             second *= beta2
             second += (1 - beta2) * grad * grad
-            value -= self.lr * (first / scale1) / (np.sqrt(second / scale2) + self.eps)
+            value -= rate * (first / scale1) / (np.sqrt(second / scale2) + self.eps)
 
     def forget(self, index, mask):
         """Clear the moment estimates of entries ``mask`` of parameter ``index``."""

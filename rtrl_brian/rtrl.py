@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from brian2 import NetworkOperation, prefs
+from brian2 import DimensionMismatchError, NetworkOperation, Quantity, prefs
+from brian2.units.fundamentalunits import get_dimensions
 from brian2.devices.device import get_device
 
 from .codegen import NotCompilable, StepProgram
@@ -84,6 +85,12 @@ class RTRL(StepObserver):
     history_limit : int, optional
         Keep only the latest ``history_limit`` per-step records (8 bytes per
         figure and step otherwise: bound them for very long runs).
+    bounds : dict, optional
+        Constraints applied after every update (projected gradient descent):
+        ``{variable: (low, high)}`` with Quantities in the variable's units or
+        plain numbers for unitless ones, None for no bound, e.g.
+        ``{G.tau: (1*ms, None), S_exc.w: (0, None)}`` (positive time constants,
+        sign constraints for Dale's law).
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -109,7 +116,8 @@ class RTRL(StepObserver):
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
-                 clip_grad_norm=None, history_limit=None, name="rtrl*", namespace=None):
+                 clip_grad_norm=None, history_limit=None, bounds=None, name="rtrl*",
+                 namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -126,6 +134,12 @@ class RTRL(StepObserver):
         super().__init__(params, loss, surrogate, detach_reset, name=name,
                          namespace=namespace, level=1)
         self.optimizer = optimizer
+        #: The learning rate of each parameter (parameter groups of the optimizer).
+        self._rates = optimizer.rates([p.label for p in self.ir.params],
+                                      lambda var: self._param_view(var).label) \
+            if hasattr(optimizer, "rates") else None  # None: one rate, or a duck-typed optimizer
+        #: ``(parameter index, low, high)`` in base units, applied after each update.
+        self._bounds = [self._bound(var, low, high) for var, (low, high) in (bounds or {}).items()]
         self.update_every = int(update_every)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.history_limit = history_limit
@@ -339,6 +353,7 @@ class RTRL(StepObserver):
         for key, count in self.engine.take_operations().items():
             self.history[key].append(count)
         self._update_due = True  # in _on_step_update, after every learner's replay
+        self._update_where = self._where()  # this step, for messages there
 
     def _active_fraction(self):
         active = total = 0
@@ -348,12 +363,31 @@ class RTRL(StepObserver):
                 total += op.op.group.n
         return active / total if total else 0.0
 
-    def _non_finite(self, what, per_parameter, when):
-        """A FloatingPointError naming the first non-finite entry of a per-parameter vector."""
+    def _bound(self, var, low, high):
+        """A constraint of ``bounds`` in base units, checked against the variable's units."""
+        param = self._param_view(var)
+        dimensions = param.owner.variables[param.name].dim
+        limits = []
+        for limit in (low, high):
+            if limit is not None and not (get_dimensions(limit) is dimensions or
+                                          (np.all(np.asarray(limit) == 0)
+                                           and not isinstance(limit, Quantity))):
+                raise DimensionMismatchError(
+                    f"{self.name}: the bound {limit!r} of '{param.label}' does not have its "
+                    f"units", get_dimensions(limit), dimensions)
+            limits.append(None if limit is None else float(np.asarray(limit)))
+        if limits[0] is not None and limits[1] is not None and limits[0] > limits[1]:
+            raise ValueError(f"{self.name}: the bounds of '{param.label}' are reversed: "
+                             f"{low!r} > {high!r}.")
+        return (self.ir.params.index(param), *limits)
+
+    def _non_finite(self, what, per_parameter, when, where=None):
+        """A FloatingPointError naming the first non-finite entry of a per-parameter vector
+        (at ``where`` in the run, default this step)."""
         index = int(np.flatnonzero(~np.isfinite(per_parameter))[0])
         param = next(p for p in self.ir.params if p.span.start <= index < p.span.stop)
         return FloatingPointError(
-            f"{self.name}: at {self._where()} {what} '{param.label}' (entry "
+            f"{self.name}: at {where or self._where()} {what} '{param.label}' (entry "
             f"{index - param.span.start}) is {per_parameter[index]}. Learning stopped {when}; "
             f"the parameters keep their last finite values (lower the learning rate, clip "
             f"gradients with clip_grad_norm, or check the loss and its target).")
@@ -367,12 +401,18 @@ class RTRL(StepObserver):
                 pending = pending * (self.clip_grad_norm / norm)
         grads = [pending[p.span].reshape(np.shape(v)) for p, v in zip(self.ir.params, values)]
         before = [np.array(v) for v in values]
-        self.optimizer.step(values, grads)
+        if self._rates is None:
+            self.optimizer.step(values, grads)
+        else:
+            self.optimizer.step(values, grads, self._rates)
+        for index, low, high in self._bounds:
+            np.clip(values[index], low, high, out=values[index])
         if not all(np.all(np.isfinite(value)) for value in values):
             updated = np.concatenate([np.ravel(v) for v in values])
             for value, old in zip(values, before):
                 value[...] = old
-            raise self._non_finite("the update made", updated, "and the update was undone")
+            raise self._non_finite("the update made", updated, "and the update was undone",
+                                   self._update_where)
         if not self._learnable.all():  # pruned parameters stay at zero
             for param, value in zip(self.ir.params, values):
                 value[~self._learnable[param.span]] = 0.0
@@ -494,7 +534,7 @@ class RTRL(StepObserver):
             self._read_standalone()
         return self._trial_loss
 
-    def gradient(self, var):
+    def gradient(self, var, units=False):
         """
         Gradient accumulated since the last `zero_grad`.
 
@@ -502,19 +542,23 @@ class RTRL(StepObserver):
         ----------
         var : VariableView
             One of ``params``.
+        units : bool, optional
+            Return a Brian2 `Quantity` (loss units per unit of ``var``).
 
         Returns
         -------
-        grad : ndarray
-            float64, in the order of ``var[:]``, in the variable's base units
-            (loss units per base unit of ``var``).
+        grad : ndarray or Quantity
+            float64, in the order of ``var[:]``, in SI base units: loss units
+            per base unit of ``var`` (e.g. per volt for a weight in mV).
         """
         param = self._param_view(var)
         if self.standalone:
             self._read_standalone()
-            return np.array(self._standalone_learning.variables["grad"].get_value()[param.span],
+            grad = np.array(self._standalone_learning.variables["grad"].get_value()[param.span],
                             dtype=np.float64)
-        return self._grad[param.span].copy()
+        else:
+            grad = self._grad[param.span].copy()
+        return self._with_units(param, grad) if units else grad
 
     def zero_grad(self):
         """Clear the accumulated gradients."""

@@ -369,6 +369,10 @@ def check_standalone(learner, program):
     if learner._trial_start is not None:
         return ("a trial start callback (Python cannot run during a standalone simulation); "
                 "call trials(steps) without 'start'")
+    if learner.optimizer is not None and learner.optimizer.groups:
+        return "learning rates of parameter groups (the binary has one rate)"
+    if learner._bounds:
+        return "bounds on parameters"
     if prefs.devices.cpp_standalone.openmp_threads:
         return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"
     return None

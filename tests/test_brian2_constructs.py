@@ -8,8 +8,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, StateMonitor,
-                    Synapses, TimedArray, Hz, ms)
+from brian2 import (Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup, StateMonitor,
+                    Synapses, TimedArray, Hz, ms, seed)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -20,14 +20,18 @@ STEPS = 40
 
 
 def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6,
-             namespace=None):
+             namespace=None, random_seed=None):
     """RTRL (dense and sparse) against central finite differences of the loss of
-    ``loss_var`` over ``steps`` steps; returns the RTRL gradient."""
+    ``loss_var`` over ``steps`` steps; returns the RTRL gradient. With
+    ``random_seed``, every run draws the same random numbers (common random
+    numbers: the finite differences are then those of the realised map)."""
     monitor = StateMonitor(loss_var.group, loss_var.name, record=True, when="after_end")
     net = Network(*objects, monitor)
     net.store("start")
 
     def run():
+        if random_seed is not None:
+            seed(random_seed)
         net.run(steps * ms, namespace=namespace or {})
 
     def loss_of():
@@ -49,9 +53,11 @@ def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6
 
 
 def connect_randomly(synapses, rng, p):
-    """Connect with probability ``p`` drawn from ``rng`` (not Brian2's generator)."""
-    pre, post = np.nonzero(rng.random((len(synapses.source), len(synapses.target))) < p)
+    """Connect with probability ``p`` drawn from ``rng`` (not Brian2's generator), from
+    arrays (as a standalone device needs); the number of synapses."""
+    pre, post = np.nonzero(rng.random((synapses.source.N, synapses.target.N)) < p)
     synapses.connect(i=pre, j=post)
+    return len(pre)
 
 
 # -- names without suffixes -------------------------------------------------------------
@@ -128,14 +134,11 @@ def excitatory_inhibitory(v_th=0.5):
                     name="P", namespace={"v_th": v_th})
     Pe, Pi = P[:5], P[5:]
     Ce = Synapses(Pe, P, "w : 1", on_pre="ge += w", name="Ce")
-    connect_randomly(Ce, rng, 0.6)
-    Ce.w = rng.uniform(0.2, 0.6, len(Ce))
+    Ce.w = rng.uniform(0.2, 0.6, connect_randomly(Ce, rng, 0.6))
     Ci = Synapses(Pi, P, "w : 1", on_pre="gi -= w", name="Ci")
-    connect_randomly(Ci, rng, 0.8)
-    Ci.w = rng.uniform(0.2, 0.6, len(Ci))
+    Ci.w = rng.uniform(0.2, 0.6, connect_randomly(Ci, rng, 0.8))
     s_in = Synapses(inp, P[2:6], "w : 1", on_pre="ge += w", name="s_in")
-    s_in.connect()
-    s_in.w = rng.uniform(0.5, 1.0, len(s_in))
+    s_in.w = rng.uniform(0.5, 1.0, connect_randomly(s_in, rng, 1.0))
     target = rng.normal(0.2, 0.1, (STEPS, 7))
     return [inp, P, Ce, Ci, s_in], [Ce.w, Ci.w, s_in.w], P, target
 
@@ -177,31 +180,105 @@ def test_run_regularly_on_a_subgroup_matches_finite_differences():
     fd_check(objects, params, params[2], P.v, target)
 
 
+# -- random numbers: PoissonInput, xi, rand()/randn() ------------------------------------
+
+def noisy(v_th=0.5, learned_amplitude=False):
+    """E/I network with a PoissonInput on a subgroup and on the whole group, white
+    noise (xi) whose amplitude may be learned, and randn() in run_regularly."""
+    objects, params, P, target = excitatory_inhibitory(v_th)
+    Q = NeuronGroup(3, """dv/dt = (ge - v) / (10*ms) + sigma * xi / sqrt(ms) : 1
+                          dge/dt = -ge / (5*ms) : 1
+                          sigma : 1 (constant)""",
+                    threshold="v > v_th", reset="v = 0", method="euler", name="Q",
+                    namespace={"v_th": v_th})
+    Q.sigma = [0.02, 0.05, 0.08]
+    Q.run_regularly("ge += 0.01 * randn()", name="jitter")
+    to_q = Synapses(P[:5], Q, "w : 1", on_pre="ge += w", name="to_q")
+    to_q.connect()
+    to_q.w = np.linspace(0.1, 0.5, len(to_q))
+    poisson_e = PoissonInput(P[:5], "ge", 20, 50 * Hz, weight=0.05)
+    poisson_q = PoissonInput(Q, "ge", 10, 80 * Hz, weight="0.1 * (1 + 0.5*v)")
+    params = params + [to_q.w] + ([Q.sigma] if learned_amplitude else [])
+    target_q = np.random.default_rng(4).normal(0.1, 0.05, (STEPS, 3))
+    return objects + [Q, to_q, poisson_e, poisson_q], params, (Q, target_q), (P, target)
+
+
+@pytest.mark.codegen_independent
+def test_random_inputs_are_held_fixed_pathwise():
+    """Bug: PoissonInput and randn() on subgroups were accepted, then the replay failed
+    at step 0. The realised numbers are read back from Brian2 and held fixed."""
+    seed(3)
+    objects, params, (Q, target), _ = noisy(learned_amplitude=True)
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(Q.v, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+    assert np.abs(gradients["bptt"][-1]).max() > 0  # the learned noise amplitude
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("which", ["weights", "noise amplitude"])
+def test_random_inputs_match_finite_differences_with_common_random_numbers(which):
+    """Below threshold: the weights of the input onto a subgroup that a PoissonInput
+    also drives (loss on P), and the learned amplitude of white noise in a group with
+    randn() in run_regularly and a PoissonInput whose weight depends on v (loss on Q)."""
+    objects, params, (Q, target_q), (P, target_p) = noisy(v_th=100.0, learned_amplitude=True)
+    if which == "weights":
+        fd_check(objects, params[:3], params[2], P.v, target_p, random_seed=21)
+    else:
+        fd_check(objects, params[3:], params[4], Q.v, target_q, random_seed=21, step=1e-7)
+
+
 @pytest.mark.codegen_independent
 @pytest.mark.parametrize("subgroup", [False, True])
-def test_random_numbers_in_run_regularly_are_treated_alike_on_groups_and_subgroups(subgroup):
-    """Bug: randn() was refused on a full group but accepted on a subgroup."""
+def test_random_numbers_are_treated_alike_on_groups_and_subgroups(subgroup):
+    """Bug: randn() was refused on a full group but accepted (then failed) on a subgroup."""
     objects, params, P, target = excitatory_inhibitory()
     (P[2:] if subgroup else P).run_regularly("v += 0.01*randn()", name="noise")
-    with pytest.raises(UnsupportedConstructError, match=r"'v \+= 0.01\*randn\(\)'"):
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(P.v, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("code, construct", [
+    ("v += 0.01*randn() + 0.02*randn()", r"several random calls in one statement \(randn\(\), "
+                                         r"randn\(\)\)"),
+    ("v += 0.01*randn()\nv += 0.01*randn()", r"several random samples entering 'v'"),
+    ("v += 0.01*randn()*randn()", r"several random calls"),
+    ("v += 0.1*int(rand() < 0.1)", r"a random number inside a comparison"),
+    ("v += 0.01*randn()**2", r"a random number entering 'v' non-linearly"),
+])
+def test_random_numbers_that_cannot_be_read_back_are_refused(code, construct):
+    objects, params, P, target = excitatory_inhibitory()
+    P.run_regularly(code, name="noise")
+    with pytest.raises(UnsupportedConstructError, match=rf"NeuronGroup 'P'.*{construct}"):
         rb.RTRL(params, rb.losses.MSE(P.v, target))
+
+
+@pytest.mark.codegen_independent
+def test_multiplicative_noise_under_heun_is_refused():
+    G = NeuronGroup(2, "dv/dt = -v / (10*ms) + v * xi / sqrt(ms) : 1", threshold="v > 1",
+                    reset="v = 0", method="heun", name="G")
+    S = Synapses(G, G, "w : 1", on_pre="v += w", name="S")
+    S.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"NeuronGroup 'G'.*a random number entering 'v' non-linearly "
+                             r"\(as multiplicative noise does under 'heun'"):
+        rb.RTRL([S.w], rb.losses.MSE(G.v, np.zeros((10, 2))))
 
 
 # -- constant thresholds and analog input groups -------------------------------------------
 
-def analog_units(condition):
+def analog_units(condition, drive=True):
     """Units whose 'spike' is constant (every step): graded events send ``c``."""
     rng = np.random.default_rng(7)
-    drive = TimedArray(rng.uniform(0, 1, (STEPS, 3)), dt=1 * ms)
-    analog = NeuronGroup(3, """dc/dt = (b + drive(t, i) - c) / (10*ms) : 1
-                               b : 1 (constant)""",
+    namespace = {"drive": TimedArray(rng.uniform(0, 1, (STEPS, 3)), dt=1 * ms)}
+    analog = NeuronGroup(3, f"""dc/dt = (b {'+ drive(t, i)' if drive else ''} - c) / (10*ms) : 1
+                                b : 1 (constant)""",
                          threshold=condition, reset="c -= 0.1", method="exact", name="analog",
-                         namespace={"drive": drive})
+                         namespace=namespace)
     analog.b = rng.uniform(0, 0.5, 3)
     out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
     readout = Synapses(analog, out, "w : 1", on_pre="y += w * c_pre", name="readout")
-    readout.connect()
-    readout.w = rng.normal(0, 0.5, len(readout))
+    readout.w = rng.normal(0, 0.5, connect_randomly(readout, rng, 1.0))
     target = rng.normal(0, 0.2, (STEPS, 2))
     return [analog, out, readout], [analog.b, readout.w], out, target
 
@@ -280,3 +357,12 @@ def test_two_learners_updating_one_parameter_are_refused_before_anything_changes
     assert np.array_equal(params[1][:], weights) and float(net.t) == 0
     second.optimizer = None  # one learner updates, the other only follows: fine
     net.run(2 * ms)
+
+
+@pytest.mark.codegen_independent
+def test_compiled_engine_refuses_random_numbers_by_name(compiled_step):
+    objects, params, (Q, target), _ = noisy()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"engine='compiled' cannot generate the step: LocalOp of 'Q' "
+                             r"\('ge \+= 0.01 \* randn\(\)'\): random numbers"):
+        rb.RTRL(params, rb.losses.MSE(Q.v, target), engine="compiled")

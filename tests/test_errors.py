@@ -28,14 +28,6 @@ def learner(s_rec, s_out, out):
 
 
 @pytest.mark.codegen_independent
-def test_stochastic_term_is_refused():
-    rec, out, s_rec, s_out = network("dv/dt = -v / (10*ms) + 0.1*xi/sqrt(ms) : 1")
-    with pytest.raises(UnsupportedConstructError,
-                       match=r"NeuronGroup 'rec'.*dv/dt = -v / \(10\*ms\) \+ 0.1\*xi.*stochastic term 'xi'"):
-        learner(s_rec, s_out, out)
-
-
-@pytest.mark.codegen_independent
 def test_reading_a_refractory_presynaptic_variable_into_a_refractory_one_is_refused():
     """Found by tests/test_properties.py: Brian2 then conditions the write on the
     presynaptic group's 'not_refractory' (both flags share the name)."""

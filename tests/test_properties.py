@@ -13,8 +13,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
-                    TimedArray, ms)
+from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, PoissonInput, SpikeGeneratorGroup,
+                    Synapses, TimedArray, ms)
 from hypothesis import HealthCheck, given, note, settings, strategies as st
 
 import rtrl_brian as rb
@@ -41,18 +41,21 @@ def groups(draw, index):
         [None, "0.3*tanh(v)", "0.2*v**2", "0.1*sin(3*v)"]
         + (["0.2*exp(-a)", "0.1*a*v"] if has_a else [])))
     drive, bias, learn_tau = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    noise = draw(st.booleans())  # white noise: pathwise, the realised samples held fixed
     linear = nonlinear is None and not drive
-    method = draw(st.sampled_from(["exact", "euler", "rk2"] if linear else
-                                  ["euler", "rk2", "rk4"]))
+    method = "euler" if noise else draw(st.sampled_from(
+        ["exact", "euler", "rk2"] if linear else ["euler", "rk2", "rk4"]))
     resets = ["v -= v_th", "v = 0", "v = 0.1*v"]
     if has_a:
         resets += ["v -= v_th\na += 0.5", "a += 0.3\nv = 0"]
     return dict(
         name=f"g{index}", n=draw(st.integers(2, 6)), has_a=has_a, has_i=has_i,
         nonlinear=nonlinear, drive=drive, bias=bias, learn_tau=learn_tau, method=method,
+        noise=noise, regularly_on_subgroup=draw(st.booleans()),
         threshold=draw(st.sampled_from(["v > v_th"] + (["v > v_th + 0.2*a"] if has_a else []))),
         reset=draw(st.sampled_from(resets)), refractory=draw(st.booleans()),
-        regularly=draw(st.sampled_from([None, "v += 0.01"] + (["a *= 0.99"] if has_a else []))),
+        regularly=draw(st.sampled_from([None, "v += 0.01", "v += 0.02*randn()", "v += 0.01*i/N"]
+                                       + (["a *= 0.99"] if has_a else []))),
         learn_v_th=draw(st.booleans()))
 
 
@@ -64,7 +67,7 @@ def networks(draw):
     pathways = []
     for target in specs:
         pathways.append(("inputs", target["name"], draw(st.sampled_from(
-            ["v_post += w"] + (["I_post += w"] if target["has_i"] else [])))))
+            ["v_post += w", "v += w"] + (["I_post += w", "I += w"] if target["has_i"] else [])))))
     for source in specs:
         for target in specs:
             if draw(st.booleans()) or source is target:
@@ -81,16 +84,31 @@ def networks(draw):
                 if target["has_i"]:
                     choices.append("I_post += w")
                 pathways.append((source["name"], target["name"], draw(st.sampled_from(choices))))
+    # synapses from or onto a subgroup: (pathway index, 'source' or 'target') or None
+    subgroup = draw(st.sampled_from([None] + [(k, side) for k in range(len(pathways))
+                                              for side in ("source", "target")]))
     return dict(groups=specs, pathways=pathways, seed=draw(st.integers(0, 2 ** 16)),
                 poisson=draw(st.booleans()), cross_entropy=draw(st.booleans()),
-                detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])))
+                detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])),
+                subgroup=subgroup, poisson_input=draw(st.booleans()))
+
+
+def without_random_numbers(network):
+    """The network without what the generated step refuses: noise, randn(), PoissonInput."""
+    for spec in network["groups"]:
+        spec["noise"] = False
+        if spec["regularly"] and "randn" in spec["regularly"]:
+            spec["regularly"] = None
+    network["poisson_input"] = False
+    return network
 
 
 def equations(spec):
     rhs = "-v" + " + I" * spec["has_i"] + (f" + {spec['nonlinear']}" if spec["nonlinear"] else "")
     rhs += " + drive(t)" * spec["drive"] + " + b" * spec["bias"]
     tau = "tau" if spec["learn_tau"] else "(12*ms)"
-    lines = [f"dv/dt = ({rhs}) / {tau} : 1" + " (unless refractory)" * spec["refractory"]]
+    noise = " + 0.05*xi/sqrt(ms)" if spec.get("noise") else ""
+    lines = [f"dv/dt = ({rhs}) / {tau}{noise} : 1" + " (unless refractory)" * spec["refractory"]]
     if spec["has_a"]:
         lines.append("da/dt = -a / (30*ms) : 1")
     if spec["has_i"]:
@@ -135,16 +153,23 @@ def build(network):
         if spec["learn_v_th"]:
             params.append(group.v_th)
         if spec["regularly"]:
-            group.run_regularly(spec["regularly"], when="start")
+            owner = group[1:] if spec.get("regularly_on_subgroup") else group
+            owner.run_regularly(spec["regularly"], when="start")
         objects.append(group)
         groups_by_name[spec["name"]] = group
     out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
     objects.append(out)
     pathways = network["pathways"] + [(spec["name"], "out", "y_post += w")
                                       for spec in network["groups"]]
+    if network.get("poisson_input"):
+        objects.append(PoissonInput(objects[1], "v", 4, 100 * Hz, weight=0.05))
     for k, (source, target, on_pre) in enumerate(pathways):
-        synapses = Synapses(groups_by_name[source], groups_by_name.get(target, out), "w : 1",
-                            on_pre=on_pre, name=f"s{k}_{source}_{target}")
+        ends = [groups_by_name[source], groups_by_name.get(target, out)]
+        if network.get("subgroup") and network["subgroup"][0] == k:
+            side = 0 if network["subgroup"][1] == "source" else 1
+            if isinstance(ends[side], NeuronGroup) and len(ends[side]) > 1:
+                ends[side] = ends[side][1:]
+        synapses = Synapses(*ends, "w : 1", on_pre=on_pre, name=f"s{k}_{source}_{target}")
         if network.get("arrays"):  # connectivity drawn here: known before a standalone build
             pre, post = np.nonzero(rng.random((len(synapses.source), len(synapses.target))) < 0.7)
             keep = pre != post if source == target else np.ones(len(pre), dtype=bool)
@@ -185,6 +210,7 @@ def test_random_networks_with_compiled_kernels(network):
 @given(network=networks())
 def test_random_networks_with_the_compiled_engine(network):
     """The whole step as generated C (Brian2 itself stays on numpy: one compile per draw)."""
+    without_random_numbers(network)
     note(repr(network))
     objects, params, loss = build(network)
     options = dict(surrogate=rb.surrogates.Triangle(width=network["width"], gain=0.4),
@@ -231,8 +257,9 @@ def add_on_post(objects):
 #: Constructs outside the grammar: (change to the drawn spec of the first group or None,
 #: change to the built objects or None, exception, message after the object's name).
 REFUSED = {
-    "noise": (lambda spec: spec.update(nonlinear="0.1*xi*sqrt(ms)"), None,
-              UnsupportedConstructError, r"NeuronGroup 'g0'.*stochastic term 'xi'"),
+    "random-threshold": (lambda spec: spec.update(threshold="v > v_th + 0.1*rand()"), None,
+                         UnsupportedConstructError,
+                         r"NeuronGroup 'g0'.*stochastic function 'rand\(\)'"),
     "compound-threshold": (lambda spec: spec.update(threshold="v > v_th and v < 5"), None,
                            UnsupportedConstructError,
                            r"NeuronGroup 'g0'.*not a single comparison"),

@@ -23,7 +23,8 @@ from hypothesis import Phase, given, note, settings
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
 from helpers import relative_error
-from test_properties import STEPS, build, networks
+import test_brian2_constructs
+from test_properties import STEPS, build, networks, without_random_numbers
 
 pytestmark = pytest.mark.standalone
 
@@ -101,6 +102,7 @@ def test_random_networks_in_the_binary_equal_the_dense_engine(network, build_dir
     for spec in network["groups"]:
         spec["drive"] = False
     network.update(poisson=False, arrays=True)
+    without_random_numbers(network)
     note(repr(network))
     options = dict(surrogate=rb.surrogates.Triangle(width=network["width"], gain=0.4),
                    detach_reset=network["detach"])
@@ -300,3 +302,27 @@ def test_pruning_is_refused_in_the_binary(tmp_path):
         with pytest.raises(UnsupportedConstructError, match="pruning and regrowing are not "
                                                             "supported under cpp_standalone"):
             learner.prune(synapses.w, [0])
+
+
+EVERYDAY = {
+    # E/I subgroups as sources and targets, 'ge += w' without suffix, run_regularly on
+    # subgroups with their own i and N, refractoriness (tests/test_brian2_constructs.py)
+    "subgroups": lambda: test_brian2_constructs.subgroup_run_regularly(),
+    # threshold 'True': graded events every step, a learned bias
+    "constant-threshold": lambda: test_brian2_constructs.analog_units("True", drive=False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EVERYDAY))
+def test_everyday_constructs_in_the_binary_equal_the_dense_engine(build_dir, case):
+    def make():
+        objects, params, group, target = EVERYDAY[case]()
+        var = group.y if case == "constant-threshold" else group.v
+        return objects, params, rb.losses.MSE(var, target)
+
+    dense = run_learner(make, dict(engine="dense"), 40 * ms)
+    with standalone(build_dir):
+        binary = run_learner(make, {}, 40 * ms)
+    for k, (ours, reference) in enumerate(zip(binary["gradients"], dense["gradients"])):
+        assert np.abs(reference).max() > 0, k
+        assert relative_error(ours, reference) < 1e-12, k
