@@ -153,6 +153,7 @@ class RTRL(StepObserver):
         self._step_seconds = 0.0  # the compiled engine's step, timed in _linearize
         self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
         self._update_due = False
+        self._update_where = ""  # the step an update due belongs to, for messages
         if not self.standalone:
             self.contained_objects.append(NetworkOperation(
                 self._on_step_update, when="after_end", order=2 ** 62 + 1,
