@@ -78,17 +78,18 @@ def assert_gradients_agree(gradients, rtol=1e-9):
             assert error < rtol, f"{name}, parameter {index}: relative error {error:.2e}"
 
 
-def finite_difference_gradient(net, run, loss_of, variable, step):
+def finite_difference_gradient(net, run, loss_of, variable, step, indices=None):
     """
     Central finite differences of ``loss_of()`` after ``run()`` with respect to
-    each entry of ``variable`` (changed in place in base units, restored after).
+    each entry of ``variable`` (changed in place in base units, restored after),
+    or the entries ``indices`` (the others stay zero).
 
     ``net`` is stored before and restored before every run.
     """
     net.store("finite_differences")
     values = variable.variable.get_value()
     estimate = np.zeros(len(values))
-    for index in range(len(values)):
+    for index in (range(len(values)) if indices is None else indices):
         original = values[index]
         losses = []
         for value in (original + step, original - step):

@@ -47,7 +47,8 @@ def build(n=20, smooth=False, seed=0):
     return Model([IF, PG, C, inputs, to_IF, out, to_out], [C.w, to_IF.w_in, to_out.w_out],
                  out.y, steps, rates={C.w: 0.02 * mV, to_IF.w_in: 0.02 * mV},
                  bounds={C.w: (0 * mV, None)},
-                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)))
+                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)),
+                 state=IF.v)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def build(n=20, smooth=False, seed=0):
     neuron = NeuronGroup(n, model=eqs, threshold="vm>Vcut", reset="vm=Vr; w+=b",
                          method="euler", name="neuron", namespace=namespace)
     neuron.vm = EL
-    neuron.I = rng.uniform(0.2, 0.5, n) * nA if not smooth else 0 * nA
+    neuron.I = rng.uniform(0.2, 0.5, n) * nA if not smooth else rng.uniform(0, 0.1, n) * nA
     steps = 500
     inputs, to_neuron = pattern_input(neuron, "vm += w_in",
                                       lambda k: rng.uniform(0, 0.5 if smooth else 4, k) * mV,
@@ -49,7 +49,8 @@ def build(n=20, smooth=False, seed=0):
     return Model([neuron, inputs, to_neuron, out, to_out],
                  [neuron.I, to_neuron.w_in, to_out.w_out], out.y, steps,
                  rates={neuron.I: 2 * pA, to_neuron.w_in: 0.02 * mV},
-                 surrogate=rb.surrogates.Triangle(width=5 * mV, gain=0.3 / (5 * mV)))
+                 surrogate=rb.surrogates.Triangle(width=5 * mV, gain=0.3 / (5 * mV)),
+                 state=neuron.vm)
 
 
 if __name__ == "__main__":

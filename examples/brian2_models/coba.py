@@ -58,7 +58,8 @@ def build(n=50, smooth=False, seed=0):
                  [to_P.w_in, Ce.w, Ci.w, to_out.w_out], out.y, steps,
                  rates={to_P.w_in: 2e-3, Ce.w: 1e-3, Ci.w: 1e-3},
                  bounds={to_P.w_in: (0, None), Ce.w: (0, None), Ci.w: (0, None)},
-                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)))
+                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)),
+                 state=P.v)
 
 
 if __name__ == "__main__":

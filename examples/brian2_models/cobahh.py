@@ -58,9 +58,11 @@ def build(n=40, smooth=False, seed=0):
     """)
     P = NeuronGroup(n, model=eqs, threshold="v>-20*mV", refractory=3 * ms,
                     method="exponential_euler", name="P", namespace=namespace)
-    P.v = -60 * mV + rng.standard_normal(n) * 5 * mV - 5 * mV
-    P.ge = (rng.standard_normal(n) * 1.5 + 4) * 1 * nS
-    P.gi = (rng.standard_normal(n) * 12 + 20) * 1 * nS
+    P.v = (-60 * mV + rng.standard_normal(n) * 5 * mV - 5 * mV) if not smooth else -80 * mV
+    if smooth:  # gates near rest: no action potential from the initial transient
+        P.m, P.n, P.h = 0.01, 0.3, 0.9
+    P.ge = (rng.standard_normal(n) * 1.5 + 4) * 1 * nS * (0 if smooth else 1)
+    P.gi = (rng.standard_normal(n) * 12 + 20) * 1 * nS * (3 if smooth else 1)
     n_e = int(0.8 * n)
     Pe, Pi = P[:n_e], P[n_e:]
     Ce = Synapses(Pe, P, "w : siemens", on_pre="ge+=w", name="Ce")
@@ -70,7 +72,7 @@ def build(n=40, smooth=False, seed=0):
         synapses.connect(i=pre, j=post)
         synapses.w = weight
     steps = 500
-    scale = 2 if smooth else 40
+    scale = 0.2 if smooth else 40
     inputs, to_P = pattern_input(P, "ge += w_in", lambda k: rng.uniform(0, scale, k) * nS,
                                  "siemens", steps)
     out, to_out = readout(P)
@@ -78,7 +80,9 @@ def build(n=40, smooth=False, seed=0):
                  [to_P.w_in, Ce.w, Ci.w, to_out.w_out], out.y, steps,
                  rates={to_P.w_in: 0.2 * nS, Ce.w: 0.05 * nS, Ci.w: 0.05 * nS},
                  bounds={to_P.w_in: (0 * nS, None), Ce.w: (0 * nS, None), Ci.w: (0 * nS, None)},
-                 surrogate=rb.surrogates.Triangle(width=10 * mV, gain=0.3 / (10 * mV)))
+                 lr=1e-3,
+                 surrogate=rb.surrogates.Triangle(width=10 * mV, gain=0.3 / (10 * mV)),
+                 state=P.v)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def build(n=50, smooth=False, seed=0):
                  [to_P.w_in, Ce.w, Ci.w, to_out.w_out], out.y, steps,
                  rates={to_P.w_in: 0.01 * mV, Ce.w: 0.002 * mV, Ci.w: 0.002 * mV},
                  bounds={Ce.w: (0 * mV, None), Ci.w: (None, 0 * mV)},
-                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)))
+                 surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)),
+                 state=P.v)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ class Model:
     surrogate : Triangle
         In the units of the threshold variable (``Triangle(2*mV, 0.3/(2*mV))``
         for a membrane in volts).
+    lr : float
+        Adam's learning rate of the unitless parameters (the readout).
+    state : VariableView
+        A state variable of the model (its membrane potential), for checks of
+        the subthreshold dynamics against finite differences.
     """
 
     objects: list
@@ -59,6 +64,8 @@ class Model:
     rates: dict = field(default_factory=dict)
     bounds: dict = field(default_factory=dict)
     surrogate: object = None
+    lr: float = 3e-3
+    state: object = None
 
 
 def pattern_input(target, on_pre, weights, unit, steps, n=30, rate=100, seed=0):
@@ -108,7 +115,7 @@ def sine_target(steps, n_out=2, amplitude=0.5):
                     axis=1)
 
 
-def learn(model, trials, lr=3e-3):
+def learn(model, trials):
     """
     Learn online for ``trials`` trials (Adam every 10 steps).
 
@@ -121,7 +128,7 @@ def learn(model, trials, lr=3e-3):
     """
     target = sine_target(model.steps, len(model.output.group))
     learner = rb.RTRL(model.params, rb.losses.MSE(model.output, target),
-                      optimizer=rb.optim.Adam(lr=lr, groups=model.rates), update_every=10,
+                      optimizer=rb.optim.Adam(lr=model.lr, groups=model.rates), update_every=10,
                       bounds=model.bounds, surrogate=model.surrogate, name="learner",
                       namespace={})
     def start(trial):

@@ -3,7 +3,7 @@ Izhikevich's simple model (Izhikevich 2003): 80 % regular-spiking excitatory and
 inhibitory neurons with heterogeneous ``a, b, c, d``, quadratic membrane, reset
 ``v = c; u += d`` at 30 mV, random recurrent weights, as in the paper's network
 (reduced from 1,000 to 40 neurons), with the recurrent weights learned
-(``w : volt``), excitatory ones kept positive and inhibitory ones negative.
+(``w : volt``).
 The paper's thalamic noise input is replaced by the task's frozen input pattern.
 The polychronization model (Izhikevich 2006) adds synaptic delays, which rtrl_brian
 does not support yet.
@@ -58,11 +58,11 @@ def build(n=40, smooth=False, seed=0):
                                  lambda k: rng.uniform(0, 0.5 if smooth else 10, k) * mV,
                                  "volt", steps)
     out, to_out = readout(G)
-    n_exc = int(np.sum(pre < n_e))  # S's excitatory synapses come first (sorted by pre)
     return Model([G, S, inputs, to_G, out, to_out], [S.w, to_G.w_in, to_out.w_out], out.y,
-                 steps, rates={S.w: 0.05 * mV, to_G.w_in: 0.05 * mV},
+                 steps, rates={S.w: 0.01 * mV, to_G.w_in: 0.01 * mV}, lr=1e-3,
                  bounds={to_G.w_in: (0 * mV, None)},
-                 surrogate=rb.surrogates.Triangle(width=10 * mV, gain=0.3 / (10 * mV)))
+                 surrogate=rb.surrogates.Triangle(width=10 * mV, gain=0.3 / (10 * mV)),
+                 state=G.v)
 
 
 if __name__ == "__main__":

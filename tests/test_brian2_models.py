@@ -1,0 +1,110 @@
+"""
+Classic Brian2 models (examples/brian2_models/), written as their papers and
+Brian2's documentation write them, learn unchanged: on each, RTRL on the sparse and
+dense engines equals BPTT of the same run, the compiled engine equals the dense one,
+and below threshold the gradient equals finite differences of Brian2's own run.
+"""
+
+import importlib.util
+import pathlib
+import sys
+from unittest import mock
+
+import brian2
+import numpy as np
+import pytest
+from brian2 import Network, StateMonitor, defaultclock, seed
+
+import rtrl_brian as rb
+from helpers import finite_difference_gradient, relative_error
+
+FOLDER = pathlib.Path(__file__).resolve().parent.parent / "examples" / "brian2_models"
+sys.path.insert(0, str(FOLDER))
+import fitting  # noqa: E402
+
+MODELS = ["adaptive_threshold", "adex", "brunel2000", "brunel_hakim", "coba", "cobahh", "cuba",
+          "izhikevich"]
+#: Models that draw random numbers into learned groups (refused by the compiled engine).
+RANDOM = {"brunel2000", "brunel_hakim"}
+#: Models whose finite-difference and compiled-engine checks run by default (the rest: -m long).
+DEFAULT = {"adex", "brunel2000", "coba"}
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, FOLDER / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def by_default(names):
+    return [name if name in DEFAULT else pytest.param(name, marks=pytest.mark.long)
+            for name in names]
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("name", MODELS)
+def test_model_gradients_equal_bptt_on_every_engine(name):
+    seed(3)
+    errors, gradients = fitting.exactness(load(name).build(), steps=200)
+    assert max(errors.values()) < 1e-9, errors
+    for sparse, dense in zip(gradients["sparse"], gradients["dense"]):
+        assert relative_error(sparse, dense) < 1e-12
+    for k, reference in enumerate(gradients["bptt"]):
+        assert np.abs(reference).max() > 0, k  # every learned variable is reached
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("name", by_default(MODELS))
+def test_model_below_threshold_equals_finite_differences(name):
+    """The input weights (and AdEx's current), loss on the membrane potential, the four
+    entries with the largest gradient; random numbers common to all runs."""
+    model = load(name).build(smooth=True)
+    steps = 150
+    variable = model.params[0] if name == "adex" else next(
+        p for p in model.params if p.name == "w_in")
+    group, target = model.state.group, np.zeros((steps, len(model.state.group)))
+    learner = rb.RTRL([variable], rb.losses.MSE(model.state, target), engine="dense",
+                      surrogate=model.surrogate, namespace={})
+    monitor = StateMonitor(group, model.state.name, record=True, when="after_end")
+    net = Network(*model.objects, learner, monitor)
+    net.store("start")
+    seed(7)
+    net.run(steps * defaultclock.dt)
+    gradient = learner.gradient(variable)
+    net.restore("start")
+    learner.active = False
+
+    def run():
+        seed(7)
+        net.run(steps * defaultclock.dt)
+
+    def loss_of():
+        return 0.5 * np.sum(getattr(monitor, f"{model.state.name}_")[:] ** 2)
+
+    picked = np.argsort(np.abs(gradient))[-4:]
+    scale = float(np.max(np.abs(np.asarray(variable.variable.get_value())[picked])))
+    estimate = finite_difference_gradient(net, run, loss_of, variable, 1e-6 * scale, picked)
+    assert np.abs(gradient[picked]).min() > 0
+    assert relative_error(gradient[picked], estimate[picked]) < 1e-6
+
+
+@pytest.mark.cython
+@pytest.mark.parametrize("name", by_default(sorted(set(MODELS) - RANDOM)))
+def test_compiled_engine_on_the_models(name):
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        errors, gradients = fitting.exactness(load(name).build(), steps=200,
+                                              engines=("dense", "compiled"))
+    assert max(errors.values()) < 1e-9, errors
+    for compiled, dense in zip(gradients["compiled"], gradients["dense"]):
+        assert relative_error(compiled, dense) < 1e-12
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("name", by_default(MODELS))
+def test_model_example_learns_and_writes_its_figure(name, tmp_path):
+    errors, losses = load(name).main(name, load(name).build, ["--trials", "4",
+                                                              "--out", str(tmp_path)])
+    assert max(errors.values()) < 1e-9
+    assert len(losses) == 4 and np.all(np.isfinite(losses))
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
