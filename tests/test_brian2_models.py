@@ -28,6 +28,11 @@ MODELS = ["adaptive_threshold", "adex", "brunel2000", "brunel_hakim", "coba", "c
 RANDOM = {"brunel2000", "brunel_hakim"}
 #: Models whose finite-difference and compiled-engine checks run by default (the rest: -m long).
 DEFAULT = {"adex", "brunel2000", "coba"}
+#: Compiled engine against the dense one. COBAHH's rate functions, written as in the
+#: benchmark, ``x / (exp(x/4) - 1)``, cancel catastrophically near ``x = 0`` (the
+#: membrane passes there): C's ``exp`` and numpy's differ in the last bit for about 5 %
+#: of arguments, and the rates there by up to 1e-9 relative.
+COMPILED_RTOL = {"cobahh": 1e-8}
 
 
 def load(name):
@@ -95,9 +100,10 @@ def test_compiled_engine_on_the_models(name):
     with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
         errors, gradients = fitting.exactness(load(name).build(), steps=200,
                                               engines=("dense", "compiled"))
-    assert max(errors.values()) < 1e-9, errors
+    rtol = COMPILED_RTOL.get(name, 1e-12)
+    assert max(errors.values()) < max(rtol, 1e-9), errors
     for compiled, dense in zip(gradients["compiled"], gradients["dense"]):
-        assert relative_error(compiled, dense) < 1e-12
+        assert relative_error(compiled, dense) < rtol
 
 
 @pytest.mark.codegen_independent

@@ -3,6 +3,7 @@
 import pathlib
 import re
 
+import numpy as np
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
@@ -28,3 +29,18 @@ def test_quickstart_network_learns_and_checks(capsys):
     exec(compile(check, "quickstart.md", "exec"), namespace)
     assert len(learner.history["loss"]) == steps_before  # the attached learner was paused
     assert (namespace["s_rec"].w[:] == weights_before).all()
+
+
+@pytest.mark.codegen_independent
+def test_readme_code_runs_as_printed(capsys):
+    """Every Python block of README.md, in order, in one namespace."""
+    readme = (DOCS.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "relative error (RTRL vs BPTT)" in printed
+    gradient = namespace["learner"].gradient(namespace["s_rec"].w)
+    assert np.abs(gradient).max() > 0  # the weights are set: a real gradient
