@@ -1,6 +1,8 @@
 """The benchmark suite runs end to end on tiny sizes and reports what it measured."""
 
+import importlib.util
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -84,3 +86,17 @@ def test_standalone_study_runs_the_learner_on_every_target():
         ("numpy", "sparse"), ("cython", "compiled"), ("cpp_standalone", "compiled")]
     assert all(0 < cost.learner_ms < 2 * cost.step_ms for cost in costs)  # a part of it
     assert isinstance(get_device(), RuntimeDevice) and prefs.codegen.target == "numpy"
+
+
+@pytest.mark.codegen_independent
+def test_constructs_benchmark_runs(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "constructs", pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "constructs.py")
+    constructs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(constructs)
+    times = constructs.main(["--neurons", "10", "--steps", "12", "--rounds", "1",
+                             "--out", str(tmp_path)])
+    assert set(times) == set(constructs.VARIANTS)
+    assert all(learner > 0 and whole > learner for (learner, whole), in times.values())
+    table = (tmp_path / "constructs.md").read_text()
+    assert all(f"| {variant} |" in table for variant in constructs.VARIANTS)

@@ -219,7 +219,9 @@ def main(name, build, argv=None, trials=30):
     learner, monitors = learn(model, args.trials)
     losses = learner.history["trial_loss"]
     figure(name, learner, monitors, model, out / f"{name}.png")
+    window = min(5, len(losses))
     print(f"{name}: RTRL vs BPTT {max(errors.values()):.1e} (sparse and dense engines); "
-          f"trial loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} trials; "
+          f"trial loss, mean of the first and last {window} of {len(losses)} trials: "
+          f"{np.mean(losses[:window]):.4g} -> {np.mean(losses[-window:]):.4g}; "
           f"figure {out / f'{name}.png'}")
     return errors, losses

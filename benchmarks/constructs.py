@@ -1,0 +1,111 @@
+"""
+What the everyday constructs cost per step, against the same network without them.
+
+One recurrent LIF network (sparse engine, numpy target, gradients only) in variants
+that differ by one construct each: the plain network; white noise ``xi`` in the
+membrane equation; a ``PoissonInput`` onto it; the same population split into
+excitatory and inhibitory subgroups (synapses from the subgroups); a
+``run_regularly`` block on a subgroup. The variants run in interleaved rounds in one
+process (this machine is noisy), and the report gives the minimum and median of the
+learner's time per step (``history['step_seconds']``) and the whole step (Brian2's
+simulation included), and the ratio to the plain network.
+
+Usage::
+
+    python benchmarks/constructs.py --neurons 100 --steps 300 --rounds 5 --out /tmp/constructs
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+import brian2 as b2
+import numpy as np
+
+import rtrl_brian as rb
+
+VARIANTS = ("plain", "white noise", "PoissonInput", "E/I subgroups", "run_regularly on subgroup")
+
+
+def build(variant, n, steps, seed=0):
+    """The network of ``variant``; its objects and learner."""
+    b2.start_scope()
+    b2.defaultclock.dt = 1 * b2.ms
+    rng = np.random.default_rng(seed)
+    noise = " + 0.05*xi/sqrt(ms)" if variant == "white noise" else ""
+    rec = b2.NeuronGroup(n, f"dv/dt = -v / (20*ms){noise} : 1", threshold="v > 1",
+                         reset="v -= 1", method="euler" if noise else "exact", name="rec")
+    step, neuron = np.nonzero(rng.random((steps, 20)) < 0.05)
+    inp = b2.SpikeGeneratorGroup(20, neuron, step * b2.ms, name="inp")
+    objects = [rec, inp]
+    sources = [rec[:int(0.8 * n)], rec[int(0.8 * n):]] if variant == "E/I subgroups" else [rec]
+    params = []
+    for k, source in enumerate([inp] + sources):
+        synapses = b2.Synapses(source, rec, "w : 1", on_pre="v += w", name=f"s{k}")
+        pre, post = np.nonzero(rng.random((source.N, n)) < (0.3 if k == 0 else 0.1))
+        synapses.connect(i=pre, j=post)
+        synapses.w = rng.normal(0.3 if k == 0 else 0.0, 0.2, len(pre))
+        objects.append(synapses)
+        params.append(synapses.w)
+    if variant == "PoissonInput":
+        objects.append(b2.PoissonInput(rec, "v", 10, 50 * b2.Hz, weight=0.05))
+    if variant == "run_regularly on subgroup":
+        rec[:n // 2].run_regularly("v *= 0.99", name="leak")
+    out = b2.NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    readout = b2.Synapses(rec, out, "w : 1", on_pre="y += w", name="readout")
+    readout.connect()
+    readout.w = rng.normal(0, 0.1, 2 * n)
+    learner = rb.RTRL(params + [readout.w],
+                      rb.losses.MSE(out.y, rng.normal(0, 0.3, (steps, 2))), namespace={})
+    return [*objects, out, readout, learner], learner
+
+
+def measure(variant, n, steps):
+    """Seconds per step: the learner's and the whole step's."""
+    objects, learner = build(variant, n, steps)
+    network = b2.Network(*objects)
+    network.run(2 * b2.ms)  # the first steps carry one-off costs
+    started = time.perf_counter()
+    network.run((steps - 2) * b2.ms)
+    whole = (time.perf_counter() - started) / (steps - 2)
+    return float(np.median(learner.history["step_seconds"][2:])), whole
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--neurons", type=int, default=100, help="recurrent units (default "
+                                                                 "%(default)s)")
+    parser.add_argument("--steps", type=int, default=300, help="steps per measurement "
+                                                               "(default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default "
+                                                              "%(default)s)")
+    parser.add_argument("--out", default="constructs", help="folder for constructs.json and "
+                                                            "constructs.md")
+    args = parser.parse_args(argv)
+    b2.prefs.codegen.target = "numpy"
+    times = {variant: [] for variant in VARIANTS}
+    for _ in range(args.rounds):
+        for variant in VARIANTS:
+            times[variant].append(measure(variant, args.neurons, args.steps))
+    plain = np.median([learner for learner, _ in times["plain"]])
+    rows = ["| construct | learner ms/step (min / median) | whole step ms (min / median) "
+            "| learner vs plain |", "|---|---|---|---|"]
+    for variant, values in times.items():
+        learner, whole = np.array(values).T * 1e3
+        rows.append(f"| {variant} | {learner.min():.2f} / {np.median(learner):.2f} | "
+                    f"{whole.min():.2f} / {np.median(whole):.2f} | "
+                    f"{np.median(learner) / (plain * 1e3):.2f}x |")
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "constructs.json").write_text(json.dumps(
+        {"neurons": args.neurons, "steps": args.steps, "rounds": args.rounds,
+         "seconds": times}, indent=1))
+    table = "\n".join(rows)
+    (out / "constructs.md").write_text(table + "\n")
+    print(table)
+    return times
+
+
+if __name__ == "__main__":
+    main()
