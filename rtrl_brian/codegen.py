@@ -177,6 +177,9 @@ class StepProgram:
         code = op.op.source.code if isinstance(op.op, PathwayOp) else getattr(op.op, "code", "")
         where = f"{type(op.op).__name__} of '{op.owner.name}'" + (f" ('{code}')" if code else "")
         try:
+            if (op.op.delay if isinstance(op.op, PathwayOp)
+                    else getattr(op.op, "kind", None) == "delay_line"):
+                raise NotCompilable("synaptic delays (no generated form yet)")
             if isinstance(op.op, PathwayOp):
                 return self._pathway(position, op)
             if op.noise:

@@ -21,7 +21,8 @@ from brian2.stateupdaters.base import StateUpdateMethod
 
 from .errors import UnsupportedConstructError, unsupported
 from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
-                 StepIR, ThresholdOp)
+                 StepIR, ThresholdOp, delayed_spike)
+from .delays import delay_line, delay_steps
 from .noise import check_noise, random_functions, replace_random_calls
 from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
 
@@ -135,13 +136,6 @@ def _check_synapses(synapses):
         if pathway.event != "spike":
             raise unsupported(synapses, f"on_event='{pathway.event}'",
                               "a pathway on a custom event")
-        try:
-            delays = pathway.variables["delay"].get_value()
-        except NotImplementedError:  # a standalone device before its build: the binary's
-            delays = None  # replay check catches delays (rtrl_brian.standalone)
-        if delays is not None and np.size(delays) and np.any(np.asarray(delays) != 0):
-            raise unsupported(synapses, f"{pathway.name}.delay", "synaptic delays",
-                              "Delays are not supported yet; remove them.")
 
 
 class _Compiler:
@@ -419,6 +413,8 @@ def compile_step(params, namespace, schedule=None):
     learned_objects = compiler.learned_groups()
     incoming = compiler.incoming(learned_objects)
 
+    dt = float(next(iter(learned_objects.values())).clock.dt_)
+    depths = _delay_depths(incoming, dt)
     groups = {}
     for name, group in sorted(learned_objects.items()):
         state_vars = _written_state(group, incoming)
@@ -427,6 +423,7 @@ def compile_step(params, namespace, schedule=None):
                 raise unsupported(group, var, f"a write to the Brian2-maintained variable '{var}'")
         if group.events.get("spike") is not None:
             state_vars.append(SPIKE)
+            state_vars += [delayed_spike(k) for k in range(1, depths.get(name, 0) + 1)]
         clock_dt = float(group.clock.dt_)
         groups[name] = GroupIR(group, len(group), tuple(state_vars))
         if abs(clock_dt - float(next(iter(learned_objects.values())).clock.dt_)) > 0:
@@ -438,9 +435,11 @@ def compile_step(params, namespace, schedule=None):
             raise ValueError(f"Parameter '{param.label}' belongs to Synapses that are not "
                              f"part of the compiled network.")
 
-    builder = _OpBuilder(compiler, groups, params_ir, schedule)
+    builder = _OpBuilder(compiler, groups, params_ir, schedule, dt)
     scheduled = []
     for group_ir in groups.values():
+        if depths.get(group_ir.name):
+            scheduled.append(delay_line(group_ir, depths[group_ir.name]))
         scheduled += builder.group_ops(group_ir)
     for synapses in incoming:
         scheduled += builder.pathway_ops(synapses)
@@ -448,10 +447,21 @@ def compile_step(params, namespace, schedule=None):
     _check_order(scheduled)
 
     spike_sources = {base_group(s.source).name: base_group(s.source) for s in incoming}
-    dt = float(next(iter(groups.values())).group.clock.dt_)
     structure = _structure(groups, params_ir)
     return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt,
                   compiler.resolutions, structure)
+
+
+def _delay_depths(incoming, dt):
+    """Group name to how many steps back the delays of its outgoing synapses reach."""
+    depths = {}
+    for synapses in incoming:
+        source = base_group(synapses.source).name
+        for pathway in synapses._pathways:
+            steps = delay_steps(pathway, dt)
+            if steps is not None and steps.size:
+                depths[source] = max(depths.get(source, 0), int(steps.max()))
+    return depths
 
 
 def _identities(resolved):
@@ -463,11 +473,14 @@ def _identities(resolved):
 def _structure(groups, params):
     """Sizes, wiring and time step the IR was built for."""
     members = {name: g.group for name, g in groups.items()}
-    incoming = sorted(s.name for s in _all_synapses() if _member(base_group(s.target), members))
+    incoming = sorted((s for s in _all_synapses() if _member(base_group(s.target), members)),
+                      key=lambda s: s.name)
     sizes = [(p.label, p.size if p.kind == "shared" else entries(p.owner, p.owner.variables[p.name]))
              for p in params]
     steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
-    return incoming, sizes, steps
+    delays = [None if (d := delay_steps(pathway, steps[0])) is None else d.tobytes()
+              for s in incoming for pathway in s._pathways]
+    return [s.name for s in incoming], sizes, steps, delays
 
 
 def is_current(ir, namespace):
@@ -519,11 +532,12 @@ def _check_order(ops):
 class _OpBuilder:
     """Builds the ops of one group or one Synapses object."""
 
-    def __init__(self, compiler, groups, params, schedule):
+    def __init__(self, compiler, groups, params, schedule, dt):
         self.compiler = compiler
         self.groups = groups
         self.params = params
         self.schedule = schedule
+        self.dt = dt
 
     def refractory_phase(self, source, group):
         """Which ``not_refractory`` value (`REFRACTORY_PHASES`) ``source`` reads of ``group``."""
@@ -717,10 +731,14 @@ class _OpBuilder:
                 if _conditional_write(target_group, target):
                     expr = not_refractory_post * expr
                 increments.append((target, z_pre * expr, op == "="))
-            ops.append(PathwayOp(pathway, synapses, pre, post, increments,
-                                 symbolic.frozen if symbolic else [],
-                                 self.refractory_phase(pathway, target_group),
-                                 source, target_group))
+            steps = delay_steps(pathway, self.dt)
+            delays = np.unique(steps) if steps is not None and steps.size else np.zeros(1, int)
+            for delay in delays:  # one op per distinct delay
+                ops.append(PathwayOp(pathway, synapses, pre, post, increments,
+                                     symbolic.frozen if symbolic else [],
+                                     self.refractory_phase(pathway, target_group),
+                                     source, target_group, int(delay),
+                                     None if len(delays) == 1 else steps == delay))
         return ops
 
     def refused_write(self, synapses, var, line):

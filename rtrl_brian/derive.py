@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
-from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp
+from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, delayed_spike
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
 from .symbolic import NUMPY_MODULES
 
@@ -74,6 +74,11 @@ class StepInputs:
     check : callable
         ``check(owner_name, var, replayed, actual, where)`` raises if a replayed
         value differs from Brian2's.
+    earlier_spikes : dict
+        ``(group name, delayed_spike(k))`` to the group's spikes of ``k`` steps
+        ago, for synaptic delays.
+    earlier_active : dict
+        ``(group name, k)`` to the units that were active ``k`` steps ago.
     active : dict
         Group name to a bool array: units whose spike row may be non-zero or
         that sent an event this step. Filled in by the threshold ops.
@@ -84,6 +89,8 @@ class StepInputs:
     values: object
     probes: dict = field(default_factory=dict)
     check: object = None
+    earlier_spikes: dict = field(default_factory=dict)
+    earlier_active: dict = field(default_factory=dict)
     active: dict = field(default_factory=dict)
 
 
@@ -207,10 +214,11 @@ class DerivedOp:
     def _bind_synaptic(self, name, ir):
         op = self.op
         synapses = op.synapses
-        if name == f"{SPIKE}_pre":
+        if name == f"{SPIKE}_pre":  # the event: the spike of ``delay`` steps ago
+            spike = delayed_spike(op.delay) if op.delay else SPIKE
             if op.pre is not None:
-                return Binding("row", op.pre.name, SPIKE, "pre")
-            return Binding("spike", op.pre_group.name, SPIKE, "pre")
+                return Binding("row", op.pre.name, spike, "pre")
+            return Binding("spike", op.pre_group.name, spike, "pre")
         if name == f"{NOT_REFRACTORY}_post":
             return Binding("not_refractory", op.post_group.name, op.refractory_phase, "post")
         index = synapses.variables.indices.get(name, "_idx")
@@ -245,10 +253,15 @@ class DerivedOp:
         synapses = self.op.synapses
         pre = inputs.values(synapses.name, "_synaptic_pre")
         source = self.op.pre_group.name
-        active = inputs.active.get(source)
-        if active is None:
-            active = inputs.spikes[source] != 0
+        if self.op.delay:  # units active when the delivered spikes were emitted
+            active = inputs.earlier_active[(source, self.op.delay)]
+        else:
+            active = inputs.active.get(source)
+            if active is None:
+                active = inputs.spikes[source] != 0
         selected = self._outgoing(pre, len(active)).select(np.flatnonzero(active))
+        if self.op.synapse_subset is not None:  # this op's delay only
+            selected = selected[self.op.synapse_subset[selected]]
         post = inputs.values(synapses.name, "_synaptic_post")
         return len(selected), {"pre": pre[selected], "post": post[selected],
                                "synapse": selected, "self": None}
@@ -276,7 +289,8 @@ class DerivedOp:
         elif binding.kind == "row":
             value = state[(binding.owner, binding.var)]
         elif binding.kind == "spike":
-            value = inputs.spikes[binding.owner]
+            value = inputs.spikes[binding.owner] if binding.var == SPIKE \
+                else inputs.earlier_spikes[(binding.owner, binding.var)]
         elif binding.kind == "not_refractory":
             value = inputs.not_refractory[(binding.owner, binding.var)]
         elif binding.kind == "noise":

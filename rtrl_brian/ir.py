@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "SPIKE",
+    "delayed_spike",
+    "is_spike",
+    "StepStart",
     "NOT_REFRACTORY",
     "REFRACTORY_PHASES",
     "GroupIR",
@@ -33,6 +36,18 @@ __all__ = [
 
 #: Name of the pseudo state variable holding a group's spikes.
 SPIKE = "_z"
+
+
+def delayed_spike(steps):
+    """Name of the pseudo state variable holding a group's spikes of ``steps`` steps ago."""
+    return f"{SPIKE}_d{steps}"
+
+
+def is_spike(var):
+    """Whether ``var`` is `SPIKE` or a delayed spike (`delayed_spike`)."""
+    return var == SPIKE or var.startswith(f"{SPIKE}_d")
+
+
 #: Name of the per-neuron refractoriness flag in expressions.
 NOT_REFRACTORY = "_not_refractory"
 #: The values of ``not_refractory`` an op can see, in schedule order: before the
@@ -53,7 +68,8 @@ class GroupIR:
         Number of neurons.
     state_vars : tuple of str
         Variables with rows in the influence matrix, in row order; includes
-        `SPIKE` last when the group has a threshold.
+        `SPIKE` when the group has a threshold, then its spikes of 1, 2, ...
+        steps ago (`delayed_spike`) as far back as its synaptic delays reach.
     """
 
     group: object
@@ -107,6 +123,15 @@ class ParamIR:
         return self.owner.variables[self.name].get_value()
 
 
+@dataclass(frozen=True)
+class StepStart:
+    """The start of a step, before every Brian2 object (where delay lines shift)."""
+
+    name: str
+    when: str = "before_start"
+    order: float = float("-inf")
+
+
 @dataclass
 class LocalOp:
     """
@@ -115,7 +140,7 @@ class LocalOp:
 
     Attributes
     ----------
-    kind : {'state_update', 'run_regularly', 'reset', 'input'}
+    kind : {'state_update', 'run_regularly', 'reset', 'input', 'delay_line'}
     source : CodeRunner
         The Brian2 object that executes it (gives the schedule position).
     group : GroupIR
@@ -195,6 +220,12 @@ class PathwayOp:
         The groups holding the pre- and postsynaptic state: the synapses'
         source and target, or their owners where those are subgroups (synapses
         index them by the owner's neuron numbers).
+    delay : int
+        Synaptic delay in steps: the events of this op are the spikes of
+        ``delay`` steps ago (`delayed_spike`).
+    synapse_subset : ndarray of bool or None
+        The synapses with this delay, where the pathway's delays differ (one op
+        per delay); None: all synapses.
     """
 
     source: object
@@ -206,6 +237,8 @@ class PathwayOp:
     refractory_phase: str = "after_spikes"
     pre_group: object = None
     post_group: object = None
+    delay: int = 0
+    synapse_subset: object = None
 
 
 @dataclass

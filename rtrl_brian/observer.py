@@ -15,6 +15,7 @@ Under Brian2's C++ standalone device, which skips `NetworkOperation` objects,
 other observers refuse standalone devices.
 """
 
+import collections
 import copy
 import functools
 
@@ -27,7 +28,7 @@ from brian2.devices.device import RuntimeDevice, get_device
 from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
-from .ir import SPIKE
+from .ir import SPIKE, PathwayOp, delayed_spike, is_spike
 from .linear import StateLayout
 from .losses import _Loss
 from .noise import probe_names
@@ -159,7 +160,7 @@ class StepObserver(BrianObject):
             raise ValueError(
                 f"The loss reads '{self.loss.group.name}.{self.loss.name}', which is not a state "
                 f"variable of '{self.loss.group.name}' (state variables: "
-                f"{', '.join(v for v in ir.groups[self.loss.group.name].state_vars if v != SPIKE)}).")
+                f"{', '.join(v for v in ir.groups[self.loss.group.name].state_vars if not is_spike(v))}).")
         layout = StateLayout(ir.groups)
         if hasattr(self, "ir") and (layout.blocks != self.layout.blocks
                                     or ir.n_params != self.ir.n_params):
@@ -175,6 +176,15 @@ class StepObserver(BrianObject):
                 f"new learner.")
         self.ir = ir
         self.layout = layout
+        #: How many steps back each spike source's synaptic delays reach.
+        self._depths = {}
+        for op in ir.ops:
+            if isinstance(op, PathwayOp) and op.delay:
+                name = op.pre_group.name
+                self._depths[name] = max(self._depths.get(name, 0), op.delay)
+        previous = getattr(self, "_earlier", {})
+        self._earlier = {name: collections.deque(previous.get(name, ()), maxlen=depth + 1)
+                         for name, depth in self._depths.items()}
         self.ops = derive_ops(ir, self.surrogate, self.detach_reset)
         self._objects = dict(ir.spike_sources)
         self._objects.update({name: g.group for name, g in ir.groups.items()})
@@ -242,9 +252,30 @@ class StepObserver(BrianObject):
         return self._objects[owner].variables[var].get_value()
 
     def _read_state(self):
-        return {(name, var): np.array(self._values(name, var), dtype=np.float64)
-                for name, group in self.ir.groups.items()
-                for var in group.state_vars if var != SPIKE}
+        state = {(name, var): np.array(self._values(name, var), dtype=np.float64)
+                 for name, group in self.ir.groups.items()
+                 for var in group.state_vars if not is_spike(var)}
+        for name, depth in self._depths.items():  # the delay lines before their shift
+            if name in self.ir.groups:
+                state[(name, SPIKE)] = self._earlier_step(name, 1)[0]
+                state.update({(name, delayed_spike(k)): self._earlier_step(name, k + 1)[0]
+                              for k in range(1, depth)})
+        return state
+
+    def _earlier_step(self, name, steps):
+        """``(spikes, active units)`` of group ``name`` ``steps`` steps before this one
+        (none before the learner's first step: Brian2's queues were empty too)."""
+        history = self._earlier[name]
+        if steps <= len(history):
+            return history[steps - 1]
+        return np.zeros(len(self._objects[name])), np.zeros(len(self._objects[name]), bool)
+
+    def _remember_spikes(self, inputs=None):
+        """Keep this step's spikes and active units for synaptic delays."""
+        for name, history in self._earlier.items():
+            spikes = self._spikes(name) if inputs is None else inputs.spikes[name]
+            active = None if inputs is None else inputs.active.get(name)
+            history.appendleft((spikes, spikes != 0 if active is None else active))
 
     def _check_network(self):
         network = self._network
@@ -284,8 +315,12 @@ class StepObserver(BrianObject):
             not_refractory[(name, "previous")] = self._start_not_refractory[name]
             not_refractory[(name, "updated")] = np.maximum(after_spikes, spikes.get(name, 0.0))
             not_refractory[(name, "after_spikes")] = after_spikes
+        earlier = {(name, k): self._earlier_step(name, k)
+                   for name, depth in self._depths.items() for k in range(1, depth + 1)}
         return StepInputs(spikes, not_refractory, self._values, self._probes,
-                          self._check_value)
+                          self._check_value,
+                          {(name, delayed_spike(k)): value[0] for (name, k), value in earlier.items()},
+                          {key: value[1] for key, value in earlier.items()})
 
     def _refractory_groups(self):
         return [name for name, group in self.ir.groups.items()
@@ -297,11 +332,13 @@ class StepObserver(BrianObject):
     def _on_step_end(self):
         if not self._learning:
             self._steps_total += 1  # trials go on counting
+            self._remember_spikes()
             return
         self._step_now = self._steps_total  # this step's number, for messages
         state = dict(self._start_state)
         inputs = self._inputs()
         linearizations = self._linearize(state, inputs)
+        self._remember_spikes(inputs)
         self._check_replay(state)
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         y = state[self.loss.block]
@@ -323,7 +360,7 @@ class StepObserver(BrianObject):
 
     def _check_replay(self, state):
         for (name, var), replayed in state.items():
-            if var != SPIKE:
+            if not is_spike(var):
                 self._check_value(name, var, replayed, self._values(name, var))
 
     def _check_value(self, name, var, replayed, actual, where="at the end of the step"):
@@ -376,7 +413,8 @@ class StepObserver(BrianObject):
         before restoring.
         """
         state = {name: getattr(self, name) for name in self._COUNTERS}
-        state.update(fingerprint=self._fingerprint(), learning=self._learning_state())
+        state.update(fingerprint=self._fingerprint(), learning=self._learning_state(),
+                     earlier={name: list(history) for name, history in self._earlier.items()})
         return copy.deepcopy(state)
 
     def _restore_from_full_state(self, state):
@@ -391,6 +429,9 @@ class StepObserver(BrianObject):
         state = copy.deepcopy(state)
         for name in self._COUNTERS:
             setattr(self, name, state[name])
+        for name, history in self._earlier.items():
+            history.clear()
+            history.extend(state["earlier"].get(name, ()))
         self._load_learning_state(state["learning"])
         self._start_state = None
 

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from brian2 import SpikeMonitor, StateMonitor, defaultclock, ms
 
-from .ir import SPIKE
+from .ir import is_spike
 
 __all__ = ["raster", "spikes", "learning_curve", "readout_vs_target", "operations", "activity",
            "weights", "influence", "dashboard"]
@@ -258,7 +258,7 @@ def influence(learner, block=None, ax=None):
     """
     ax = _axes(ax)
     if block is None:
-        states = [b for b in learner.layout.blocks if b[1] != SPIKE]
+        states = [b for b in learner.layout.blocks if not is_spike(b[1])]
         candidates = [b for b in states if b[0] != learner.loss.group.name] or states
         block = max(candidates, key=lambda b: np.count_nonzero(learner.engine.influence(b)))
     magnitude = np.abs(learner.engine.influence(block))

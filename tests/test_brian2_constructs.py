@@ -366,3 +366,81 @@ def test_compiled_engine_refuses_random_numbers_by_name(compiled_step):
                        match=r"engine='compiled' cannot generate the step: LocalOp of 'Q' "
                              r"\('ge \+= 0.01 \* randn\(\)'\): random numbers"):
         rb.RTRL(params, rb.losses.MSE(Q.v, target), engine="compiled")
+
+
+# -- synaptic delays ----------------------------------------------------------------------
+
+def delayed(v_th=0.6, analog=False):
+    """Homogeneous delays on the input and the readout, heterogeneous (0 to 5 steps) on
+    the recurrent synapses; ``analog``: units that send their graded value every step
+    (threshold 'True'), so that the map is smooth and finite differences apply."""
+    rng = np.random.default_rng(12)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.2)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    threshold, reset = ("True", "") if analog else ("v > v_th", "v -= v_th")
+    G = NeuronGroup(6, """dv/dt = (I - v) / (10*ms) : 1
+                          dI/dt = -I / (5*ms) : 1""", threshold=threshold, reset=reset,
+                    method="exact", name="G", namespace={"v_th": v_th})
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    s_in = Synapses(inp, G, "w : 1", on_pre="v += w", delay=2 * ms, name="s_in")
+    s_in.w = rng.uniform(0, 0.6, connect_randomly(s_in, rng, 0.8))
+    s_rec = Synapses(G, G, "w : 1", on_pre="I += w * (0.2 * v_pre)" if analog else "I += w",
+                     name="s_rec")
+    n_rec = connect_randomly(s_rec, rng, 0.5)
+    s_rec.w = rng.normal(0, 0.3, n_rec)
+    s_rec.delay = rng.integers(0, 6, n_rec) * ms
+    s_out = Synapses(G, out, "w : 1", on_pre="y += w * (0.1 * v_pre)" if analog else "y += w",
+                     delay=1 * ms, name="s_out")
+    s_out.w = rng.normal(0, 0.5, connect_randomly(s_out, rng, 1.0))
+    target = rng.normal(0.3, 0.2, (STEPS, 2))
+    return [inp, G, out, s_in, s_rec, s_out], [s_in.w, s_rec.w, s_out.w], out, target
+
+
+@pytest.mark.codegen_independent
+def test_synaptic_delays_homogeneous_and_heterogeneous():
+    """Delays were refused. Queued events are state: the spikes of the last steps have
+    rows in the influence matrix."""
+    objects, params, out, target = delayed()
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(out.y, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+    assert all(np.abs(g).max() > 0 for g in gradients["bptt"])
+
+
+@pytest.mark.codegen_independent
+def test_delayed_graded_events_match_finite_differences():
+    """Delayed events of units that send every step (a smooth map): the recurrent weights,
+    whose events arrive 0 to 5 steps late and read the presynaptic value on arrival."""
+    objects, params, out, target = delayed(analog=True)
+    fd_check(objects, params, params[1], out.y, target)
+
+
+@pytest.mark.codegen_independent
+def test_delayed_network_resumes_bitwise(tmp_path):
+    """The spikes still queued are saved with the learner (Brian2 saves its queues)."""
+    def run(split):
+        start_scope_objects = delayed()
+        objects, params, out, target = start_scope_objects
+        learner = rb.RTRL(params, rb.losses.MSE(out.y, target), name="learner", namespace={})
+        net = Network(*objects, learner)
+        if split:
+            net.run(STEPS // 2 * ms)
+            net.store("half", filename=str(tmp_path / "half.pkl"))
+            net.restore("half", filename=str(tmp_path / "half.pkl"))
+            net.run(STEPS // 2 * ms)
+        else:
+            net.run(STEPS * ms)
+        return [learner.gradient(p) for p in params]
+
+    whole = run(False)
+    from brian2 import start_scope
+    start_scope()
+    for a, b in zip(run(True), whole):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.codegen_independent
+def test_compiled_engine_refuses_delays_by_name(compiled_step):
+    objects, params, out, target = delayed()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"engine='compiled' cannot generate the step: .*synaptic delays"):
+        rb.RTRL(params, rb.losses.MSE(out.y, target), engine="compiled")

@@ -44,13 +44,6 @@ def test_reading_a_refractory_presynaptic_variable_into_a_refractory_one_is_refu
 
 
 @pytest.mark.codegen_independent
-def test_delays_are_refused():
-    rec, out, s_rec, s_out = network(delay=2 * ms)
-    with pytest.raises(UnsupportedConstructError, match=r"Synapses 's_rec'.*s_rec_pre.delay.*synaptic delays"):
-        learner(s_rec, s_out, out)
-
-
-@pytest.mark.codegen_independent
 def test_summed_variable_is_refused():
     rec, out, s_rec, s_out = network("dv/dt = (-v + I) / (10*ms) : 1\nI : 1")
     summed = Synapses(out, rec, "I_post = 0.1*y_pre : 1 (summed)", name="s_summed")

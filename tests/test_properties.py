@@ -90,16 +90,20 @@ def networks(draw):
     return dict(groups=specs, pathways=pathways, seed=draw(st.integers(0, 2 ** 16)),
                 poisson=draw(st.booleans()), cross_entropy=draw(st.booleans()),
                 detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])),
-                subgroup=subgroup, poisson_input=draw(st.booleans()))
+                subgroup=subgroup, poisson_input=draw(st.booleans()),
+                # synaptic delays: none, the same for all synapses (steps), or per synapse
+                delays=[draw(st.sampled_from([None, 1, 2, "heterogeneous"])) for _ in pathways])
 
 
 def without_random_numbers(network):
-    """The network without what the generated step refuses: noise, randn(), PoissonInput."""
+    """The network without what the generated step refuses: noise, randn(), PoissonInput,
+    synaptic delays."""
     for spec in network["groups"]:
         spec["noise"] = False
         if spec["regularly"] and "randn" in spec["regularly"]:
             spec["regularly"] = None
     network["poisson_input"] = False
+    network["delays"] = []
     return network
 
 
@@ -178,6 +182,12 @@ def build(network):
         else:
             synapses.connect(condition="i != j" if source == target else None, p=0.7)
         synapses.w = rng.normal(0.2, 0.3, len(synapses))
+        delays = network.get("delays") or []  # drawn for the recurrent pathways
+        delay = delays[k] if k < len(delays) else None
+        if delay == "heterogeneous":
+            synapses.delay = rng.integers(0, 4, len(synapses)) * ms
+        elif delay is not None:
+            synapses.delay = delay * ms
         objects.append(synapses)
         params.insert(k, synapses.w)
     if network["cross_entropy"]:
@@ -242,10 +252,6 @@ def check_exactness(network):
     return sparse
 
 
-def add_delay(objects):
-    objects[-1].delay = 1 * ms  # the last pathway: into the readout
-
-
 def add_on_post(objects):
     group = objects[1]
     extra = Synapses(group, group, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
@@ -263,7 +269,6 @@ REFUSED = {
     "compound-threshold": (lambda spec: spec.update(threshold="v > v_th and v < 5"), None,
                            UnsupportedConstructError,
                            r"NeuronGroup 'g0'.*not a single comparison"),
-    "delay": (None, add_delay, UnsupportedConstructError, r"Synapses 's\d+_g\d_out'.*delays"),
     "on-post": (None, add_on_post, UnsupportedConstructError, r"Synapses 'extra'.*on_post"),
 }
 

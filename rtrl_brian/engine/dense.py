@@ -9,7 +9,7 @@ reference the sparse engine is checked against, not the fast path.
 import numpy as np
 from scipy import sparse
 
-from ..ir import SPIKE
+from ..ir import is_spike
 from .base import Engine
 
 __all__ = ["DenseEngine"]
@@ -83,7 +83,7 @@ class DenseEngine(Engine):
 
     def density(self):
         """Fraction of non-zero entries among the state rows (spike rows excluded)."""
-        rows = [self.M[self.layout.rows(b)] for b in self.layout.blocks if b[1] != SPIKE]
+        rows = [self.M[self.layout.rows(b)] for b in self.layout.blocks if not is_spike(b[1])]
         return float(sum(np.count_nonzero(r) for r in rows)) / max(1, sum(r.size for r in rows))
 
     def _take_columns(self, take):

@@ -29,7 +29,7 @@ engine would do for the same linearizations (`Engine.take_operations`).
 import numpy as np
 from scipy import sparse
 
-from ..ir import SPIKE
+from ..ir import is_spike
 from ..kernels import NumpyKernels, gather
 from .base import Engine
 
@@ -122,14 +122,14 @@ class SparseEngine(Engine):
         self._state_rows = {}
         offset = 0
         for block in layout.blocks:
-            if block[1] != SPIKE:
+            if not is_spike(block[1]):
                 self._state_rows[block] = slice(offset, offset + layout.size(block))
                 offset += layout.size(block)
         self.S = np.zeros((offset, n_params), dtype=self.dtype)
         self._row_bytes = n_params * self.dtype.itemsize
         self.scale = np.zeros(offset)  # M starts at zero: every row lazily zero
         self._spikes = {block: _SpikeRows(layout.size(block), n_params, self.dtype)
-                        for block in layout.blocks if block[1] == SPIKE}
+                        for block in layout.blocks if is_spike(block[1])}
 
     def reset(self):
         self.scale[:] = 0.0  # every row lazily zero: no pass over the matrix
