@@ -5,7 +5,7 @@ One recurrent LIF network (sparse engine, numpy target, gradients only) in varia
 that differ by one construct each: the plain network; white noise ``xi`` in the
 membrane equation; a ``PoissonInput`` onto it; the same population split into
 excitatory and inhibitory subgroups (synapses from the subgroups); a
-``run_regularly`` block on a subgroup. The variants run in interleaved rounds in one
+``run_regularly`` block on a subgroup; recurrent synaptic delays of 1 to 5 steps. The variants run in interleaved rounds in one
 process (this machine is noisy), and the report gives the minimum and median of the
 learner's time per step (``history['step_seconds']``) and the whole step (Brian2's
 simulation included), and the ratio to the plain network.
@@ -25,7 +25,8 @@ import numpy as np
 
 import rtrl_brian as rb
 
-VARIANTS = ("plain", "white noise", "PoissonInput", "E/I subgroups", "run_regularly on subgroup")
+VARIANTS = ("plain", "white noise", "PoissonInput", "E/I subgroups", "run_regularly on subgroup",
+            "delays 1-5 ms per synapse")
 
 
 def build(variant, n, steps, seed=0):
@@ -46,6 +47,8 @@ def build(variant, n, steps, seed=0):
         pre, post = np.nonzero(rng.random((source.N, n)) < (0.3 if k == 0 else 0.1))
         synapses.connect(i=pre, j=post)
         synapses.w = rng.normal(0.3 if k == 0 else 0.0, 0.2, len(pre))
+        if k and variant == "delays 1-5 ms per synapse":
+            synapses.delay = rng.integers(1, 6, len(pre)) * b2.ms
         objects.append(synapses)
         params.append(synapses.w)
     if variant == "PoissonInput":

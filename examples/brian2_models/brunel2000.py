@@ -6,9 +6,9 @@ neurons (each with 10 % of the others as inputs, weights scaled up; the external
 drive keeps its 1,000 Poisson inputs per neuron).
 
 The ``PoissonInput``'s realised increments are read back from Brian2 and held fixed
-(pathwise, see docs/supported.md). The published model has a synaptic delay of 1.5 ms,
-which rtrl_brian does not support yet: it is left out here. The recurrent weights are
-learned (``w : volt``), excitatory ones kept non-negative, inhibitory ones non-positive.
+(pathwise, see docs/supported.md); the synaptic delay of 1.5 ms is kept (the spikes on
+their way are state of the learner). The recurrent weights are learned (``w : volt``),
+excitatory ones kept non-negative, inhibitory ones non-positive.
 
 Usage::
 
@@ -42,10 +42,11 @@ def build(n=50, smooth=False, seed=0):
                         method="exact", name="group", namespace=namespace)
     excitatory_neurons, inhibitory_neurons = group[:N_E], group[N_E:]
     scale = C_E / (0.1 * n)  # fewer recurrent inputs: stronger weights
+    D = 1.5 * ms
     excitatory_synapses = Synapses(excitatory_neurons, group, "w : volt", on_pre="v += w",
-                                   name="excitatory_synapses")
+                                   delay=D, name="excitatory_synapses")
     inhibitory_synapses = Synapses(inhibitory_neurons, group, "w : volt", on_pre="v += w",
-                                   name="inhibitory_synapses")
+                                   delay=D, name="inhibitory_synapses")
     for synapses, size, weight in ((excitatory_synapses, N_E, J * scale / 10),
                                    (inhibitory_synapses, n - N_E, -g * J * scale / 10)):
         pre, post = np.nonzero(rng.random((size, n)) < 0.1)

@@ -5,9 +5,9 @@ to 50 neurons (each with 10 instead of 1,000 inputs, weights scaled up).
 
 The noise term ``sigmaext*sqrt(tau)*xi`` is differentiated pathwise: the realised
 samples are read back from Brian2 and held fixed, so the gradient is that of the run
-Brian2 computed (see docs/supported.md). The published model has a synaptic delay of
-2 ms, which rtrl_brian does not support yet: it is left out here. The inhibitory
-weights are learned (``w : volt``, kept non-positive).
+Brian2 computed (see docs/supported.md). The synaptic delay of 2 ms is kept: the
+spikes still on their way are state of the learner. The inhibitory weights are
+learned (``w : volt``, kept non-positive).
 
 Usage::
 
@@ -39,7 +39,7 @@ def build(n=50, smooth=False, seed=0):
     group = NeuronGroup(n, eqs, threshold="V>theta", reset="V=Vr", refractory=2 * ms,
                         method="euler", name="group", namespace=namespace)
     group.V = 10 * mV + rng.random(n) * 10 * mV
-    conn = Synapses(group, group, "w : volt", on_pre="V += w", name="conn")
+    conn = Synapses(group, group, "w : volt", on_pre="V += w", delay=2 * ms, name="conn")
     pre, post = np.nonzero(rng.random((n, n)) < 10 / n)
     conn.connect(i=pre, j=post)
     conn.w = -0.1 * mV * 100 / 10 * 0.2

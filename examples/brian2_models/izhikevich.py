@@ -5,8 +5,8 @@ inhibitory neurons with heterogeneous ``a, b, c, d``, quadratic membrane, reset
 (reduced from 1,000 to 40 neurons), with the recurrent weights learned
 (``w : volt``).
 The paper's thalamic noise input is replaced by the task's frozen input pattern.
-The polychronization model (Izhikevich 2006) adds synaptic delays, which rtrl_brian
-does not support yet.
+(The polychronization model, Izhikevich 2006, adds synaptic delays of 1 to 20 ms per
+synapse: rtrl_brian learns through those too, see brunel2000.py.)
 
 Usage::
 
