@@ -174,12 +174,15 @@ class StepProgram:
 
     # -- one op -------------------------------------------------------------------------
     def _op(self, position, op):
-        code = op.op.source.code if isinstance(op.op, PathwayOp) else getattr(op.op, "code", "")
+        code = getattr(op.op.source if isinstance(op.op, PathwayOp) else op.op, "code", "")
         where = f"{type(op.op).__name__} of '{op.owner.name}'" + (f" ('{code}')" if code else "")
         try:
             if (op.op.delay if isinstance(op.op, PathwayOp)
                     else getattr(op.op, "kind", None) == "delay_line"):
                 raise NotCompilable("synaptic delays (no generated form yet)")
+            if (op.op.every_synapse if isinstance(op.op, PathwayOp)
+                    else getattr(op.op, "kind", None) == "summed_reset"):
+                raise NotCompilable("a (summed) variable (no generated form yet)")
             if isinstance(op.op, PathwayOp):
                 return self._pathway(position, op)
             if op.noise:

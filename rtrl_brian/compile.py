@@ -127,8 +127,10 @@ def _check_synapses(synapses):
             raise unsupported(synapses, str(eq).strip(), "a synaptic differential equation",
                               "Model the trace in the postsynaptic NeuronGroup instead.")
     for name, updater in synapses.summed_updaters.items():
-        raise unsupported(synapses, f"{name} = {updater.expression} (summed)",
-                          "a (summed) variable", "Summed variables are not supported yet.")
+        if _postsynaptic_name(synapses, name) is None:
+            raise unsupported(synapses, f"{name} = {updater.expression} (summed)",
+                              "a (summed) variable of the presynaptic group",
+                              "Sum into the postsynaptic group.")
     for pathway in synapses._pathways:
         if pathway.prepost == "post":
             raise unsupported(synapses, f"on_post='{pathway.code}'", "an on_post pathway",
@@ -258,6 +260,10 @@ def _written_state(group, synapses_list):
     for synapses in synapses_list:
         if base_group(synapses.target).name != group.name:
             continue
+        for name in synapses.summed_updaters:
+            base = _postsynaptic_name(synapses, name)
+            if base not in written:
+                written.append(base)
         for pathway in synapses._pathways:
             for var, _, _, _ in parse_statements(pathway.code):
                 base = _postsynaptic_name(synapses, var)
@@ -442,7 +448,7 @@ def compile_step(params, namespace, schedule=None):
             scheduled.append(delay_line(group_ir, depths[group_ir.name]))
         scheduled += builder.group_ops(group_ir)
     for synapses in incoming:
-        scheduled += builder.pathway_ops(synapses)
+        scheduled += builder.summed_ops(synapses) + builder.pathway_ops(synapses)
     scheduled.sort(key=lambda op: _sort_key(op.source, schedule))
     _check_order(scheduled)
 
@@ -523,7 +529,8 @@ def _check_order(ops):
     for op in ops:
         if isinstance(op, ThresholdOp):
             thresholded.add(op.group.name)
-        elif isinstance(op, PathwayOp) and op.pre is not None and op.pre.name not in thresholded:
+        elif isinstance(op, PathwayOp) and not op.every_synapse and op.pre is not None \
+                and op.pre.name not in thresholded:
             raise unsupported(op.synapses, f"when='{op.source.when}', order={op.source.order}",
                               "a pathway scheduled before its source's threshold",
                               "Keep Brian2's default schedule.")
@@ -739,6 +746,35 @@ class _OpBuilder:
                                      self.refractory_phase(pathway, target_group),
                                      source, target_group, int(delay),
                                      None if len(delays) == 1 else steps == delay))
+        return ops
+
+    def summed_ops(self, synapses):
+        """
+        Each ``(summed)`` variable: zeroed on its neurons, then the sum over
+        synapses, every step, at the summed-variable updater's place.
+        """
+        ops = []
+        source, target_group = base_group(synapses.source), base_group(synapses.target)
+        definitions = _subexpressions(synapses)
+        definitions.update(_subexpressions(source, "_pre"))
+        definitions.update(_subexpressions(target_group, "_post"))
+        learnable = self.learnable(synapses)
+        learnable |= self.learnable(source, "_pre") | self.learnable(target_group, "_post")
+        for name, updater in sorted(synapses.summed_updaters.items()):
+            target = _postsynaptic_name(synapses, name)
+            line = f"{name} = {updater.expression} (summed)"
+            subgroup = synapses.target if isinstance(synapses.target, Subgroup) else None
+            ops.append(self.local(self.groups[target_group.name], "summed_reset", updater,
+                                  f"{target} = 0", {}, subgroup))
+            expr, symbolic = self.compiler.sympify(
+                synapses, _inline(_with_suffixes(synapses, to_sympy(updater.expression.code)),
+                                  definitions), line, learnable, updater.name)
+            if f"{target}_post" in {str(s) for s in expr.free_symbols}:
+                raise unsupported(synapses, line, f"a read of the summed variable '{target}'")
+            ops.append(PathwayOp(updater, synapses, self.groups.get(source.name),
+                                 self.groups[target_group.name], [(target, expr, False)],
+                                 symbolic.frozen, "updated", source, target_group,
+                                 every_synapse=True))
         return ops
 
     def refused_write(self, synapses, var, line):

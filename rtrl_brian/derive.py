@@ -250,6 +250,8 @@ class DerivedOp:
         """
         if not isinstance(self.op, PathwayOp):
             return self.op.group.n, {"self": None}
+        if self.op.every_synapse:  # a (summed) variable: no event gating
+            return self.every_element(inputs)
         synapses = self.op.synapses
         pre = inputs.values(synapses.name, "_synaptic_pre")
         source = self.op.pre_group.name

@@ -140,7 +140,7 @@ class LocalOp:
 
     Attributes
     ----------
-    kind : {'state_update', 'run_regularly', 'reset', 'input', 'delay_line'}
+    kind : {'state_update', 'run_regularly', 'reset', 'input', 'delay_line', 'summed_reset'}
     source : CodeRunner
         The Brian2 object that executes it (gives the schedule position).
     group : GroupIR
@@ -226,6 +226,10 @@ class PathwayOp:
     synapse_subset : ndarray of bool or None
         The synapses with this delay, where the pathway's delays differ (one op
         per delay); None: all synapses.
+    every_synapse : bool
+        A ``(summed)`` variable: every synapse contributes every step (no
+        spike), into a postsynaptic variable that a `LocalOp` of kind
+        ``'summed_reset'`` zeroed just before.
     """
 
     source: object
@@ -239,6 +243,7 @@ class PathwayOp:
     post_group: object = None
     delay: int = 0
     synapse_subset: object = None
+    every_synapse: bool = False
 
 
 @dataclass

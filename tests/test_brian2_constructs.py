@@ -444,3 +444,58 @@ def test_compiled_engine_refuses_delays_by_name(compiled_step):
     with pytest.raises(UnsupportedConstructError,
                        match=r"engine='compiled' cannot generate the step: .*synaptic delays"):
         rb.RTRL(params, rb.losses.MSE(out.y, target), engine="compiled")
+
+
+# -- (summed) variables: gap junctions -------------------------------------------------------
+
+def gap_junctions(v_th=0.6, onto_subgroup=False):
+    """Electrical coupling as Brian2's documentation writes it: ``Igap_post = w*(v_pre -
+    v_post) : 1 (summed)``, every synapse every step, next to spiking input."""
+    rng = np.random.default_rng(13)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.2)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    G = NeuronGroup(6, """dv/dt = (Igap - v) / (10*ms) : 1
+                          Igap : 1""", threshold="v > v_th", reset="v -= v_th",
+                    method="exact", name="G", namespace={"v_th": v_th})
+    s_in = Synapses(inp, G, "w : 1", on_pre="v += w", name="s_in")
+    s_in.w = rng.uniform(0, 0.6, connect_randomly(s_in, rng, 0.8))
+    gap = Synapses(G, G[2:] if onto_subgroup else G, """w : 1
+                   Igap_post = w * (v_pre - v_post) : 1 (summed)""", name="gap")
+    gap.w = rng.uniform(0, 0.3, connect_randomly(gap, rng, 0.7))
+    target = rng.normal(0.2, 0.1, (STEPS, 6))
+    return [inp, G, s_in, gap], [s_in.w, gap.w], G, target
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("onto_subgroup", [False, True])
+def test_summed_variables_gap_junctions(onto_subgroup):
+    """(summed) variables were refused."""
+    objects, params, G, target = gap_junctions(onto_subgroup=onto_subgroup)
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(G.v, target), STEPS * ms)
+    assert_gradients_agree(gradients)
+    assert all(np.abs(g).max() > 0 for g in gradients["bptt"])
+
+
+@pytest.mark.codegen_independent
+def test_gap_junctions_match_finite_differences():
+    objects, params, G, target = gap_junctions(v_th=100.0)
+    fd_check(objects, params, params[1], G.v, target)
+
+
+@pytest.mark.codegen_independent
+def test_summed_variable_of_the_presynaptic_group_is_refused():
+    objects, params, G, target = gap_junctions()
+    back = Synapses(G, G, "w : 1\nIgap_pre = w * v_post : 1 (summed)", name="back")
+    back.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 'back'.*Igap_pre = w \* v_post \(summed\).*a \(summed\) "
+                             r"variable of the presynaptic group"):
+        rb.RTRL(params + [back.w], rb.losses.MSE(G.v, target))
+
+
+@pytest.mark.codegen_independent
+def test_compiled_engine_refuses_summed_variables_by_name(compiled_step):
+    objects, params, G, target = gap_junctions()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"engine='compiled' cannot generate the step: .*a \(summed\) variable"):
+        rb.RTRL(params, rb.losses.MSE(G.v, target), engine="compiled")

@@ -44,16 +44,6 @@ def test_reading_a_refractory_presynaptic_variable_into_a_refractory_one_is_refu
 
 
 @pytest.mark.codegen_independent
-def test_summed_variable_is_refused():
-    rec, out, s_rec, s_out = network("dv/dt = (-v + I) / (10*ms) : 1\nI : 1")
-    summed = Synapses(out, rec, "I_post = 0.1*y_pre : 1 (summed)", name="s_summed")
-    summed.connect()
-    with pytest.raises(UnsupportedConstructError,
-                       match=r"Synapses 's_summed'.*I_post = 0.1\*y_pre.*\(summed\) variable"):
-        learner(s_rec, s_out, out)
-
-
-@pytest.mark.codegen_independent
 def test_on_post_is_refused():
     rec, out, _, s_out = network()
     s_post = Synapses(rec, rec, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
