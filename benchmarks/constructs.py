@@ -5,7 +5,8 @@ One recurrent LIF network (sparse engine, numpy target, gradients only) in varia
 that differ by one construct each: the plain network; white noise ``xi`` in the
 membrane equation; a ``PoissonInput`` onto it; the same population split into
 excitatory and inhibitory subgroups (synapses from the subgroups); a
-``run_regularly`` block on a subgroup; recurrent synaptic delays of 1 to 5 steps. The variants run in interleaved rounds in one
+``run_regularly`` block on a subgroup; recurrent synaptic delays of 1 to 5 steps; gap
+junctions (a ``(summed)`` variable) on 10 % of the pairs, learned. The variants run in interleaved rounds in one
 process (this machine is noisy), and the report gives the minimum and median of the
 learner's time per step (``history['step_seconds']``) and the whole step (Brian2's
 simulation included), and the ratio to the plain network.
@@ -26,7 +27,7 @@ import numpy as np
 import rtrl_brian as rb
 
 VARIANTS = ("plain", "white noise", "PoissonInput", "E/I subgroups", "run_regularly on subgroup",
-            "delays 1-5 ms per synapse")
+            "delays 1-5 ms per synapse", "gap junctions (summed)")
 
 
 def build(variant, n, steps, seed=0):
@@ -35,8 +36,10 @@ def build(variant, n, steps, seed=0):
     b2.defaultclock.dt = 1 * b2.ms
     rng = np.random.default_rng(seed)
     noise = " + 0.05*xi/sqrt(ms)" if variant == "white noise" else ""
-    rec = b2.NeuronGroup(n, f"dv/dt = -v / (20*ms){noise} : 1", threshold="v > 1",
-                         reset="v -= 1", method="euler" if noise else "exact", name="rec")
+    gap = variant == "gap junctions (summed)"
+    eqs = f"dv/dt = ({'Igap ' if gap else ''}- v) / (20*ms){noise} : 1" + "\nIgap : 1" * gap
+    rec = b2.NeuronGroup(n, eqs, threshold="v > 1", reset="v -= 1",
+                         method="euler" if noise else "exact", name="rec")
     step, neuron = np.nonzero(rng.random((steps, 20)) < 0.05)
     inp = b2.SpikeGeneratorGroup(20, neuron, step * b2.ms, name="inp")
     objects = [rec, inp]
@@ -51,6 +54,14 @@ def build(variant, n, steps, seed=0):
             synapses.delay = rng.integers(1, 6, len(pre)) * b2.ms
         objects.append(synapses)
         params.append(synapses.w)
+    if gap:  # electrical coupling on 10 % of the pairs, every synapse every step
+        junctions = b2.Synapses(rec, rec, "w : 1\nIgap_post = w * (v_pre - v_post) : 1 (summed)",
+                                name="gap")
+        pre, post = np.nonzero(rng.random((n, n)) < 0.1)
+        junctions.connect(i=pre, j=post)
+        junctions.w = rng.uniform(0, 0.05, len(pre))
+        objects.append(junctions)
+        params.append(junctions.w)
     if variant == "PoissonInput":
         objects.append(b2.PoissonInput(rec, "v", 10, 50 * b2.Hz, weight=0.05))
     if variant == "run_regularly on subgroup":

@@ -23,11 +23,12 @@ sys.path.insert(0, str(FOLDER))
 import fitting  # noqa: E402
 
 MODELS = ["adaptive_threshold", "adex", "brunel2000", "brunel_hakim", "coba", "cobahh", "cuba",
-          "izhikevich"]
-#: Models that draw random numbers into learned groups (refused by the compiled engine).
-RANDOM = {"brunel2000", "brunel_hakim"}
+          "gap_junctions", "izhikevich"]
+#: Models the compiled engine refuses by name: random numbers drawn into learned groups,
+#: synaptic delays, (summed) variables.
+NOT_COMPILED = {"brunel2000", "brunel_hakim", "gap_junctions"}
 #: Models whose finite-difference and compiled-engine checks run by default (the rest: -m long).
-DEFAULT = {"adex", "brunel2000", "coba"}
+DEFAULT = {"adex", "brunel2000", "coba", "gap_junctions"}
 #: Compiled engine against the dense one. COBAHH's rate functions, written as in the
 #: benchmark, ``x / (exp(x/4) - 1)``, cancel catastrophically near ``x = 0`` (the
 #: membrane passes there): C's ``exp`` and numpy's differ in the last bit for about 5 %
@@ -95,7 +96,7 @@ def test_model_below_threshold_equals_finite_differences(name):
 
 
 @pytest.mark.cython
-@pytest.mark.parametrize("name", by_default(sorted(set(MODELS) - RANDOM)))
+@pytest.mark.parametrize("name", by_default(sorted(set(MODELS) - NOT_COMPILED)))
 def test_compiled_engine_on_the_models(name):
     with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
         errors, gradients = fitting.exactness(load(name).build(), steps=200,
