@@ -682,16 +682,22 @@ class _OpBuilder:
                            group._refractory is not False)
 
     # -- synapses ----------------------------------------------------------------
-    def pathway_ops(self, synapses):
-        ops = []
+    def synaptic_context(self, synapses):
+        """The groups holding both sides' state, the subexpressions visible in synaptic
+        code, and the names of learned quantities there."""
         source, target_group = base_group(synapses.source), base_group(synapses.target)
-        pre = self.groups.get(source.name)
-        post = self.groups[target_group.name]
         definitions = _subexpressions(synapses)
         definitions.update(_subexpressions(source, "_pre"))
         definitions.update(_subexpressions(target_group, "_post"))
         learnable = self.learnable(synapses)
         learnable |= self.learnable(source, "_pre") | self.learnable(target_group, "_post")
+        return source, target_group, definitions, learnable
+
+    def pathway_ops(self, synapses):
+        ops = []
+        source, target_group, definitions, learnable = self.synaptic_context(synapses)
+        pre = self.groups.get(source.name)
+        post = self.groups[target_group.name]
         z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
         not_refractory_post = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True)
         for pathway in synapses._pathways:
@@ -754,12 +760,7 @@ class _OpBuilder:
         synapses, every step, at the summed-variable updater's place.
         """
         ops = []
-        source, target_group = base_group(synapses.source), base_group(synapses.target)
-        definitions = _subexpressions(synapses)
-        definitions.update(_subexpressions(source, "_pre"))
-        definitions.update(_subexpressions(target_group, "_post"))
-        learnable = self.learnable(synapses)
-        learnable |= self.learnable(source, "_pre") | self.learnable(target_group, "_post")
+        source, target_group, definitions, learnable = self.synaptic_context(synapses)
         for name, updater in sorted(synapses.summed_updaters.items()):
             target = _postsynaptic_name(synapses, name)
             line = f"{name} = {updater.expression} (summed)"

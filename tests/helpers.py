@@ -67,11 +67,14 @@ def gradients_side_by_side(objects, params, loss, duration, engines=("sparse", "
     return {name: [learner.gradient(p) for p in params] for name, learner in learners.items()}
 
 
-def assert_gradients_agree(gradients, rtol=1e-9):
+def assert_gradients_agree(gradients, rtol=1e-9, every_parameter=False):
     """Every engine's gradients equal BPTT's to ``rtol`` (relative to the largest), and
-    are not all zero (a test that cannot fail otherwise)."""
+    are not all zero (a test that cannot fail otherwise); with ``every_parameter``, no
+    parameter's gradient is all zero."""
     reference = gradients["bptt"]
     assert any(np.abs(g).max(initial=0) > 0 for g in reference), "all gradients are zero"
+    if every_parameter:
+        assert all(np.abs(g).max(initial=0) > 0 for g in reference), "a gradient is zero"
     for name, grads in gradients.items():
         for index, (actual, expected) in enumerate(zip(grads, reference)):
             error = relative_error(actual, expected)
