@@ -40,6 +40,12 @@ __all__ = ["StepObserver"]
 REPLAY_RTOL = 1e-8
 
 
+def _probed(ir):
+    """``(object name, variables)`` of each op of ``ir`` that draws random numbers."""
+    return [(op.source.name, sorted({n.var for n in op.noise}))
+            for op in ir.ops if getattr(op, "noise", None)]
+
+
 class StepObserver(BrianObject):
     """
     Base class: compile, hook into the schedule, linearize every step.
@@ -167,9 +173,7 @@ class StepObserver(BrianObject):
             raise RuntimeError(
                 f"{self.name}: the network changed since the learner was created "
                 f"(state blocks or parameter count differ); create a new learner.")
-        if hasattr(self, "_probed") and [(op.source.name, sorted({n.var for n in op.noise}))
-                                         for op in ir.ops if getattr(op, "noise", None)] \
-                != self._probed:
+        if hasattr(self, "_probed") and _probed(ir) != self._probed:
             raise RuntimeError(
                 f"{self.name}: the network's random inputs changed since the learner was "
                 f"created (objects drawing random numbers into learned groups); create a "
@@ -192,22 +196,19 @@ class StepObserver(BrianObject):
             if hasattr(op, "synapses"):
                 self._objects[op.synapses.name] = op.synapses
 
-    def _noisy_ops(self):
-        """The ops that draw random numbers, each with the variables they enter."""
-        return [(op.source, sorted({n.var for n in op.noise}), op.group.name)
-                for op in self.ir.ops if getattr(op, "noise", None)]
-
     def _create_probes(self):
         """Probes just before and after each op that draws random numbers."""
         probes = []
-        for source, variables, group in self._noisy_ops():
-            names = probe_names(source.name, self.name)
-            for phase, name in zip(("before", "after"), names):
+        for op in self.ir.ops:
+            if not getattr(op, "noise", None):
+                continue
+            source, variables = op.source, sorted({n.var for n in op.noise})
+            for phase, name in zip(("before", "after"), probe_names(source.name, self.name)):
                 probes.append(NetworkOperation(
-                    functools.partial(self._probe, source.name, phase, group, variables),
+                    functools.partial(self._probe, source.name, phase, op.group.name, variables),
                     when=source.when, order=source.order, name=name, clock=source.clock))
             check_bracketed(self.ir.ops, source, *probes[-2:])
-        self._probed = [(source.name, variables) for source, variables, _ in self._noisy_ops()]
+        self._probed = _probed(self.ir)
         return probes
 
     def _probe(self, source, phase, group, variables):
@@ -317,10 +318,11 @@ class StepObserver(BrianObject):
             not_refractory[(name, "after_spikes")] = after_spikes
         earlier = {(name, k): self._earlier_step(name, k)
                    for name, depth in self._depths.items() for k in range(1, depth + 1)}
-        return StepInputs(spikes, not_refractory, self._values, self._probes,
-                          self._check_value,
-                          {(name, delayed_spike(k)): value[0] for (name, k), value in earlier.items()},
-                          {key: value[1] for key, value in earlier.items()})
+        return StepInputs(
+            spikes, not_refractory, self._values, probes=self._probes, check=self._check_value,
+            earlier_spikes={(name, delayed_spike(k)): value[0]
+                            for (name, k), value in earlier.items()},
+            earlier_active={key: value[1] for key, value in earlier.items()})
 
     def _refractory_groups(self):
         return [name for name, group in self.ir.groups.items()
