@@ -9,7 +9,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup, StateMonitor,
-                    Synapses, TimedArray, Hz, ms, seed)
+                    Synapses, TimedArray, Hz, ms, seed, start_scope)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -416,8 +416,7 @@ def test_delayed_graded_events_match_finite_differences():
 def test_delayed_network_resumes_bitwise(tmp_path):
     """The spikes still queued are saved with the learner (Brian2 saves its queues)."""
     def run(split):
-        start_scope_objects = delayed()
-        objects, params, out, target = start_scope_objects
+        objects, params, out, target = delayed()
         learner = rb.RTRL(params, rb.losses.MSE(out.y, target), name="learner", namespace={})
         net = Network(*objects, learner)
         if split:
@@ -430,18 +429,9 @@ def test_delayed_network_resumes_bitwise(tmp_path):
         return [learner.gradient(p) for p in params]
 
     whole = run(False)
-    from brian2 import start_scope
     start_scope()
     for a, b in zip(run(True), whole):
         assert np.array_equal(a, b)
-
-
-@pytest.mark.codegen_independent
-def test_compiled_engine_refuses_delays_by_name(compiled_step):
-    objects, params, out, target = delayed()
-    with pytest.raises(UnsupportedConstructError,
-                       match=r"engine='compiled' cannot generate the step: .*synaptic delays"):
-        rb.RTRL(params, rb.losses.MSE(out.y, target), engine="compiled")
 
 
 # -- (summed) variables: gap junctions -------------------------------------------------------
@@ -491,8 +481,12 @@ def test_summed_variable_of_the_presynaptic_group_is_refused():
 
 
 @pytest.mark.codegen_independent
-def test_compiled_engine_refuses_summed_variables_by_name(compiled_step):
-    objects, params, G, target = gap_junctions()
+@pytest.mark.parametrize("build, construct", [(delayed, "synaptic delays"),
+                                              (gap_junctions, r"a \(summed\) variable")],
+                         ids=["delays", "summed"])
+def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
+    objects, params, group, target = build()
+    var = group.y if group.name == "out" else group.v
     with pytest.raises(UnsupportedConstructError,
-                       match=r"engine='compiled' cannot generate the step: .*a \(summed\) variable"):
-        rb.RTRL(params, rb.losses.MSE(G.v, target), engine="compiled")
+                       match=rf"engine='compiled' cannot generate the step: .*{construct}"):
+        rb.RTRL(params, rb.losses.MSE(var, target), engine="compiled")
