@@ -6,10 +6,13 @@ that differ by one construct each: the plain network; white noise ``xi`` in the
 membrane equation; a ``PoissonInput`` onto it; the same population split into
 excitatory and inhibitory subgroups (synapses from the subgroups); a
 ``run_regularly`` block on a subgroup; recurrent synaptic delays of 1 to 5 steps; gap
-junctions (a ``(summed)`` variable) on 10 % of the pairs, learned. The variants run in interleaved rounds in one
+junctions (a ``(summed)`` variable) on 10 % of the pairs, learned; per-synapse state
+on the recurrent synapses: Tsodyks-Markram short-term plasticity (event-driven ``u``,
+``x``), or a clock-driven trace. The variants run in interleaved rounds in one
 process (this machine is noisy), and the report gives the minimum and median of the
 learner's time per step (``history['step_seconds']``) and the whole step (Brian2's
-simulation included), and the ratio to the plain network.
+simulation included), the ratio to the plain network, and the memory of the
+influence matrix.
 
 Usage::
 
@@ -27,7 +30,19 @@ import numpy as np
 import rtrl_brian as rb
 
 VARIANTS = ("plain", "white noise", "PoissonInput", "E/I subgroups", "run_regularly on subgroup",
-            "delays 1-5 ms per synapse", "gap junctions (summed)")
+            "delays 1-5 ms per synapse", "gap junctions (summed)",
+            "short-term plasticity (event-driven)", "synaptic trace (clock-driven)")
+
+#: Recurrent synapses with per-synapse state: equations, ``on_pre``, initial values.
+SYNAPTIC_STATE = {
+    "short-term plasticity (event-driven)": (
+        """w : 1
+        du/dt = (0.2 - u) / (50*ms) : 1 (event-driven)
+        dx/dt = (1 - x) / (100*ms) : 1 (event-driven)""",
+        "v += w * u * x\nx -= u * x\nu += 0.2 * (1 - u)", {"u": 0.2, "x": 1.0}),
+    "synaptic trace (clock-driven)": (
+        "w : 1\ndc/dt = -c / (20*ms) : 1 (clock-driven)", "v += w * (1 + c)\nc += 0.5", {}),
+}
 
 
 def build(variant, n, steps, seed=0):
@@ -46,10 +61,14 @@ def build(variant, n, steps, seed=0):
     sources = [rec[:int(0.8 * n)], rec[int(0.8 * n):]] if variant == "E/I subgroups" else [rec]
     params = []
     for k, source in enumerate([inp] + sources):
-        synapses = b2.Synapses(source, rec, "w : 1", on_pre="v += w", name=f"s{k}")
+        model, on_pre, initial = SYNAPTIC_STATE.get(variant, ("w : 1", "v += w", {})) \
+            if k else ("w : 1", "v += w", {})
+        synapses = b2.Synapses(source, rec, model, on_pre=on_pre, name=f"s{k}")
         pre, post = np.nonzero(rng.random((source.N, n)) < (0.3 if k == 0 else 0.1))
         synapses.connect(i=pre, j=post)
         synapses.w = rng.normal(0.3 if k == 0 else 0.0, 0.2, len(pre))
+        for name, value in initial.items():
+            setattr(synapses, name, value)
         if k and variant == "delays 1-5 ms per synapse":
             synapses.delay = rng.integers(1, 6, len(pre)) * b2.ms
         objects.append(synapses)
@@ -76,14 +95,15 @@ def build(variant, n, steps, seed=0):
 
 
 def measure(variant, n, steps):
-    """Seconds per step: the learner's and the whole step's."""
+    """Seconds per step (the learner's and the whole step's) and bytes of the
+    influence matrix."""
     objects, learner = build(variant, n, steps)
     network = b2.Network(*objects)
     network.run(2 * b2.ms)  # the first steps carry one-off costs
     started = time.perf_counter()
     network.run((steps - 2) * b2.ms)
     whole = (time.perf_counter() - started) / (steps - 2)
-    return float(np.median(learner.history["step_seconds"][2:])), whole
+    return float(np.median(learner.history["step_seconds"][2:])), whole, learner.engine.nbytes
 
 
 def main(argv=None):
@@ -102,14 +122,15 @@ def main(argv=None):
     for _ in range(args.rounds):
         for variant in VARIANTS:
             times[variant].append(measure(variant, args.neurons, args.steps))
-    plain = np.median([learner for learner, _ in times["plain"]])
+    plain = np.median([learner for learner, _, _ in times["plain"]])
     rows = ["| construct | learner ms/step (min / median) | whole step ms (min / median) "
-            "| learner vs plain |", "|---|---|---|---|"]
+            "| learner vs plain | influence matrix MB |", "|---|---|---|---|---|"]
     for variant, values in times.items():
-        learner, whole = np.array(values).T * 1e3
+        learner, whole, nbytes = np.array(values).T
+        learner, whole = learner * 1e3, whole * 1e3
         rows.append(f"| {variant} | {learner.min():.2f} / {np.median(learner):.2f} | "
                     f"{whole.min():.2f} / {np.median(whole):.2f} | "
-                    f"{np.median(learner) / (plain * 1e3):.2f}x |")
+                    f"{np.median(learner) / (plain * 1e3):.2f}x | {nbytes[0] / 1e6:.1f} |")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "constructs.json").write_text(json.dumps(

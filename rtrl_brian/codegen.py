@@ -183,6 +183,8 @@ class StepProgram:
             if (op.op.every_synapse if isinstance(op.op, PathwayOp)
                     else getattr(op.op, "kind", None) == "summed_reset"):
                 raise NotCompilable("a (summed) variable (no generated form yet)")
+            if op.uses_synaptic_state:
+                raise NotCompilable("per-synapse state (no generated form yet)")
             if isinstance(op.op, PathwayOp):
                 return self._pathway(position, op)
             if op.noise:

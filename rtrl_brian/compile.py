@@ -8,6 +8,8 @@ updater (from `StateUpdateMethod.apply_stateupdater`, as Brian2's own
 Pure: nothing in the user's network is changed.
 """
 
+import re
+
 import numpy as np
 import sympy
 from brian2 import NeuronGroup, Synapses, prefs
@@ -18,6 +20,7 @@ from brian2.groups.group import CodeRunner
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissoninput import PoissonInput
 from brian2.stateupdaters.base import StateUpdateMethod
+from brian2.stateupdaters.exact import linear
 
 from .errors import UnsupportedConstructError, unsupported
 from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
@@ -122,10 +125,6 @@ def _check_group(group):
 
 def _check_synapses(synapses):
     """Refuse synaptic constructs that have no exact derivative (yet)."""
-    for eq in synapses.equations.ordered:
-        if eq.type == DIFFERENTIAL_EQUATION:
-            raise unsupported(synapses, str(eq).strip(), "a synaptic differential equation",
-                              "Model the trace in the postsynaptic NeuronGroup instead.")
     for name, updater in synapses.summed_updaters.items():
         if _postsynaptic_name(synapses, name) is None:
             raise unsupported(synapses, f"{name} = {updater.expression} (summed)",
@@ -272,6 +271,41 @@ def _written_state(group, synapses_list):
     return written
 
 
+def _synaptic_state(synapses, param_views):
+    """
+    Per-synapse state variables of ``synapses``: integrated ones (clock- or
+    event-driven), those ``on_pre`` writes, and Brian2's ``lastupdate`` where
+    event-driven equations use it. Learned parameters are left out (a write
+    to one is refused when the pathway is compiled).
+    """
+    learned = {name for owner, name in param_views if owner.name == synapses.name}
+    equations = list(synapses.equations.ordered)
+    if synapses.event_driven is not None:
+        equations += synapses.event_driven.ordered
+    state = [eq.varname for eq in equations if eq.type == DIFFERENTIAL_EQUATION]
+    for pathway in synapses._pathways:
+        for var, _, _, _ in parse_statements(pathway.code):
+            if synapses.variables.indices.get(var) == "_idx" and var in synapses.variables \
+                    and var not in learned and var not in state:
+                state.append(var)
+    if synapses.event_driven is not None:
+        state.append("lastupdate")
+    return state
+
+
+def _event_driven_code(synapses, pathway):
+    """
+    The code Brian2 runs for ``pathway``: the event-driven equations solved
+    over ``t - lastupdate``, the pathway's statements, then ``lastupdate = t``
+    (as `SynapticPathway.update_abstract_code`).
+    """
+    if synapses.event_driven is None:
+        return pathway.code
+    update = linear(synapses.event_driven, pathway.group.variables)
+    update = re.sub(r"\bdt\b", "(t - lastupdate)", update)
+    return f"{update}\n{pathway.code}\nlastupdate = t"
+
+
 def _postsynaptic_name(synapses, name):
     """
     The postsynaptic variable a name in synaptic code refers to, or None.
@@ -370,6 +404,9 @@ def _collect_params(compiler, learned):
             raise ValueError(f"'{label}' is maintained by Brian2 and cannot be learned.")
         if isinstance(owner, Synapses):
             kind = "shared" if var.scalar else "synapse"
+            if owner.name in learned and name in learned[owner.name].state_vars:
+                raise ValueError(f"'{label}' is a state variable of '{owner.name}' (it changes "
+                                 f"during the run); only constants (parameters) can be learned.")
             if not var.scalar and owner.variables.indices[name] != "_idx":
                 raise ValueError(f"'{label}' is a pre- or postsynaptic variable; learn it "
                                  f"on its own group instead.")
@@ -435,6 +472,10 @@ def compile_step(params, namespace, schedule=None):
         if abs(clock_dt - float(next(iter(learned_objects.values())).clock.dt_)) > 0:
             raise unsupported(group, f"dt={group.clock.dt}", "a clock different from the other "
                               "learned groups", "Give all learned groups the same clock.")
+    for synapses in incoming:
+        state_vars = _synaptic_state(synapses, compiler.param_views)
+        if state_vars:
+            groups[synapses.name] = GroupIR(synapses, entries(synapses, None), tuple(state_vars))
     params_ir = _collect_params(compiler, groups)
     for param in params_ir:
         if isinstance(param.owner, Synapses) and param.owner.name not in {s.name for s in incoming}:
@@ -565,6 +606,8 @@ class _OpBuilder:
     # -- neuron groups ----------------------------------------------------------
     def group_ops(self, group_ir):
         group = group_ir.group
+        if isinstance(group, Synapses):  # per-synapse state: its clock-driven equations
+            return [self.state_update(group_ir)] if group.equations.diff_eq_names else []
         ops = []
         definitions = _subexpressions(group)
         if group.equations.diff_eq_names:
@@ -607,15 +650,20 @@ class _OpBuilder:
 
     def local(self, group_ir, kind, source, code, definitions, subgroup=None):
         """
-        A neuron-local op from abstract ``code``; on the neurons of ``subgroup``
-        only, if given (its ``i`` and ``N`` are then the subgroup's, as in Brian2).
-        Random calls become samples read back from Brian2 (`rtrl_brian.noise`).
+        A local op from abstract ``code`` (neuron by neuron, or synapse by
+        synapse for the state updater of `Synapses`); on the neurons of
+        ``subgroup`` only, if given (its ``i`` and ``N`` are then the
+        subgroup's, as in Brian2). Random calls become samples read back from
+        Brian2 (`rtrl_brian.noise`).
         """
         group = group_ir.group
         values = {}
         symbolic = None
         randoms, samples = random_functions(source), []
-        learnable = self.learnable(group) | {SPIKE}
+        learnable = self.learnable(group)
+        if isinstance(group, Synapses):  # its own names and both sides' (suffixed)
+            definitions, learnable = self.synaptic_context(group)[2:]
+        learnable = learnable | {SPIKE}
         not_refractory = sympy.Symbol(NOT_REFRACTORY, real=True)
         for var, op, expr_code, line in parse_statements(code):
             if kind == "state_update" and var == "not_refractory":
@@ -630,6 +678,10 @@ class _OpBuilder:
             samples += drawn
             if subgroup is not None:
                 parsed = _in_parent_indices(subgroup, parsed)
+            if isinstance(group, Synapses):
+                if drawn:
+                    raise unsupported(group, line, "random numbers in synaptic equations")
+                parsed = _with_suffixes(group, parsed)
             rhs = substitute(_inline(parsed, definitions), values)
             rhs, symbolic = self.compiler.sympify(subgroup or group, rhs, line, learnable,
                                                   f"{group.name}_{kind}", symbolic)
@@ -700,11 +752,21 @@ class _OpBuilder:
         post = self.groups[target_group.name]
         z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
         not_refractory_post = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True)
+        own = self.groups.get(synapses.name)
+        own_state = own.state_vars if own is not None else ()
         for pathway in synapses._pathways:
-            statements = parse_statements(pathway.code)
+            statements = parse_statements(_event_driven_code(synapses, pathway))
             written = set()
             increments, symbolic = [], None
+            values = {}  # synaptic state and temporaries so far, from the values before
             for var, op, expr_code, line in statements:
+                parsed = _with_suffixes(synapses, to_sympy(expr_code))
+                if var in own_state or var not in synapses.variables:  # per synapse
+                    rhs = substitute(_inline(parsed, definitions), values)
+                    rhs, symbolic = self.compiler.sympify(synapses, rhs, line, learnable,
+                                                          pathway.name, symbolic)
+                    assign(values, var, op, rhs)
+                    continue
                 target = _postsynaptic_name(synapses, var)
                 if target is None:
                     raise self.refused_write(synapses, var, line)
@@ -712,9 +774,9 @@ class _OpBuilder:
                 if op not in ("+=", "-=", "="):
                     raise unsupported(synapses, line, f"the operator '{op}'",
                                       "Use '+=', '-=' or '='.")
-                parsed = _with_suffixes(synapses, to_sympy(expr_code))
-                expr, symbolic = self.compiler.sympify(synapses, _inline(parsed, definitions),
-                                                       line, learnable, pathway.name, symbolic)
+                expr, symbolic = self.compiler.sympify(
+                    synapses, substitute(_inline(parsed, definitions), values), line,
+                    learnable, pathway.name, symbolic)
                 reads = {str(s) for s in expr.free_symbols}
                 if reads & written or (op != "=" and var in reads):
                     raise unsupported(synapses, line, "a read of a postsynaptic variable that "
@@ -744,6 +806,8 @@ class _OpBuilder:
                 if _conditional_write(target_group, target):
                     expr = not_refractory_post * expr
                 increments.append((target, z_pre * expr, op == "="))
+            synaptic = {var: z_pre * (value - sympy.Symbol(var, real=True))
+                        for var, value in values.items() if var in own_state}
             steps = delay_steps(pathway, self.dt)
             delays = np.unique(steps) if steps is not None and steps.size else np.zeros(1, int)
             for delay in delays:  # one op per distinct delay
@@ -751,7 +815,8 @@ class _OpBuilder:
                                      symbolic.frozen if symbolic else [],
                                      self.refractory_phase(pathway, target_group),
                                      source, target_group, int(delay),
-                                     None if len(delays) == 1 else steps == delay))
+                                     None if len(delays) == 1 else steps == delay,
+                                     synaptic=synaptic))
         return ops
 
     def summed_ops(self, synapses):
@@ -788,6 +853,6 @@ class _OpBuilder:
                                "(plasticity of a learned parameter)",
                                "The optimizer owns learned parameters; learn another "
                                "variable, or remove the plasticity rule.")
-        return unsupported(synapses, line, f"a write to the synaptic variable '{var}' "
-                           "(synaptic state)", "Synaptic state variables are not supported "
-                           "yet; keep the state in the postsynaptic group.")
+        return unsupported(synapses, line, f"a write to the shared variable '{var}' in a "
+                           "pathway", "Every event would write it, in the order of synapses; "
+                           "make it a per-synapse variable.")

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
+from brian2 import Synapses
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
+from .compile import base_group
 from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, delayed_spike
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
 from .symbolic import NUMPY_MODULES
@@ -130,8 +132,13 @@ class DerivedOp:
         #: Active units at the last step (thresholds only): inside the surrogate's
         #: support or sending an event; only they couple influence across units.
         self.last_active = None
+        #: Per output, how elements index its block: 'post' (a pathway's
+        #: postsynaptic increments), 'synapse' (its per-synapse state) or 'self'.
+        self.sides = []
         if isinstance(op, PathwayOp):
             self.outputs = [(op.post.name, var, g) for var, g, _ in op.increments]
+            self.outputs += [(op.synapses.name, var, g) for var, g in op.synaptic.items()]
+            self.sides = ["post"] * len(op.increments) + ["synapse"] * len(op.synaptic)
             self.assigns = False
             self.owner = op.synapses
         elif isinstance(op, ThresholdOp):
@@ -142,6 +149,9 @@ class DerivedOp:
             self.outputs = [(op.group.name, var, expr) for var, expr in op.outputs.items()]
             self.assigns = True
             self.owner = op.group.group
+        self.sides = self.sides or ["self"] * len(self.outputs)
+        #: Rows of each output's block.
+        self.sizes = [ir.groups[group].n for group, _, _ in self.outputs]
         self.frozen = list(op.frozen)
         #: Random samples of the op (`rtrl_brian.noise`), solved at each step.
         self.noise = list(getattr(op, "noise", []))
@@ -192,6 +202,14 @@ class DerivedOp:
         #: The derivative of each of `terms`, as sympy (for generated code).
         self.derivatives = derivatives
 
+    @property
+    def uses_synaptic_state(self):
+        """Whether the op reads or writes per-synapse state (rows of a `Synapses` block)."""
+        name = self.owner.name
+        return isinstance(self.owner, Synapses) and (
+            any(group == name for group, _, _ in self.outputs)
+            or any(b.kind == "row" and b.owner == name for b in self.bindings.values()))
+
     # -- binding --------------------------------------------------------------------
     def _function_modules(self, ir):
         return {name: function.implementations[NumpyCodeObject].get_code(self.owner)
@@ -199,7 +217,7 @@ class DerivedOp:
 
     def _bind(self, name, ir):
         op = self.op
-        if isinstance(op, PathwayOp):
+        if isinstance(op, PathwayOp) or isinstance(self.owner, Synapses):
             return self._bind_synaptic(name, ir)
         group = op.group
         if name in group.state_vars and not (name == SPIKE and isinstance(op, ThresholdOp)):
@@ -212,8 +230,9 @@ class DerivedOp:
         return Binding("value", group.name, name, "self")
 
     def _bind_synaptic(self, name, ir):
-        op = self.op
-        synapses = op.synapses
+        """Bind a name in synaptic code: a pathway's, or the synapses' state updater's."""
+        op, synapses = self.op, self.owner
+        pre_group, post_group = base_group(synapses.source), base_group(synapses.target)
         if name == f"{SPIKE}_pre":  # the event: the spike of ``delay`` steps ago
             spike = delayed_spike(op.delay) if op.delay else SPIKE
             if op.pre is not None:
@@ -221,11 +240,15 @@ class DerivedOp:
             return Binding("spike", op.pre_group.name, spike, "pre")
         if name == f"{NOT_REFRACTORY}_post":
             return Binding("not_refractory", op.post_group.name, op.refractory_phase, "post")
+        own = ir.groups.get(synapses.name)
+        if own is not None and name in own.state_vars:  # per-synapse state
+            return Binding("row", synapses.name, name,
+                           "synapse" if isinstance(op, PathwayOp) else "self")
         index = synapses.variables.indices.get(name, "_idx")
         if index in ("_presynaptic_idx", "_postsynaptic_idx"):
             side = "pre" if index == "_presynaptic_idx" else "post"
-            group = op.pre_group if side == "pre" else op.post_group
-            group_ir = op.pre if side == "pre" else op.post
+            group = pre_group if side == "pre" else post_group
+            group_ir = ir.groups.get(group.name)
             base = name[:-4] if side == "pre" else name[:-5]
             if group_ir is not None and base in group_ir.state_vars:
                 return Binding("row", group.name, base, side)
@@ -249,7 +272,7 @@ class DerivedOp:
         through the synapses' CSR by presynaptic unit, the others are skipped.
         """
         if not isinstance(self.op, PathwayOp):
-            return self.op.group.n, {"self": None}
+            return self.every_element(inputs)
         if self.op.every_synapse:  # a (summed) variable: no event gating
             return self.every_element(inputs)
         synapses = self.op.synapses
@@ -270,9 +293,9 @@ class DerivedOp:
 
     def every_element(self, inputs):
         """Element count and index arrays as `_elements`, for all neurons or synapses."""
-        if not isinstance(self.op, PathwayOp):
+        if not isinstance(self.owner, Synapses):
             return self.op.group.n, {"self": None}
-        name = self.op.synapses.name
+        name = self.owner.name
         pre = inputs.values(name, "_synaptic_pre")
         return len(pre), {"pre": pre, "post": inputs.values(name, "_synaptic_post"),
                           "synapse": np.arange(len(pre)), "self": None}
@@ -379,9 +402,11 @@ class DerivedOp:
         return self._linearize(group.n, {"self": None}, coefficients, inputs)
 
     def _accumulate(self, state, index, increments):
-        post = index["post"]
-        for (group, var, _), increment, (_, _, assigns) in zip(self.outputs, increments,
-                                                                self.op.increments):
+        assigned = [assigns for _, _, assigns in self.op.increments]
+        assigned += [False] * len(self.op.synaptic)
+        for (group, var, _), side, increment, assigns in zip(self.outputs, self.sides,
+                                                             increments, assigned):
+            post = index[side]
             if assigns:
                 hits = np.bincount(post[increment != 0], minlength=self.op.post.n)
                 if np.any(hits > 1):
@@ -394,9 +419,8 @@ class DerivedOp:
             state[(group, var)] = updated
 
     def _linearize(self, n, index, coefficients, inputs):
-        size = self.op.post.n if isinstance(self.op, PathwayOp) else self.op.group.n
-        outputs = [OutputLinearization((g, v), size, None if self.assigns else index["post"])
-                   for g, v, _ in self.outputs]
+        outputs = [OutputLinearization((g, v), size, index[side])
+                   for (g, v, _), size, side in zip(self.outputs, self.sizes, self.sides)]
         for (output, symbol), coef in zip(self.terms, coefficients):
             binding = self.bindings[symbol]
             selector = index.get(binding.side)
@@ -413,7 +437,8 @@ class DerivedOp:
                 outputs[output].columns.append(ColumnTerm(columns, coef))
         if self.assigns:
             return [Linearization(True, outputs)]
-        return [_active(Linearization(False, [out])) for out in outputs]
+        # one linearization: every output from the influence before the op
+        return [Linearization(False, [_active(out) for out in outputs])]
 
 
 class _OutgoingSynapses:
@@ -434,11 +459,11 @@ class _OutgoingSynapses:
         return np.sort(self.order[np.arange(counts.sum()) + offsets])
 
 
-def _active(linearization):
-    """Drop synapses whose every coefficient is zero (exact: they add nothing)."""
-    out = linearization.outputs[0]
+def _active(out):
+    """Drop synapses whose every coefficient is zero from the output ``out``
+    (exact: they add nothing)."""
     if not out.rows and not out.columns:
-        return linearization
+        return out
     keep = np.zeros(len(out.index), dtype=bool)
     for term in out.rows + out.columns:
         keep |= term.coef != 0
@@ -449,7 +474,7 @@ def _active(linearization):
     for term in out.columns:
         term.columns = term.columns[keep]
         term.coef = term.coef[keep]
-    return linearization
+    return out
 
 
 def derive_ops(ir, surrogate, detach_reset):

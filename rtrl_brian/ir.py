@@ -59,13 +59,14 @@ REFRACTORY_PHASES = ("previous", "updated", "after_spikes")
 @dataclass
 class GroupIR:
     """
-    A `NeuronGroup` whose state parameters influence.
+    A `NeuronGroup` whose state parameters influence, or `Synapses` with
+    per-synapse state (short-term plasticity, clock-driven synaptic equations).
 
     Attributes
     ----------
-    group : NeuronGroup
+    group : NeuronGroup or Synapses
     n : int
-        Number of neurons.
+        Number of neurons (of synapses).
     state_vars : tuple of str
         Variables with rows in the influence matrix, in row order; includes
         `SPIKE` when the group has a threshold, then its spikes of 1, 2, ...
@@ -230,6 +231,12 @@ class PathwayOp:
         A ``(summed)`` variable: every synapse contributes every step (no
         spike), into a postsynaptic variable that a `LocalOp` of kind
         ``'summed_reset'`` zeroed just before.
+    synaptic : dict
+        Per-synapse state the pathway writes (event-driven updates, ``x -=
+        u*x``, ``lastupdate = t``): each variable's increment ``_z_pre *
+        (new - old)``, the new value in terms of the values before the op
+        (statements composed in order). The `increments` read the state as
+        it is at their statement.
     """
 
     source: object
@@ -244,6 +251,7 @@ class PathwayOp:
     delay: int = 0
     synapse_subset: object = None
     every_synapse: bool = False
+    synaptic: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+from unittest import mock
 
 import brian2
 import pytest
@@ -20,6 +21,13 @@ def fresh_brian(tmp_path):
     brian2.defaultclock.dt = 1 * brian2.ms
     yield
     brian2.start_scope()
+
+
+@pytest.fixture
+def compiled_step():
+    """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
+    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        yield
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -97,6 +97,7 @@ def test_constructs_benchmark_runs(tmp_path):
     times = constructs.main(["--neurons", "10", "--steps", "12", "--rounds", "1",
                              "--out", str(tmp_path)])
     assert set(times) == set(constructs.VARIANTS)
-    assert all(learner > 0 and whole > learner for (learner, whole), in times.values())
+    assert all(learner > 0 and whole > learner and nbytes > 0
+               for (learner, whole, nbytes), in times.values())
     table = (tmp_path / "constructs.md").read_text()
     assert all(f"| {variant} |" in table for variant in constructs.VARIANTS)

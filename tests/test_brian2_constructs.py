@@ -106,13 +106,13 @@ def test_names_without_suffix_match_finite_differences():
 @pytest.mark.parametrize("on_pre, construct", [
     ("v_post += w\nw += 0.01", "a write to the learned parameter 'w' (plasticity of a learned "
                                "parameter)"),
-    ("v_post += w\nx += 0.01", "a write to the synaptic variable 'x' (synaptic state)"),
+    ("v_post += w\nx += 0.01", "a write to the shared variable 'x' in a pathway"),
     ("v_post += w\nv_pre += 0.01", "a write to the presynaptic variable 'v_pre'"),
 ])
 def test_writes_other_than_postsynaptic_are_refused_with_the_reason(on_pre, construct):
     rec = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
                       method="exact", name="rec")
-    s_plastic = Synapses(rec, rec, "w : 1\nx : 1", on_pre=on_pre, name="s_plastic")
+    s_plastic = Synapses(rec, rec, "w : 1\nx : 1 (shared)", on_pre=on_pre, name="s_plastic")
     s_plastic.connect()
     with pytest.raises(UnsupportedConstructError,
                        match=rf"Synapses 's_plastic'.*{construct.replace('(', '.').replace(')', '.')}"):
@@ -314,13 +314,6 @@ def test_timed_array_input_group_read_as_graded_event():
     s_in.w = rng.uniform(0.1, 0.5, len(s_in))
     target = rng.normal(0.5, 0.2, (STEPS, 3))
     fd_check([inp, rec, s_in], [s_in.w], s_in.w, rec.v, target, namespace={"stim": stim})
-
-
-@pytest.fixture
-def compiled_step():
-    """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
-        yield
 
 
 @pytest.mark.cython

@@ -9,6 +9,7 @@ Profiles: ``default`` (a few examples, fast), ``ci`` (more; `.ci/run` uses it) a
 """
 
 import os
+import re
 from unittest import mock
 
 import numpy as np
@@ -92,18 +93,35 @@ def networks(draw):
                 detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])),
                 subgroup=subgroup, poisson_input=draw(st.booleans()),
                 # synaptic delays: none, the same for all synapses (steps), or per synapse
-                delays=[draw(st.sampled_from([None, 1, 2, "heterogeneous"])) for _ in pathways])
+                delays=[draw(st.sampled_from([None, 1, 2, "heterogeneous"])) for _ in pathways],
+                # per-synapse state: none, short-term plasticity (event-driven) or a
+                # clock-driven trace reading the postsynaptic voltage
+                synaptic_state=[draw(st.sampled_from(sorted(SYNAPTIC_STATE)))
+                                for _ in pathways])
+
+
+#: Per-synapse state a pathway may have: extra equations, what the event's weight
+#: becomes, statements after the pathway's own, initial values.
+SYNAPTIC_STATE = {
+    "none": ("", "w", "", {}),
+    "short-term plasticity": ("""du/dt = (0.3 - u) / (40*ms) : 1 (event-driven)
+                                 dx/dt = (1 - x) / (20*ms) : 1 (event-driven)""",
+                              "(w*u*x)", "x -= u*x\nu += 0.3*(1 - u)", {"u": 0.3, "x": 1.0}),
+    "clock-driven": ("dc/dt = (0.2*v_post - c) / (5*ms) : 1 (clock-driven)", "(w*(1 + c))",
+                     "c += 0.5", {}),
+}
 
 
 def without_random_numbers(network):
     """The network without what the generated step refuses: noise, randn(), PoissonInput,
-    synaptic delays."""
+    synaptic delays, per-synapse state."""
     for spec in network["groups"]:
         spec["noise"] = False
         if spec["regularly"] and "randn" in spec["regularly"]:
             spec["regularly"] = None
     network["poisson_input"] = False
     network["delays"] = []
+    network["synaptic_state"] = []
     return network
 
 
@@ -173,7 +191,13 @@ def build(network):
             side = 0 if network["subgroup"][1] == "source" else 1
             if isinstance(ends[side], NeuronGroup) and len(ends[side]) > 1:
                 ends[side] = ends[side][1:]
-        synapses = Synapses(*ends, "w : 1", on_pre=on_pre, name=f"s{k}_{source}_{target}")
+        kinds = network.get("synaptic_state") or []
+        extra, weight, after, initial = SYNAPTIC_STATE[kinds[k] if k < len(kinds) else "none"]
+        if "v_post" in extra and not target.startswith("g"):
+            extra, weight, after, initial = SYNAPTIC_STATE["none"]  # the readout has no v
+        on_pre = re.sub(r"\bw\b", weight, on_pre) + (f"\n{after}" if after else "")
+        synapses = Synapses(*ends, f"w : 1\n{extra}", on_pre=on_pre,
+                            name=f"s{k}_{source}_{target}", method="euler")
         if network.get("arrays"):  # connectivity drawn here: known before a standalone build
             pre, post = np.nonzero(rng.random((len(synapses.source), len(synapses.target))) < 0.7)
             keep = pre != post if source == target else np.ones(len(pre), dtype=bool)
@@ -182,6 +206,8 @@ def build(network):
         else:
             synapses.connect(condition="i != j" if source == target else None, p=0.7)
         synapses.w = rng.normal(0.2, 0.3, len(synapses))
+        for name, value in initial.items():
+            setattr(synapses, name, value)
         delays = network.get("delays") or []  # drawn for the recurrent pathways
         delay = delays[k] if k < len(delays) else None
         if delay == "heterogeneous":

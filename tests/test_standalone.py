@@ -233,12 +233,17 @@ def raster_inputs():
     return SpikeGeneratorGroup(3, [0, 1], [1, 2] * ms, name="inputs")
 
 
-def small_network(target=None, drive=False, poisson=False, connect_arrays=True):
+def small_network(target=None, drive=False, poisson=False, connect_arrays=True,
+                  facilitation=False):
     inputs = PoissonGroup(3, rates="100*Hz", name="inputs") if poisson else raster_inputs()
     eqs = "dv/dt = (-v + drive(t)) / (10*ms) : 1" if drive else "dv/dt = -v / (10*ms) : 1"
     rec = NeuronGroup(3, eqs, threshold="v > 1", reset="v -= 1", method="euler", name="rec",
                       namespace={"drive": TimedArray([0.1, 0.2], dt=5 * ms)})
-    synapses = Synapses(inputs, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    if facilitation:  # per-synapse state
+        synapses = Synapses(inputs, rec, "w : 1\ndu/dt = -u / (50*ms) : 1 (event-driven)",
+                            on_pre="v_post += w * (1 + u)\nu += 0.2", name="s_in")
+    else:
+        synapses = Synapses(inputs, rec, "w : 1", on_pre="v_post += w", name="s_in")
     if connect_arrays:
         synapses.connect(i=[0, 1, 2], j=[0, 1, 2])
     else:
@@ -260,7 +265,10 @@ def small_network(target=None, drive=False, poisson=False, connect_arrays=True):
                                 r"must be known before the build.*connect\(i=sources"),
     (lambda: rb.RTRL(*_parts(small_network(drive=True)), namespace={}),
      UnsupportedConstructError, r"'rec' calls a function without a C form"),
-], ids=["bptt", "dense", "float32", "connect-p", "timed-array-drive"])
+    (lambda: rb.RTRL(*_parts(small_network(facilitation=True)), namespace={}),
+     UnsupportedConstructError, r"(?s)the learning step runs as generated C, which cannot be "
+                                r"generated here: PathwayOp of 's_in' .*per-synapse state"),
+], ids=["bptt", "dense", "float32", "connect-p", "timed-array-drive", "synaptic-state"])
 def test_what_the_binary_cannot_do_is_refused_at_construction(tmp_path, change, error, message):
     with standalone(tmp_path / "build"):
         with pytest.raises(error, match=message):

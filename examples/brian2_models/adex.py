@@ -50,7 +50,7 @@ def build(n=20, smooth=False, seed=0):
                  [neuron.I, to_neuron.w_in, to_out.w_out], out.y, steps,
                  rates={neuron.I: 2 * pA, to_neuron.w_in: 0.02 * mV},
                  surrogate=rb.surrogates.Triangle(width=5 * mV, gain=0.3 / (5 * mV)),
-                 state=neuron.vm)
+                 state=neuron.vm, checked=neuron.I)
 
 
 if __name__ == "__main__":

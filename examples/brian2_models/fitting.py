@@ -55,6 +55,8 @@ class Model:
     state : VariableView
         A state variable of the model (its membrane potential), for checks of
         the subthreshold dynamics against finite differences.
+    checked : VariableView
+        The parameter those checks differentiate (default: the input weights).
     """
 
     objects: list
@@ -66,12 +68,16 @@ class Model:
     surrogate: object = None
     lr: float = 3e-3
     state: object = None
+    checked: object = None
 
 
-def pattern_input(target, on_pre, weights, unit, steps, n=30, rate=100, seed=0):
+def pattern_input(target, on_pre, weights, unit, steps, n=30, rate=100, seed=0, model=None,
+                  weight="w_in", **options):
     """
     A frozen random spike pattern of ``steps`` steps, repeated every trial, onto
-    ``target`` through learned weights ``w_in : unit`` (``weights(k)`` draws ``k``).
+    ``target`` through learned weights ``w_in : unit`` (``weights(k)`` draws ``k``),
+    or through synapses of the model's own ``model`` equations (further `Synapses`
+    arguments in ``options``) whose variable ``weight`` is drawn by ``weights``.
 
     Returns
     -------
@@ -82,11 +88,11 @@ def pattern_input(target, on_pre, weights, unit, steps, n=30, rate=100, seed=0):
     dt = b2.defaultclock.dt
     step, neuron = np.nonzero(rng.random((steps, n)) < rate * float(dt))
     inputs = b2.SpikeGeneratorGroup(n, neuron, step * dt, period=steps * dt, name="pattern")
-    synapses = b2.Synapses(inputs, target, f"w_in : {unit}", on_pre=on_pre,
-                           name="from_pattern")
+    synapses = b2.Synapses(inputs, target, model or f"{weight} : {unit}", on_pre=on_pre,
+                           name="from_pattern", **options)
     pre, post = np.nonzero(rng.random((n, target.N)) < 0.5)
     synapses.connect(i=pre, j=post)
-    synapses.w_in = weights(len(pre))
+    setattr(synapses, weight, weights(len(pre)))
     return inputs, synapses
 
 

@@ -175,8 +175,11 @@ class SparseEngine(Engine):
             self._assign(linearization)
         else:
             written = {out.block for out in linearization.outputs}
-            for out in linearization.outputs:
-                self._accumulate(out, written)
+            pending = [(out, self._coupling(out.rows, out.index, out.n, written),
+                        self._immediate(out.columns, out.index))
+                       for out in linearization.outputs]  # all from M before the op
+            for out, coupling, columns in pending:
+                self._accumulate(out, coupling, columns)
 
     def _assign(self, linearization):
         """
@@ -208,12 +211,12 @@ class SparseEngine(Engine):
             self._add_rows(out.block, coupling)
             self._add_columns(out.block, columns)
 
-    def _accumulate(self, out, written):
-        """Synaptic pathway: ``M[post] += sum over synapses``."""
+    def _accumulate(self, out, coupling, columns):
+        """Synaptic pathway: ``M[post] += sum over synapses`` (or per synapse)."""
         if out.block in self._spikes:
             raise NotImplementedError(f"Increments into the spike block {out.block}.")
-        self._add_rows(out.block, self._coupling(out.rows, out.index, out.n, written))
-        self._add_columns(out.block, self._immediate(out.columns, out.index))
+        self._add_rows(out.block, coupling)
+        self._add_columns(out.block, columns)
 
     def _coupling(self, terms, out_index, n_out, written):
         """
