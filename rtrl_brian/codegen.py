@@ -183,6 +183,14 @@ class StepProgram:
             if (op.op.every_synapse if isinstance(op.op, PathwayOp)
                     else getattr(op.op, "kind", None) == "summed_reset"):
                 raise NotCompilable("a (summed) variable (no generated form yet)")
+            if isinstance(op.op, ThresholdOp) and len(op.op.conditions) > 1:
+                raise NotCompilable("a threshold joining comparisons (no generated form yet)")
+            if getattr(op.op, "event", "spike") != "spike" or \
+                    getattr(op.op.source, "event", "spike") != "spike":  # also resets
+                raise NotCompilable("a custom event (no generated form yet)")
+            if isinstance(op.op, PathwayOp) and (op.op.prepost == "post" or op.op.presynaptic):
+                raise NotCompilable("an on_post pathway or a write to presynaptic variables "
+                                    "(no generated form yet)")
             if op.uses_synaptic_state:
                 raise NotCompilable("per-synapse state (no generated form yet)")
             if isinstance(op.op, PathwayOp):

@@ -24,7 +24,7 @@ from brian2.stateupdaters.exact import linear
 
 from .errors import UnsupportedConstructError, unsupported
 from .ir import (NOT_REFRACTORY, SPIKE, GroupIR, LocalOp, ParamIR, PathwayOp,
-                 StepIR, ThresholdOp, delayed_spike)
+                 StepIR, ThresholdOp, comparison_symbol, delayed_spike, event_variable)
 from .delays import delay_line, delay_steps
 from .noise import check_noise, random_functions, replace_random_calls
 from .symbolic import SymbolicCode, assign, parse_statements, substitute, to_sympy
@@ -115,12 +115,6 @@ def _check_group(group):
                 hasattr(var, "owner") and var.owner is not None and name in group.equations.names
                 and var.owner.name != group.name):
             raise unsupported(group, name, "a linked variable")
-    extra_events = set(group.events) - {"spike"}
-    if extra_events:
-        event = sorted(extra_events)[0]
-        raise unsupported(group, f"events={{'{event}': '{group.events[event]}'}}",
-                          f"the custom event '{event}'",
-                          "Only the 'spike' event is supported.")
 
 
 def _check_synapses(synapses):
@@ -130,13 +124,6 @@ def _check_synapses(synapses):
             raise unsupported(synapses, f"{name} = {updater.expression} (summed)",
                               "a (summed) variable of the presynaptic group",
                               "Sum into the postsynaptic group.")
-    for pathway in synapses._pathways:
-        if pathway.prepost == "post":
-            raise unsupported(synapses, f"on_post='{pathway.code}'", "an on_post pathway",
-                              "Only on_pre pathways can be differentiated.")
-        if pathway.event != "spike":
-            raise unsupported(synapses, f"on_event='{pathway.event}'",
-                              "a pathway on a custom event")
 
 
 class _Compiler:
@@ -166,6 +153,11 @@ class _Compiler:
                 if _member(source, learned) and not _member(target, learned):
                     _check_group(target)
                     learned[target.name] = target
+                    changed = True
+                if _member(target, learned) and not _member(source, learned) \
+                        and _neuron_writes(synapses)["pre"]:  # e.g. on_post='v_pre += w'
+                    _check_group(source)
+                    learned[source.name] = source
                     changed = True
         return learned
 
@@ -249,7 +241,7 @@ def _written_state(group, synapses_list):
     """State variables of ``group``: integrated ones plus every written one."""
     written = [eq.varname for eq in group.equations.ordered  # ordered: no set order
                if eq.type == DIFFERENTIAL_EQUATION]
-    codes = [group.event_codes.get("spike", "") or ""]
+    codes = [group.event_codes[event] or "" for event in sorted(group.event_codes)]
     codes += [obj.abstract_code for _, obj in _run_regularly_blocks(group)]
     codes += [obj.abstract_code for obj in _poisson_inputs(group)]
     for code in codes:
@@ -257,18 +249,29 @@ def _written_state(group, synapses_list):
             if var in group.variables and var not in written:  # others: temporaries
                 written.append(var)
     for synapses in synapses_list:
-        if base_group(synapses.target).name != group.name:
-            continue
-        for name in synapses.summed_updaters:
-            base = _postsynaptic_name(synapses, name)
-            if base not in written:
-                written.append(base)
-        for pathway in synapses._pathways:
-            for var, _, _, _ in parse_statements(pathway.code):
-                base = _postsynaptic_name(synapses, var)
+        writes = _neuron_writes(synapses)
+        for side, end in (("post", synapses.target), ("pre", synapses.source)):
+            if base_group(end).name != group.name:
+                continue
+            summed = [_postsynaptic_name(synapses, name) for name in synapses.summed_updaters]
+            for base in (summed if side == "post" else []) + writes[side]:
                 if base in group.variables and base not in written:
                     written.append(base)
     return written
+
+
+def _neuron_writes(synapses):
+    """The neuron variables the pathways of ``synapses`` write, by side (``'pre'``,
+    ``'post'``), in statement order."""
+    writes = {"pre": [], "post": []}
+    for pathway in synapses._pathways:
+        for var, _, _, _ in parse_statements(pathway.code):
+            index = synapses.variables.indices.get(var)
+            if index == "_postsynaptic_idx":
+                writes["post"].append(_postsynaptic_name(synapses, var))
+            elif index == "_presynaptic_idx":
+                writes["pre"].append(var[:-4])
+    return writes
 
 
 def _synaptic_state(synapses, param_views):
@@ -304,6 +307,27 @@ def _event_driven_code(synapses, pathway):
     update = linear(synapses.event_driven, pathway.group.variables)
     update = re.sub(r"\bdt\b", "(t - lastupdate)", update)
     return f"{update}\n{pathway.code}\nlastupdate = t"
+
+
+def _multilinear(formula, comparisons):
+    """
+    The multilinear polynomial of a boolean ``formula``: ``and`` a product,
+    ``or`` ``1 - (1 - a)(1 - b)``, ``not`` ``1 - a``, comparison ``k`` of
+    ``comparisons`` (appended to as found) `comparison_symbol` ``(k)``.
+    """
+    if isinstance(formula, sympy.And):
+        return sympy.Mul(*[_multilinear(arg, comparisons) for arg in formula.args])
+    if isinstance(formula, sympy.Or):
+        return 1 - sympy.Mul(*[1 - _multilinear(arg, comparisons) for arg in formula.args])
+    if isinstance(formula, sympy.Not):
+        return 1 - _multilinear(formula.args[0], comparisons)
+    if isinstance(formula, sympy.core.relational.Relational) and not isinstance(
+            formula, (sympy.Eq, sympy.Ne)):
+        if formula not in comparisons:
+            comparisons.append(formula)
+        return comparison_symbol(comparisons.index(formula))
+    raise NotImplementedError(f"'{formula}' (a threshold is one comparison '<', '<=', '>', "
+                              f"'>=', or comparisons joined by 'and', 'or', 'not')")
 
 
 def _postsynaptic_name(synapses, name):
@@ -467,6 +491,8 @@ def compile_step(params, namespace, schedule=None):
         if group.events.get("spike") is not None:
             state_vars.append(SPIKE)
             state_vars += [delayed_spike(k) for k in range(1, depths.get(name, 0) + 1)]
+        state_vars += [event_variable(event) for event in sorted(group.events)
+                       if event != "spike"]
         clock_dt = float(group.clock.dt_)
         groups[name] = GroupIR(group, len(group), tuple(state_vars))
         if abs(clock_dt - float(next(iter(learned_objects.values())).clock.dt_)) > 0:
@@ -569,9 +595,9 @@ def _check_order(ops):
     thresholded = set()
     for op in ops:
         if isinstance(op, ThresholdOp):
-            thresholded.add(op.group.name)
-        elif isinstance(op, PathwayOp) and not op.every_synapse and op.pre is not None \
-                and op.pre.name not in thresholded:
+            thresholded.add((op.group.name, op.event))
+        elif isinstance(op, PathwayOp) and not op.every_synapse and op.event_group is not None \
+                and (op.event_group.name, op.event) not in thresholded:
             raise unsupported(op.synapses, f"when='{op.source.when}', order={op.source.order}",
                               "a pathway scheduled before its source's threshold",
                               "Keep Brian2's default schedule.")
@@ -622,11 +648,11 @@ class _OpBuilder:
         for obj in _poisson_inputs(group):
             ops.append(self.local(group_ir, "input", obj, obj.abstract_code, definitions,
                                   obj.group if isinstance(obj.group, Subgroup) else None))
-        if group_ir.has_threshold:
-            ops.append(self.threshold(group_ir, definitions))
-            reset = group.event_codes.get("spike")
+        for event in sorted(group.events):  # the spike and custom events
+            ops.append(self.threshold(group_ir, definitions, event))
+            reset = group.event_codes.get(event)
             if reset:
-                ops.append(self.local(group_ir, "reset", group.resetter["spike"], reset,
+                ops.append(self.local(group_ir, "reset", group.resetter[event], reset,
                                       definitions))
         return ops
 
@@ -698,7 +724,7 @@ class _OpBuilder:
                        + inside * (value - sympy.Symbol(var, real=True))
                        for var, value in outputs.items()}
         if kind == "reset":
-            z = sympy.Symbol(SPIKE, real=True)
+            z = sympy.Symbol(event_variable(source.event), real=True)
             outputs = {var: sympy.Symbol(var, real=True)
                        + z * (value - sympy.Symbol(var, real=True))
                        for var, value in outputs.items()}
@@ -711,27 +737,38 @@ class _OpBuilder:
             raise unsupported(subgroup or group, line, reason) from exc
         return LocalOp(kind, source, group_ir, outputs, frozen, code, phase, noise)
 
-    def threshold(self, group_ir, definitions):
+    def threshold(self, group_ir, definitions, event="spike"):
+        """Generation of the group's ``event``: its spikes or a custom event."""
         group = group_ir.group
-        condition = group.events["spike"]
+        condition = group.events[event]
         inlined = _inline(condition, definitions)
-        line = f"threshold='{condition}'"
+        line = f"threshold='{condition}'" if event == "spike" else \
+            f"events={{'{event}': '{condition}'}}"
+        refractory = group._refractory is not False and event == "spike"  # as Brian2
         if isinstance(inlined, (bool, sympy.logic.boolalg.BooleanAtom)):
             # 'True', or 't >= 0*ms' (Brian2's parser knows t >= 0): the spike is a
             # constant, its surrogate derivative zero
-            return ThresholdOp(group.thresholder["spike"], group_ir, sympy.Integer(0), [],
-                               group._refractory is not False, constant=True)
-        if not isinstance(inlined, sympy.core.relational.Relational) or isinstance(
-                inlined, (sympy.Eq, sympy.Ne)):
-            raise unsupported(group, line, "a threshold that is not a single comparison",
-                              "Write it as 'lhs > rhs' (or <, >=, <=) so the surrogate "
-                              "derivative has an argument x = lhs - rhs.")
-        lhs, rhs = inlined.lhs, inlined.rhs
-        upward = isinstance(inlined, (sympy.StrictGreaterThan, sympy.GreaterThan))
-        x, symbolic = self.compiler.sympify(group, lhs - rhs if upward else rhs - lhs, line,
-                                            self.learnable(group), f"{group.name}_threshold")
-        return ThresholdOp(group.thresholder["spike"], group_ir, x, symbolic.frozen,
-                           group._refractory is not False)
+            return ThresholdOp(group.thresholder[event], group_ir, [sympy.Integer(0)], [],
+                               refractory, constant=True, event=event)
+        comparisons = []
+        try:
+            combine = _multilinear(inlined, comparisons)
+        except NotImplementedError as exc:
+            raise unsupported(group, line, f"a threshold condition {exc}",
+                              "Each comparison gives the surrogate derivative an argument "
+                              "x = lhs - rhs.") from None
+        conditions, symbolic = [], None
+        for comparison in comparisons:
+            lhs, rhs = comparison.lhs, comparison.rhs
+            upward = isinstance(comparison, (sympy.StrictGreaterThan, sympy.GreaterThan))
+            x, symbolic = self.compiler.sympify(group, lhs - rhs if upward else rhs - lhs, line,
+                                                self.learnable(group),
+                                                f"{group.name}_threshold", symbolic)
+            conditions.append(x)
+        strict = tuple(isinstance(c, (sympy.StrictGreaterThan, sympy.StrictLessThan))
+                       for c in comparisons)
+        return ThresholdOp(group.thresholder[event], group_ir, conditions, symbolic.frozen,
+                           refractory, combine=combine, strict=strict, event=event)
 
     # -- synapses ----------------------------------------------------------------
     def synaptic_context(self, synapses):
@@ -746,78 +783,105 @@ class _OpBuilder:
         return source, target_group, definitions, learnable
 
     def pathway_ops(self, synapses):
+        """
+        One op per pathway (``on_pre`` or ``on_post``) and distinct delay. The
+        statements act in order for each synapse with an event: per-synapse
+        state is composed symbolically, writes to neuron variables of either
+        side become increments gated by the event.
+        """
         ops = []
         source, target_group, definitions, learnable = self.synaptic_context(synapses)
-        pre = self.groups.get(source.name)
-        post = self.groups[target_group.name]
-        z_pre = sympy.Symbol(f"{SPIKE}_pre", real=True)
-        not_refractory_post = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True)
         own = self.groups.get(synapses.name)
         own_state = own.state_vars if own is not None else ()
         for pathway in synapses._pathways:
-            statements = parse_statements(_event_driven_code(synapses, pathway))
+            event = sympy.Symbol(f"{SPIKE}_{pathway.prepost}", real=True)
             written = set()
-            increments, symbolic = [], None
+            increments, symbolic = {"pre": [], "post": []}, None
             values = {}  # synaptic state and temporaries so far, from the values before
-            for var, op, expr_code, line in statements:
-                parsed = _with_suffixes(synapses, to_sympy(expr_code))
+            for var, op, expr_code, line in parse_statements(_event_driven_code(synapses,
+                                                                                pathway)):
+                rhs = substitute(_inline(_with_suffixes(synapses, to_sympy(expr_code)),
+                                         definitions), values)
+                rhs, symbolic = self.compiler.sympify(synapses, rhs, line, learnable,
+                                                      pathway.name, symbolic)
                 if var in own_state or var not in synapses.variables:  # per synapse
-                    rhs = substitute(_inline(parsed, definitions), values)
-                    rhs, symbolic = self.compiler.sympify(synapses, rhs, line, learnable,
-                                                          pathway.name, symbolic)
                     assign(values, var, op, rhs)
                     continue
-                target = _postsynaptic_name(synapses, var)
-                if target is None:
-                    raise self.refused_write(synapses, var, line)
-                var = f"{target}_post"
-                if op not in ("+=", "-=", "="):
-                    raise unsupported(synapses, line, f"the operator '{op}'",
-                                      "Use '+=', '-=' or '='.")
-                expr, symbolic = self.compiler.sympify(
-                    synapses, substitute(_inline(parsed, definitions), values), line,
-                    learnable, pathway.name, symbolic)
-                reads = {str(s) for s in expr.free_symbols}
-                if reads & written or (op != "=" and var in reads):
-                    raise unsupported(synapses, line, "a read of a postsynaptic variable that "
-                                      "this pathway also writes (its result would depend on "
-                                      "the order of synapses)")
-                if source.name == target_group.name and f"{target}_pre" in reads:
-                    raise unsupported(synapses, line, f"a read of '{target}_pre', which the "
-                                      "pathway writes on the postsynaptic side")
-                if _conditional_write(target_group, target):
-                    clashing = sorted(read for read in reads if read.endswith("_pre")
-                                      and read[:-4] in source.variables
-                                      and _conditional_write(source, read[:-4]))
-                    if clashing:
-                        raise unsupported(
-                            synapses, line, f"a read of '{clashing[0]}', an '(unless "
-                            f"refractory)' variable of the presynaptic group, while writing "
-                            f"the '(unless refractory)' variable '{var}'",
-                            "Brian2 then applies the presynaptic group's refractoriness to "
-                            "the write (both flags are called 'not_refractory'), which is "
-                            "not what the equations say. Read a presynaptic variable "
-                            "without the flag, or drop '(unless refractory)' on one side.")
-                written.add(var)
+                side, name = self.neuron_write(synapses, pathway, var, op, rhs, line, written)
+                written.add(f"{name}_{side}")
                 if op == "-=":
-                    expr = -expr
+                    rhs = -rhs
                 elif op == "=":
-                    expr = expr - sympy.Symbol(var, real=True)
-                if _conditional_write(target_group, target):
-                    expr = not_refractory_post * expr
-                increments.append((target, z_pre * expr, op == "="))
-            synaptic = {var: z_pre * (value - sympy.Symbol(var, real=True))
+                    rhs = rhs - sympy.Symbol(f"{name}_{side}", real=True)
+                if side == "post" and _conditional_write(target_group, name):
+                    rhs = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True) * rhs
+                increments[side].append((name, event * rhs, op == "="))
+            synaptic = {var: event * (value - sympy.Symbol(var, real=True))
                         for var, value in values.items() if var in own_state}
             steps = delay_steps(pathway, self.dt)
             delays = np.unique(steps) if steps is not None and steps.size else np.zeros(1, int)
+            if pathway.prepost == "post" and delays.any():
+                raise unsupported(synapses, f"on_post='{pathway.code}'",
+                                  "a delayed on_post pathway")
+            if pathway.event != "spike" and delays.any():
+                raise unsupported(synapses, f"on_event='{pathway.event}'",
+                                  "a delayed pathway on a custom event")
             for delay in delays:  # one op per distinct delay
-                ops.append(PathwayOp(pathway, synapses, pre, post, increments,
+                ops.append(PathwayOp(pathway, synapses, self.groups.get(source.name),
+                                     self.groups[target_group.name], increments["post"],
                                      symbolic.frozen if symbolic else [],
                                      self.refractory_phase(pathway, target_group),
                                      source, target_group, int(delay),
                                      None if len(delays) == 1 else steps == delay,
-                                     synaptic=synaptic))
+                                     synaptic=synaptic, prepost=pathway.prepost,
+                                     presynaptic=increments["pre"], event=pathway.event))
         return ops
+
+    def neuron_write(self, synapses, pathway, var, op, rhs, line, written):
+        """
+        The side (``'pre'`` or ``'post'``) and variable a pathway statement writes,
+        after refusing what has no exact, order-independent derivative.
+        """
+        source, target = base_group(synapses.source), base_group(synapses.target)
+        index = synapses.variables.indices.get(var)
+        if index == "_postsynaptic_idx":
+            side, name, group = "post", _postsynaptic_name(synapses, var), target
+        elif index == "_presynaptic_idx":
+            side, name, group = "pre", var[:-4], source
+        else:
+            raise self.refused_write(synapses, var, line)
+        if op not in ("+=", "-=", "="):
+            raise unsupported(synapses, line, f"the operator '{op}'", "Use '+=', '-=' or '='.")
+        reads = {str(s) for s in rhs.free_symbols}
+        suffixed = f"{name}_{side}"
+        if reads & written or (op != "=" and suffixed in reads):
+            raise unsupported(synapses, line, f"a read of a {side}synaptic variable that "
+                              "this pathway also writes (its result would depend on the "
+                              "order of synapses)")
+        other = "pre" if side == "post" else "post"
+        if source.name == target.name and f"{name}_{other}" in reads:
+            raise unsupported(synapses, line, f"a read of '{name}_{other}', which the "
+                              f"pathway writes on the {side}synaptic side")
+        if not _conditional_write(group, name):
+            return side, name
+        if side == "pre":
+            raise unsupported(synapses, line, f"a write to '{var}', an '(unless refractory)' "
+                              "variable of the presynaptic group",
+                              "Not supported yet: drop '(unless refractory)', or write a "
+                              "variable without it.")
+        clashing = sorted(read for read in reads if read.endswith("_pre")
+                          and read[:-4] in source.variables
+                          and _conditional_write(source, read[:-4]))
+        if clashing:
+            raise unsupported(
+                synapses, line, f"a read of '{clashing[0]}', an '(unless refractory)' "
+                f"variable of the presynaptic group, while writing the '(unless refractory)' "
+                f"variable '{suffixed}'",
+                "Brian2 then applies the presynaptic group's refractoriness to the write "
+                "(both flags are called 'not_refractory'), which is not what the equations "
+                "say. Read a presynaptic variable without the flag, or drop '(unless "
+                "refractory)' on one side.")
+        return side, name
 
     def summed_ops(self, synapses):
         """
@@ -844,10 +908,7 @@ class _OpBuilder:
         return ops
 
     def refused_write(self, synapses, var, line):
-        """The error for an ``on_pre`` write to something other than a postsynaptic variable."""
-        if synapses.variables.indices.get(var) == "_presynaptic_idx":
-            return unsupported(synapses, line, f"a write to the presynaptic variable '{var}'",
-                               "on_pre pathways may only write postsynaptic variables.")
+        """The error for a pathway's write to a learned parameter or a shared variable."""
         if any(p.owner.name == synapses.name and p.name == var for p in self.params):
             return unsupported(synapses, line, f"a write to the learned parameter '{var}' "
                                "(plasticity of a learned parameter)",

@@ -19,7 +19,8 @@ from brian2 import Synapses
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
 from .compile import base_group
-from .ir import NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, delayed_spike
+from .ir import (NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, comparison_symbol,
+                 delayed_spike, event_key, event_variable, is_spike)
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
 from .symbolic import NUMPY_MODULES
 
@@ -64,7 +65,8 @@ class StepInputs:
     Attributes
     ----------
     spikes : dict
-        Group name to a float array of 0/1, the spikes of this step.
+        Group name to a float array of 0/1, the spikes of this step; custom
+        events under ``event_key(name, event_variable(event))``.
     not_refractory : dict
         ``(group name, phase)`` to a float array, 1 where Brian2's
         ``not_refractory`` flag was true in that phase (`REFRACTORY_PHASES`).
@@ -82,8 +84,9 @@ class StepInputs:
     earlier_active : dict
         ``(group name, k)`` to the units that were active ``k`` steps ago.
     active : dict
-        Group name to a bool array: units whose spike row may be non-zero or
-        that sent an event this step. Filled in by the threshold ops.
+        Group name (`event_key` for custom events) to a bool array: units whose
+        spike row may be non-zero or that sent an event this step. Filled in by
+        the threshold ops.
     """
 
     spikes: dict
@@ -132,19 +135,31 @@ class DerivedOp:
         #: Active units at the last step (thresholds only): inside the surrogate's
         #: support or sending an event; only they couple influence across units.
         self.last_active = None
-        #: Per output, how elements index its block: 'post' (a pathway's
-        #: postsynaptic increments), 'synapse' (its per-synapse state) or 'self'.
+        #: Per output, how elements index its block: 'post' or 'pre' (a pathway's
+        #: increments), 'synapse' (its per-synapse state) or 'self'.
         self.sides = []
+        self.outputs = []
+        #: Per output, whether it is an '=' statement (pathways).
+        self.assigned = []
         if isinstance(op, PathwayOp):
-            self.outputs = [(op.post.name, var, g) for var, g, _ in op.increments]
+            for side, group, increments in (("post", op.post, op.increments),
+                                            ("pre", op.pre, op.presynaptic)):
+                self.outputs += [(group.name, var, g) for var, g, _ in increments]
+                self.sides += [side] * len(increments)
+                self.assigned += [assigns for _, _, assigns in increments]
             self.outputs += [(op.synapses.name, var, g) for var, g in op.synaptic.items()]
-            self.sides = ["post"] * len(op.increments) + ["synapse"] * len(op.synaptic)
+            self.sides += ["synapse"] * len(op.synaptic)
+            self.assigned += [False] * len(op.synaptic)
             self.assigns = False
             self.owner = op.synapses
-        elif isinstance(op, ThresholdOp):
-            self.outputs = [(op.group.name, SPIKE, op.x)]
+        elif isinstance(op, ThresholdOp):  # one output per comparison, merged in _threshold
+            self.outputs = [(op.group.name, op.variable, x) for x in op.conditions]
             self.assigns = True
             self.owner = op.group.group
+            truth = [comparison_symbol(k) for k in range(len(op.conditions))]
+            #: dP/dh_k of the threshold's formula, as a function of the comparisons' truth.
+            self._slopes = None if op.constant else sympy.lambdify(
+                truth, [sympy.diff(op.combine, h) for h in truth], modules="numpy")
         else:
             self.outputs = [(op.group.name, var, expr) for var, expr in op.outputs.items()]
             self.assigns = True
@@ -172,9 +187,10 @@ class DerivedOp:
             else:
                 self.bindings[symbol] = self._bind(name, ir)
         if detach_reset and isinstance(op, LocalOp) and op.kind == "reset":
-            z = sympy.Symbol(SPIKE, real=True)
+            event = event_variable(op.source.event)
+            z = sympy.Symbol(event, real=True)
             if z in self.bindings:
-                self.bindings[z] = Binding("spike", op.group.name, SPIKE, "self")
+                self.bindings[z] = Binding("spike", op.group.name, event, "self")
         self.symbols = list(self.bindings)
         modules = [dict(NUMPY_MODULES[0], **self._function_modules(ir))] + NUMPY_MODULES[1:]
         #: Numeric implementations of the op's functions, for `sympy.lambdify`.
@@ -220,7 +236,7 @@ class DerivedOp:
         if isinstance(op, PathwayOp) or isinstance(self.owner, Synapses):
             return self._bind_synaptic(name, ir)
         group = op.group
-        if name in group.state_vars and not (name == SPIKE and isinstance(op, ThresholdOp)):
+        if name in group.state_vars and not (is_spike(name) and isinstance(op, ThresholdOp)):
             return Binding("row", group.name, name, "self")
         if name == NOT_REFRACTORY:
             return Binding("not_refractory", group.name, op.refractory_phase)
@@ -233,11 +249,12 @@ class DerivedOp:
         """Bind a name in synaptic code: a pathway's, or the synapses' state updater's."""
         op, synapses = self.op, self.owner
         pre_group, post_group = base_group(synapses.source), base_group(synapses.target)
-        if name == f"{SPIKE}_pre":  # the event: the spike of ``delay`` steps ago
-            spike = delayed_spike(op.delay) if op.delay else SPIKE
-            if op.pre is not None:
-                return Binding("row", op.pre.name, spike, "pre")
-            return Binding("spike", op.pre_group.name, spike, "pre")
+        if isinstance(op, PathwayOp) and name == f"{SPIKE}_{op.prepost}":
+            # the event: the spike of ``delay`` steps ago, or a custom event
+            spike = delayed_spike(op.delay) if op.delay else event_variable(op.event)
+            if op.event_group is not None:
+                return Binding("row", op.event_group.name, spike, op.prepost)
+            return Binding("spike", op.event_source.name, spike, op.prepost)
         if name == f"{NOT_REFRACTORY}_post":
             return Binding("not_refractory", op.post_group.name, op.refractory_phase, "post")
         own = ir.groups.get(synapses.name)
@@ -266,10 +283,11 @@ class DerivedOp:
         """
         Element count and index arrays (pre, post, synapse) for pathways.
 
-        A pathway's increments carry the presynaptic spike as a factor, and its
-        spike row is zero outside the surrogate's support, so only synapses
-        of active or spiking presynaptic units can contribute: they are found
-        through the synapses' CSR by presynaptic unit, the others are skipped.
+        A pathway's increments carry the event's spike (presynaptic for
+        ``on_pre``, postsynaptic for ``on_post``) as a factor, and its spike
+        row is zero outside the surrogate's support, so only synapses of
+        active or spiking units of that side can contribute: they are found
+        through the synapses' CSR by that side's unit, the others are skipped.
         """
         if not isinstance(self.op, PathwayOp):
             return self.every_element(inputs)
@@ -277,17 +295,19 @@ class DerivedOp:
             return self.every_element(inputs)
         synapses = self.op.synapses
         pre = inputs.values(synapses.name, "_synaptic_pre")
-        source = self.op.pre_group.name
+        post = inputs.values(synapses.name, "_synaptic_post")
+        source = self.op.event_source.name
         if self.op.delay:  # units active when the delivered spikes were emitted
             active = inputs.earlier_active[(source, self.op.delay)]
         else:
-            active = inputs.active.get(source)
+            key = event_key(source, event_variable(self.op.event))
+            active = inputs.active.get(key)
             if active is None:
-                active = inputs.spikes[source] != 0
-        selected = self._outgoing(pre, len(active)).select(np.flatnonzero(active))
+                active = inputs.spikes[key] != 0
+        units = pre if self.op.prepost == "pre" else post
+        selected = self._outgoing(units, len(active)).select(np.flatnonzero(active))
         if self.op.synapse_subset is not None:  # this op's delay only
             selected = selected[self.op.synapse_subset[selected]]
-        post = inputs.values(synapses.name, "_synaptic_post")
         return len(selected), {"pre": pre[selected], "post": post[selected],
                                "synapse": selected, "self": None}
 
@@ -314,8 +334,9 @@ class DerivedOp:
         elif binding.kind == "row":
             value = state[(binding.owner, binding.var)]
         elif binding.kind == "spike":
-            value = inputs.spikes[binding.owner] if binding.var == SPIKE \
-                else inputs.earlier_spikes[(binding.owner, binding.var)]
+            value = inputs.earlier_spikes[(binding.owner, binding.var)] \
+                if binding.var.startswith(f"{SPIKE}_d") \
+                else inputs.spikes[event_key(binding.owner, binding.var)]
         elif binding.kind == "not_refractory":
             value = inputs.not_refractory[(binding.owner, binding.var)]
         elif binding.kind == "noise":
@@ -358,7 +379,7 @@ class DerivedOp:
         forward = [_as_elements(v, n) for v in self._forward_fn(*args)]
         coefficients = [_as_elements(v, n) for v in self._derivative_fn(*args)]
         if isinstance(self.op, ThresholdOp):
-            return self._threshold(state, inputs, forward[0], coefficients)
+            return self._threshold(state, inputs, forward, coefficients)
         linearizations = self._linearize(n, index, coefficients, inputs)
         if self.assigns:
             for (group, var, _), value in zip(self.outputs, forward):
@@ -389,26 +410,38 @@ class DerivedOp:
                       where=coefficient != 0)
             args[position[sample.symbol]] = realised
 
-    def _threshold(self, state, inputs, x, coefficients):
+    def _threshold(self, state, inputs, conditions, coefficients):
+        """The spike's surrogate derivative, ``sum_k dP/dh_k psi(x_k) dx_k``, as one output."""
         group = self.op.group
-        gate = np.zeros_like(x) if self.op.constant else self.surrogate(x)
+        if self.op.constant:
+            gates = [np.zeros(group.n)]
+        else:
+            truth = [(x > 0 if strict else x >= 0).astype(np.float64)
+                     for x, strict in zip(conditions, self.op.strict)]
+            gates = [_as_elements(slope, group.n) * self.surrogate(x)
+                     for slope, x in zip(self._slopes(*truth), conditions)]
         if self.op.refractory:
-            gate = gate * inputs.not_refractory[(group.name, "updated")]
-        active = (gate != 0) | (inputs.spikes[group.name] != 0)
-        inputs.active[group.name] = active
+            gates = [gate * inputs.not_refractory[(group.name, "updated")] for gate in gates]
+        key = event_key(group.name, self.op.variable)
+        active = np.logical_or.reduce([gate != 0 for gate in gates]) | (inputs.spikes[key] != 0)
+        inputs.active[key] = active
         self.last_active = int(np.count_nonzero(active))
-        coefficients = [gate * c for c in coefficients]
-        state[(group.name, SPIKE)] = inputs.spikes[group.name]
-        return self._linearize(group.n, {"self": None}, coefficients, inputs)
+        coefficients = [gates[output] * c for (output, _), c in zip(self.terms, coefficients)]
+        state[(group.name, self.op.variable)] = inputs.spikes[key]
+        linearization, = self._linearize(group.n, {"self": None}, coefficients, inputs)
+        merged = linearization.outputs[0]
+        for out in linearization.outputs[1:]:
+            merged.rows += out.rows
+            merged.columns += out.columns
+        linearization.outputs = [merged]
+        return [linearization]
 
     def _accumulate(self, state, index, increments):
-        assigned = [assigns for _, _, assigns in self.op.increments]
-        assigned += [False] * len(self.op.synaptic)
-        for (group, var, _), side, increment, assigns in zip(self.outputs, self.sides,
-                                                             increments, assigned):
+        for (group, var, _), side, size, increment, assigns in zip(
+                self.outputs, self.sides, self.sizes, increments, self.assigned):
             post = index[side]
             if assigns:
-                hits = np.bincount(post[increment != 0], minlength=self.op.post.n)
+                hits = np.bincount(post[increment != 0], minlength=size)
                 if np.any(hits > 1):
                     raise RuntimeError(
                         f"Synapses '{self.op.synapses.name}': several spiking synapses assign "
@@ -442,7 +475,8 @@ class DerivedOp:
 
 
 class _OutgoingSynapses:
-    """Synapse indices grouped by presynaptic unit (CSR)."""
+    """Synapse indices grouped by the unit of one side (CSR; names as for the
+    presynaptic side, where it is mostly used)."""
 
     def __init__(self, pre, n_pre):
         self.n_synapses = len(pre)

@@ -19,9 +19,13 @@ expressions whose symbols are named after the identifiers Brian2 uses (``v``,
 
 from dataclasses import dataclass, field
 
+import sympy
+
 __all__ = [
     "SPIKE",
     "delayed_spike",
+    "event_variable",
+    "event_key",
     "is_spike",
     "StepStart",
     "NOT_REFRACTORY",
@@ -30,6 +34,7 @@ __all__ = [
     "ParamIR",
     "LocalOp",
     "ThresholdOp",
+    "comparison_symbol",
     "PathwayOp",
     "StepIR",
 ]
@@ -43,9 +48,22 @@ def delayed_spike(steps):
     return f"{SPIKE}_d{steps}"
 
 
+def event_variable(event):
+    """Name of the pseudo state variable holding a group's events of kind ``event``
+    (`SPIKE` for ``'spike'``; custom events of ``NeuronGroup(events=...)``)."""
+    return SPIKE if event == "spike" else f"{SPIKE}_event_{event}"
+
+
+def event_key(group, var):
+    """Key of a group's events ``var`` (`event_variable`) in `StepInputs.spikes` and
+    `StepInputs.active`: the group's name for spikes, ``(name, var)`` otherwise."""
+    return group if var == SPIKE else (group, var)
+
+
 def is_spike(var):
-    """Whether ``var`` is `SPIKE` or a delayed spike (`delayed_spike`)."""
-    return var == SPIKE or var.startswith(f"{SPIKE}_d")
+    """Whether ``var`` holds events: `SPIKE`, a delayed spike (`delayed_spike`) or
+    a custom event (`event_variable`)."""
+    return var == SPIKE or var.startswith(f"{SPIKE}_d") or var.startswith(f"{SPIKE}_event_")
 
 
 #: Name of the per-neuron refractoriness flag in expressions.
@@ -70,7 +88,8 @@ class GroupIR:
     state_vars : tuple of str
         Variables with rows in the influence matrix, in row order; includes
         `SPIKE` when the group has a threshold, then its spikes of 1, 2, ...
-        steps ago (`delayed_spike`) as far back as its synaptic delays reach.
+        steps ago (`delayed_spike`) as far back as its synaptic delays reach,
+        then its custom events (`event_variable`).
     """
 
     group: object
@@ -148,7 +167,8 @@ class LocalOp:
     outputs : dict
         Maps each written state variable to its new value (sympy), in terms of
         the values before the op. A reset's value already contains the spike:
-        ``s + _z * (reset(s) - s)``.
+        ``s + _z * (reset(s) - s)`` (for a custom event's code, ``run_on_event``,
+        the event's variable, `event_variable`, in place of ``_z``).
     frozen : list of Frozen
         Piecewise-constant sub-expressions, evaluated numerically.
     code : str
@@ -173,33 +193,64 @@ class LocalOp:
 @dataclass
 class ThresholdOp:
     """
-    Spike generation ``z = H(x)`` of one group, ``x = lhs - rhs`` of its condition.
+    Spike generation of one group: ``z = P(H(x_0), H(x_1), ...)``, one
+    surrogate argument ``x_k = lhs - rhs`` per comparison of its condition.
+
+    A single comparison is ``z = H(x_0)``. Comparisons joined by ``and``,
+    ``or``, ``not`` make ``P`` the multilinear polynomial of the formula
+    (``and``: product; ``or``: ``1 - (1 - a)(1 - b)``; ``not``: ``1 - a``);
+    its surrogate derivative is ``sum_k dP/dh_k psi(x_k) dx_k``, ``dP/dh_k`` at
+    the comparisons' realised values.
 
     Attributes
     ----------
     source : Thresholder
     group : GroupIR
-    x : sympy.Expr
+    conditions : list of sympy.Expr
+        The ``x_k``, oriented so that comparison ``k`` holds where ``x_k > 0``
+        (``x_k >= 0`` where it is not strict).
     frozen : list of Frozen
     refractory : bool
         Whether the group has a refractory period (spikes are gated by it).
     constant : bool
         The condition is a constant (``'True'``): spikes depend on nothing
-        learned, no unit is inside the surrogate's support, ``x`` is unused.
+        learned, no unit is inside the surrogate's support, ``conditions`` are
+        unused.
+    combine : sympy.Expr
+        ``P`` in the symbols `comparison_symbol` ``(k)``.
+    strict : tuple of bool
+        Per comparison, whether it is strict (``>``, ``<``).
+    event : str
+        The event it generates: ``'spike'`` or a custom event
+        (``NeuronGroup(events=...)``; never gated by refractoriness, as in Brian2).
     """
 
     source: object
     group: GroupIR
-    x: object
+    conditions: list
     frozen: list = field(default_factory=list)
     refractory: bool = False
     constant: bool = False
+    combine: object = None
+    strict: tuple = (True,)
+    event: str = "spike"
+
+    @property
+    def variable(self):
+        """The pseudo state variable of its events (`event_variable`)."""
+        return event_variable(self.event)
+
+
+def comparison_symbol(k):
+    """The symbol standing for the truth value of comparison ``k`` in `ThresholdOp.combine`."""
+    return sympy.Symbol(f"_h{k}", real=True)
 
 
 @dataclass
 class PathwayOp:
     """
-    An ``on_pre`` pathway: ``post += _z_pre * f`` per synapse, per statement.
+    A pathway: ``post += _z_pre * f`` per synapse, per statement (``on_pre``;
+    for ``on_post``, ``_z_post`` is the event).
 
     Attributes
     ----------
@@ -231,6 +282,13 @@ class PathwayOp:
         A ``(summed)`` variable: every synapse contributes every step (no
         spike), into a postsynaptic variable that a `LocalOp` of kind
         ``'summed_reset'`` zeroed just before.
+    prepost : {'pre', 'post'}
+        Whose events trigger it: ``on_pre`` or ``on_post`` (as Brian2's
+        `SynapticPathway.prepost`).
+    event : str
+        Which events: ``'spike'`` or a custom event (``on_event=``).
+    presynaptic : list of tuple
+        ``(pre_var, g, assigns)`` as `increments`, into presynaptic variables.
     synaptic : dict
         Per-synapse state the pathway writes (event-driven updates, ``x -=
         u*x``, ``lastupdate = t``): each variable's increment ``_z_pre *
@@ -252,6 +310,19 @@ class PathwayOp:
     synapse_subset: object = None
     every_synapse: bool = False
     synaptic: dict = field(default_factory=dict)
+    prepost: str = "pre"
+    presynaptic: list = field(default_factory=list)
+    event: str = "spike"
+
+    @property
+    def event_group(self):
+        """The `GroupIR` whose events trigger the pathway, or None (an input)."""
+        return self.pre if self.prepost == "pre" else self.post
+
+    @property
+    def event_source(self):
+        """The group whose events trigger the pathway."""
+        return self.pre_group if self.prepost == "pre" else self.post_group
 
 
 @dataclass

@@ -28,7 +28,7 @@ from brian2.devices.device import RuntimeDevice, get_device
 from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
-from .ir import SPIKE, PathwayOp, delayed_spike, is_spike
+from .ir import SPIKE, PathwayOp, delayed_spike, event_key, event_variable, is_spike
 from .linear import StateLayout
 from .losses import _Loss
 from .noise import probe_names
@@ -300,8 +300,8 @@ class StepObserver(BrianObject):
         self._start_not_refractory = {name: self._not_refractory(name)
                                       for name in self._refractory_groups()}
 
-    def _spikes(self, name):
-        space = self._objects[name].variables["_spikespace"].get_value()
+    def _spikes(self, name, event="spike"):
+        space = self._objects[name].variables[f"_{event}space"].get_value()
         spikes = np.zeros(len(space) - 1)
         spikes[space[:space[-1]]] = 1.0
         return spikes
@@ -310,6 +310,11 @@ class StepObserver(BrianObject):
         spikes = {name: self._spikes(name) for name in self._objects
                   if name in self.ir.spike_sources or (name in self.ir.groups
                                                        and self.ir.groups[name].has_threshold)}
+        spikes.update({event_key(name, event_variable(event)): self._spikes(name, event)
+                       for name in self._objects
+                       for event in getattr(self._objects[name], "events", {})
+                       if event != "spike" and (name in self.ir.spike_sources
+                                                or name in self.ir.groups)})
         not_refractory = {}
         for name in self._refractory_groups():
             after_spikes = self._not_refractory(name)

@@ -8,8 +8,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import (Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup, StateMonitor,
-                    Synapses, TimedArray, Hz, ms, seed, start_scope)
+from brian2 import (EventMonitor, Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup,
+                    StateMonitor, Synapses, TimedArray, Hz, ms, seed, start_scope)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -20,11 +20,16 @@ STEPS = 40
 
 
 def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6,
-             namespace=None, random_seed=None):
+             namespace=None, random_seed=None, spiking=False, indices=None):
     """RTRL (dense and sparse) against central finite differences of the loss of
-    ``loss_var`` over ``steps`` steps; returns the RTRL gradient. With
-    ``random_seed``, every run draws the same random numbers (common random
-    numbers: the finite differences are then those of the realised map)."""
+    ``loss_var`` over ``steps`` steps, for all entries of ``variable`` or
+    ``indices``; returns the RTRL gradient. With ``random_seed``, every run draws
+    the same random numbers (common random numbers: the finite differences are
+    then those of the realised map).
+
+    ``spiking``: units spike, but a narrow surrogate keeps every unit outside
+    its support, so the gradient is the derivative of the run with its spikes
+    (and so its events) held fixed, which finite differences measure."""
     monitor = StateMonitor(loss_var.group, loss_var.name, record=True, when="after_end")
     net = Network(*objects, monitor)
     net.store("start")
@@ -37,17 +42,20 @@ def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6
     def loss_of():
         return 0.5 * np.sum((getattr(monitor, loss_var.name)[:].T - target) ** 2)
 
-    estimate = finite_difference_gradient(net, run, loss_of, variable, step)
+    estimate = finite_difference_gradient(net, run, loss_of, variable, step, indices)
     net.restore("start")
     net.remove(monitor)
     loss = rb.losses.MSE(loss_var, target)
-    learners = [rb.RTRL(params, loss, engine=engine, namespace=namespace or {})
-                for engine in ("sparse", "dense")]
+    surrogate = rb.surrogates.Triangle(width=1e-9) if spiking else None
+    learners = [rb.RTRL(params, loss, engine=engine, namespace=namespace or {},
+                        surrogate=surrogate) for engine in ("sparse", "dense")]
     net.add(*learners)
     run()
+    picked = slice(None) if indices is None else np.asarray(indices)
     for learner in learners:
         gradient = learner.gradient(variable)
-        assert relative_error(gradient, estimate) < 1e-6, relative_error(gradient, estimate)
+        error = relative_error(gradient[picked], estimate[picked])
+        assert error < 1e-6, error
     assert np.abs(estimate).max() > 0
     return gradient
 
@@ -107,9 +115,8 @@ def test_names_without_suffix_match_finite_differences():
     ("v_post += w\nw += 0.01", "a write to the learned parameter 'w' (plasticity of a learned "
                                "parameter)"),
     ("v_post += w\nx += 0.01", "a write to the shared variable 'x' in a pathway"),
-    ("v_post += w\nv_pre += 0.01", "a write to the presynaptic variable 'v_pre'"),
 ])
-def test_writes_other_than_postsynaptic_are_refused_with_the_reason(on_pre, construct):
+def test_writes_to_learned_and_shared_variables_are_refused_with_the_reason(on_pre, construct):
     rec = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
                       method="exact", name="rec")
     s_plastic = Synapses(rec, rec, "w : 1\nx : 1 (shared)", on_pre=on_pre, name="s_plastic")
@@ -483,3 +490,150 @@ def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
     with pytest.raises(UnsupportedConstructError,
                        match=rf"engine='compiled' cannot generate the step: .*{construct}"):
         rb.RTRL(params, rb.losses.MSE(var, target), engine="compiled")
+
+
+# -- on_post pathways -----------------------------------------------------------------------
+
+def on_post_network(v_th=0.8):
+    """A postsynaptic trace updated on_post (event-driven) scales the on_pre events, and
+    on_post writes back into the presynaptic neurons (`v_pre += ...`)."""
+    rng = np.random.default_rng(8)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.25)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    rec = NeuronGroup(8, "dv/dt = -v / (10*ms) : 1", threshold="v > v_th", reset="v = 0",
+                      method="exact", name="rec", namespace={"v_th": v_th})
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    s_in.w = rng.uniform(0.2, 0.6, connect_randomly(s_in, rng, 1.0))
+    s_rec = Synapses(rec, rec, """w : 1
+                                  dapost/dt = -apost / (20*ms) : 1 (event-driven)""",
+                     on_pre="v_post += w * (1 + apost)",
+                     on_post="apost += 0.5\nv_pre += 0.1 * w", name="s_rec")
+    s_rec.connect(condition="i != j", p=0.6)
+    s_rec.w = rng.normal(0.1, 0.4, len(s_rec))
+    target = rng.uniform(0.0, 0.8, (STEPS, 8))
+    return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
+
+
+def test_on_post_pathways_equal_bptt():
+    objects, params, rec, target = on_post_network()
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
+                                       STEPS * ms)
+    assert_gradients_agree(gradients, every_parameter=True)
+
+
+@pytest.mark.codegen_independent
+def test_on_post_pathways_match_finite_differences_of_the_spiking_run():
+    objects, params, rec, target = on_post_network()
+    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
+
+
+@pytest.mark.codegen_independent
+def test_delayed_on_post_is_refused():
+    objects, params, rec, target = on_post_network()
+    objects[3].post.delay = 1 * ms
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"(?s)Synapses 's_rec'.*a delayed on_post pathway"):
+        rb.RTRL(params, rb.losses.MSE(rec.v, target))
+
+
+# -- thresholds joining comparisons ---------------------------------------------------------
+
+def compound_threshold(condition, refractory=False):
+    """Adaptive units whose threshold joins two comparisons."""
+    rng = np.random.default_rng(9)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.3)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    rec = NeuronGroup(7, """dv/dt = -v / (10*ms) : 1
+                            da/dt = -a / (30*ms) : 1""",
+                      threshold=condition, reset="v = 0\na += 0.2", method="exact", name="rec",
+                      refractory=2 * ms if refractory else False)
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    s_in.w = rng.uniform(0.1, 0.5, connect_randomly(s_in, rng, 0.8))
+    s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="s_rec")
+    s_rec.connect(condition="i != j")
+    s_rec.w = rng.normal(0.05, 0.2, len(s_rec))
+    target = rng.uniform(0.0, 0.6, (STEPS, 7))
+    return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
+
+
+CONDITIONS = ["v > 0.6 and a < 0.3", "v > 0.7 or v + 0.5*a > 0.65", "v > 0.6 and not (a >= 0.3)"]
+
+
+@pytest.mark.parametrize("condition, refractory",
+                         [(c, False) for c in CONDITIONS] + [(CONDITIONS[0], True)],
+                         ids=["and", "or", "not", "and-refractory"])
+def test_thresholds_joining_comparisons_equal_bptt(condition, refractory):
+    objects, params, rec, target = compound_threshold(condition, refractory)
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
+                                       STEPS * ms)
+    assert_gradients_agree(gradients, every_parameter=True)
+
+
+@pytest.mark.codegen_independent
+def test_a_compound_threshold_with_one_comparison_equals_the_comparison():
+    """``v > 0.6 and v > -100`` is ``v > 0.6`` wherever ``v > -100`` holds: the same
+    spikes and, by the rule, the same gradients."""
+    results = []
+    for condition in ("v > 0.6", "v > 0.6 and v > -100"):
+        start_scope()
+        objects, params, rec, target = compound_threshold(condition)
+        learner = rb.RTRL(params, rb.losses.MSE(rec.v, target))
+        Network(*objects, learner).run(STEPS * ms)
+        results.append([learner.gradient(p) for p in params])
+    for single, compound in zip(*results):
+        assert np.abs(single).max() > 0
+        assert relative_error(compound, single) < 1e-12
+
+
+@pytest.mark.codegen_independent
+def test_thresholds_joining_comparisons_match_finite_differences_of_the_spiking_run():
+    objects, params, rec, target = compound_threshold(CONDITIONS[1])
+    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
+
+
+# -- custom events ----------------------------------------------------------------------------
+
+def custom_events(refractory=False):
+    """As Brian2's documentation writes them: a second event with its own condition
+    (no refractoriness) and code (`run_on_event`), and a pathway triggered by it."""
+    rng = np.random.default_rng(10)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.3)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    rec = NeuronGroup(7, """dv/dt = -v / (10*ms) : 1
+                            dx/dt = -x / (20*ms) : 1""",
+                      threshold="v > 0.8", reset="v = 0", method="exact", name="rec",
+                      events={"near": "v > 0.5 and x < 0.4"},
+                      refractory=2 * ms if refractory else False)
+    rec.run_on_event("near", "x += 0.1 * v")
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    s_in.w = rng.uniform(0.1, 0.5, connect_randomly(s_in, rng, 0.8))
+    s_rec = Synapses(rec, rec, "w : 1",
+                     on_pre={"pre": "v_post += w", "near": "v_post += 0.2 * w"},
+                     on_event={"pre": "spike", "near": "near"}, name="s_rec")
+    s_rec.connect(condition="i != j")
+    s_rec.w = rng.normal(0.05, 0.2, len(s_rec))
+    target = rng.uniform(0.0, 0.6, (STEPS, 7))
+    return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
+
+
+@pytest.mark.parametrize("refractory", [False, True], ids=["plain", "refractory"])
+def test_custom_events_equal_bptt(refractory):
+    objects, params, rec, target = custom_events(refractory)
+    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
+                                       STEPS * ms)
+    assert_gradients_agree(gradients, every_parameter=True)
+
+
+@pytest.mark.codegen_independent
+def test_custom_events_match_finite_differences_of_the_spiking_run():
+    objects, params, rec, target = custom_events()
+    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
+
+
+@pytest.mark.codegen_independent
+def test_custom_events_occur():
+    """The tests above cover the custom event only if it happens."""
+    objects, params, rec, target = custom_events()
+    monitor = EventMonitor(rec, "near")
+    Network(*objects, monitor).run(STEPS * ms)
+    assert monitor.num_events > 10

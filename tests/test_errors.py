@@ -44,14 +44,29 @@ def test_reading_a_refractory_presynaptic_variable_into_a_refractory_one_is_refu
 
 
 @pytest.mark.codegen_independent
-def test_on_post_is_refused():
-    rec, out, _, s_out = network()
-    s_post = Synapses(rec, rec, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
+def test_a_pathway_writing_a_refractory_presynaptic_variable_is_refused():
+    pre, post = (NeuronGroup(3, "dv/dt = -v / (10*ms) : 1 (unless refractory)",
+                             threshold="v > 1", reset="v = 0", refractory=2 * ms,
+                             method="exact", name=name) for name in ("pre", "post"))
+    s_post = Synapses(pre, post, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
                       name="s_post")
     s_post.connect()
     with pytest.raises(UnsupportedConstructError,
-                       match=r"Synapses 's_post'.*on_post='v_pre \+= 0.1\*w'.*on_post pathway"):
-        learner(s_post, s_out, out)
+                       match=r"Synapses 's_post': 'v_pre \+= 0.1\*w' uses a write to 'v_pre', "
+                             r"an '\(unless refractory\)' variable of the presynaptic group"):
+        rb.RTRL([s_post.w], rb.losses.MSE(post.v, np.zeros((10, 3))))
+
+
+@pytest.mark.codegen_independent
+def test_stdp_on_a_learned_weight_is_refused():
+    rec, out, _, s_out = network()
+    s_stdp = Synapses(rec, rec, "w : 1", on_pre="v_post += w", on_post="w += 0.01",
+                      name="s_stdp")
+    s_stdp.connect()
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"Synapses 's_stdp': 'w \+= 0.01' uses a write to the learned "
+                             r"parameter 'w' \(plasticity of a learned parameter\)"):
+        learner(s_stdp, s_out, out)
 
 
 @pytest.mark.codegen_independent
@@ -107,12 +122,14 @@ def test_parameter_outside_the_network_is_refused_at_run():
 
 
 @pytest.mark.codegen_independent
-def test_threshold_must_be_a_comparison():
-    rec = NeuronGroup(4, "dv/dt = -v / (10*ms) : 1", threshold="v > 1 and v < 3",
+def test_threshold_must_be_made_of_comparisons():
+    rec = NeuronGroup(4, "dv/dt = -v / (10*ms) : 1", threshold="v > 1 or v == 3",
                       reset="v = 0", name="rec")
     s = Synapses(rec, rec, "w : 1", on_pre="v_post += w", name="s")
     s.connect()
-    with pytest.raises(UnsupportedConstructError, match=r"NeuronGroup 'rec'.*threshold='v > 1 and v < 3'.*single comparison"):
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"NeuronGroup 'rec': 'threshold='v > 1 or v == 3'' uses a threshold "
+                             r"condition 'Eq\(v, 3\)'"):
         rb.RTRL([s.w], rb.losses.MSE(rec.v, np.zeros((10, 4))))
 
 

@@ -53,7 +53,8 @@ def groups(draw, index):
         name=f"g{index}", n=draw(st.integers(2, 6)), has_a=has_a, has_i=has_i,
         nonlinear=nonlinear, drive=drive, bias=bias, learn_tau=learn_tau, method=method,
         noise=noise, regularly_on_subgroup=draw(st.booleans()),
-        threshold=draw(st.sampled_from(["v > v_th"] + (["v > v_th + 0.2*a"] if has_a else []))),
+        threshold=draw(st.sampled_from(["v > v_th", "v > v_th or v > 1.2"] + (
+            ["v > v_th + 0.2*a", "v > v_th and a < 0.5"] if has_a else []))),
         reset=draw(st.sampled_from(resets)), refractory=draw(st.booleans()),
         regularly=draw(st.sampled_from([None, "v += 0.01", "v += 0.02*randn()", "v += 0.01*i/N"]
                                        + (["a *= 0.99"] if has_a else []))),
@@ -101,14 +102,20 @@ def networks(draw):
 
 
 #: Per-synapse state a pathway may have: extra equations, what the event's weight
-#: becomes, statements after the pathway's own, initial values.
+#: becomes (never more than about w: the grammar's networks must not diverge),
+#: statements after the pathway's own, initial values, an on_post pathway
+#: (between learned groups, it also writes back ``v_pre`` where that is not
+#: ``(unless refractory)``).
 SYNAPTIC_STATE = {
-    "none": ("", "w", "", {}),
+    "none": ("", "w", "", {}, None),
     "short-term plasticity": ("""du/dt = (0.3 - u) / (40*ms) : 1 (event-driven)
                                  dx/dt = (1 - x) / (20*ms) : 1 (event-driven)""",
-                              "(w*u*x)", "x -= u*x\nu += 0.3*(1 - u)", {"u": 0.3, "x": 1.0}),
-    "clock-driven": ("dc/dt = (0.2*v_post - c) / (5*ms) : 1 (clock-driven)", "(w*(1 + c))",
-                     "c += 0.5", {}),
+                              "(w*u*x)", "x -= u*x\nu += 0.3*(1 - u)", {"u": 0.3, "x": 1.0},
+                              None),
+    "clock-driven": ("dc/dt = (0.2*tanh(v_post) - c) / (5*ms) : 1 (clock-driven)",
+                     "(w/(1 + c))", "c += 0.2", {}, None),
+    "on_post trace": ("dapost/dt = -apost / (20*ms) : 1 (event-driven)", "(w/(1 + apost))",
+                      "", {}, "apost += 0.5"),
 }
 
 
@@ -159,6 +166,7 @@ def build(network):
         step, neuron = np.nonzero(raster)
         inputs = SpikeGeneratorGroup(5, neuron, step * ms, name="inputs")
     objects, params, groups_by_name = [inputs], [], {"inputs": inputs}
+    specs = {spec["name"]: spec for spec in network["groups"]}
     for spec in network["groups"]:
         group = NeuronGroup(spec["n"], equations(spec), threshold=spec["threshold"],
                             reset=spec["reset"], method=spec["method"],
@@ -192,11 +200,12 @@ def build(network):
             if isinstance(ends[side], NeuronGroup) and len(ends[side]) > 1:
                 ends[side] = ends[side][1:]
         kinds = network.get("synaptic_state") or []
-        extra, weight, after, initial = SYNAPTIC_STATE[kinds[k] if k < len(kinds) else "none"]
-        if "v_post" in extra and not target.startswith("g"):
-            extra, weight, after, initial = SYNAPTIC_STATE["none"]  # the readout has no v
+        extra, weight, after, initial, on_post = SYNAPTIC_STATE[kinds[k] if k < len(kinds)
+                                                                else "none"]
+        if on_post and source in specs and not specs[source]["refractory"]:
+            on_post += "\nv_pre += 0.05*w"
         on_pre = re.sub(r"\bw\b", weight, on_pre) + (f"\n{after}" if after else "")
-        synapses = Synapses(*ends, f"w : 1\n{extra}", on_pre=on_pre,
+        synapses = Synapses(*ends, f"w : 1\n{extra}", on_pre=on_pre, on_post=on_post,
                             name=f"s{k}_{source}_{target}", method="euler")
         if network.get("arrays"):  # connectivity drawn here: known before a standalone build
             pre, post = np.nonzero(rng.random((len(synapses.source), len(synapses.target))) < 0.7)
@@ -278,24 +287,27 @@ def check_exactness(network):
     return sparse
 
 
-def add_on_post(objects):
+def add_stdp(objects):
     group = objects[1]
-    extra = Synapses(group, group, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1*w",
+    extra = Synapses(group, group, "w : 1", on_pre="v_post += w", on_post="w += 0.01",
                      name="extra")
     extra.connect()
     objects.append(extra)
+    return extra.w
 
 
 #: Constructs outside the grammar: (change to the drawn spec of the first group or None,
-#: change to the built objects or None, exception, message after the object's name).
+#: a function adding to the built objects and returning a variable to learn too, or None,
+#: exception, message after the object's name).
 REFUSED = {
     "random-threshold": (lambda spec: spec.update(threshold="v > v_th + 0.1*rand()"), None,
                          UnsupportedConstructError,
                          r"NeuronGroup 'g0'.*stochastic function 'rand\(\)'"),
-    "compound-threshold": (lambda spec: spec.update(threshold="v > v_th and v < 5"), None,
+    "equality-threshold": (lambda spec: spec.update(threshold="v > v_th and v == 5"), None,
                            UnsupportedConstructError,
-                           r"NeuronGroup 'g0'.*not a single comparison"),
-    "on-post": (None, add_on_post, UnsupportedConstructError, r"Synapses 'extra'.*on_post"),
+                           r"NeuronGroup 'g0'.*a threshold condition 'Eq\(v, 5\)'"),
+    "stdp-on-a-learned-weight": (None, add_stdp, UnsupportedConstructError,
+                                 r"Synapses 'extra'.*plasticity of a learned parameter"),
 }
 
 
@@ -309,6 +321,6 @@ def test_constructs_outside_the_grammar_are_refused(network, construct):
         spec["method"] = "euler"
     objects, params, loss = build(network)
     if change_objects:
-        change_objects(objects)
+        params = params + [change_objects(objects)]
     with pytest.raises(error, match=message):
         rb.RTRL(params, loss, namespace={})
