@@ -27,9 +27,11 @@ the construct; `RTRL(engine='compiled')` turns that into a clear error.
 from dataclasses import dataclass
 
 import sympy
+from brian2 import Synapses
 from sympy.core.function import AppliedUndef
 from sympy.printing.c import C99CodePrinter
 
+from .compile import linked_variables
 from .ir import SPIKE, PathwayOp, ThresholdOp
 from .surrogates import Triangle
 
@@ -191,6 +193,9 @@ class StepProgram:
             if isinstance(op.op, PathwayOp) and (op.op.prepost == "post" or op.op.presynaptic):
                 raise NotCompilable("an on_post pathway or a write to presynaptic variables "
                                     "(no generated form yet)")
+            if not isinstance(op.owner, Synapses) and any(
+                    str(symbol) in linked_variables(op.owner) for symbol in op.bindings):
+                raise NotCompilable("a linked variable (no generated form yet)")
             if op.uses_synaptic_state:
                 raise NotCompilable("per-synapse state (no generated form yet)")
             if isinstance(op.op, PathwayOp):

@@ -90,6 +90,10 @@ def _all_synapses():
     return [ref() for ref in Synapses.__instances__() if ref() is not None]
 
 
+def _all_groups():
+    return [ref() for ref in NeuronGroup.__instances__() if ref() is not None]
+
+
 def _member(obj, objects):
     """Whether ``obj`` is one of ``objects`` (a name-keyed dict), by identity.
 
@@ -110,11 +114,32 @@ def _check_group(group):
     if not isinstance(group, NeuronGroup):
         raise TypeError(f"'{group.name}' is a {group.__class__.__name__}: only NeuronGroup "
                         f"and Synapses variables can be learned through.")
-    for name, var in group.variables.items():
-        if type(var).__name__ == "LinkedVariable" or (
-                hasattr(var, "owner") and var.owner is not None and name in group.equations.names
-                and var.owner.name != group.name):
-            raise unsupported(group, name, "a linked variable")
+    for name, (owner, _, index) in linked_variables(group).items():
+        if not isinstance(owner, NeuronGroup) or index == "0":
+            raise unsupported(group, f"{name} : (linked)", f"a linked variable of "
+                              f"{type(owner).__name__} '{owner.name}'",
+                              "Only per-neuron variables of a NeuronGroup can be linked.")
+
+
+def linked_variables(group):
+    """
+    ``{name: (owner, variable, index)}`` for each linked variable of a
+    `NeuronGroup` (``y : 1 (linked)``, ``G.y = linked_var(H, 'x')``): the group
+    and variable it reads and the name of Brian2's index variable (``'_idx'``
+    for one-to-one links, else an array of the owner's neuron numbers). Links to
+    groups that no longer exist (left over from an earlier network) are left out.
+    """
+    linked = {}
+    equations = getattr(group, "equations", None)
+    for eq in equations.ordered if equations is not None else ():
+        if "linked" in eq.flags:
+            var = group.variables[eq.varname]
+            try:
+                var.owner.name
+            except ReferenceError:
+                continue
+            linked[eq.varname] = (var.owner, var.name, group.variables.indices[eq.varname])
+    return linked
 
 
 def _check_synapses(synapses):
@@ -158,6 +183,13 @@ class _Compiler:
                         and _neuron_writes(synapses)["pre"]:  # e.g. on_post='v_pre += w'
                     _check_group(source)
                     learned[source.name] = source
+                    changed = True
+            for group in _all_groups():  # groups reading a learned group's variables
+                if not _member(group, learned) and any(
+                        _member(owner, learned) for owner, _, _ in
+                        linked_variables(group).values()):
+                    _check_group(group)
+                    learned[group.name] = group
                     changed = True
         return learned
 
@@ -627,6 +659,10 @@ class _OpBuilder:
         names = {f"{v}{suffix}" for v in self.groups[group.name].state_vars} \
             if group.name in self.groups else set()
         names |= {f"{p.name}{suffix}" for p in self.params if p.owner.name == group.name}
+        for name, (owner, var, _) in linked_variables(group).items():
+            if (owner.name in self.groups and var in self.groups[owner.name].state_vars) or \
+                    any(p.owner.name == owner.name and p.name == var for p in self.params):
+                names.add(f"{name}{suffix}")
         return names
 
     # -- neuron groups ----------------------------------------------------------
@@ -696,6 +732,8 @@ class _OpBuilder:
                 continue  # read back from Brian2 as the refractoriness flag
             if var in _INTERNAL:
                 raise unsupported(group, line, f"a write to the Brian2-maintained variable '{var}'")
+            if var in linked_variables(group):
+                raise unsupported(subgroup or group, line, f"a write to the linked variable '{var}'")
             try:
                 parsed, drawn = replace_random_calls(to_sympy(expr_code), line, randoms,
                                                      len(samples))
@@ -707,7 +745,7 @@ class _OpBuilder:
             if isinstance(group, Synapses):
                 if drawn:
                     raise unsupported(group, line, "random numbers in synaptic equations")
-                parsed = _with_suffixes(group, parsed)
+                parsed = self.synaptic_names(group, parsed, line)
             rhs = substitute(_inline(parsed, definitions), values)
             rhs, symbolic = self.compiler.sympify(subgroup or group, rhs, line, learnable,
                                                   f"{group.name}_{kind}", symbolic)
@@ -782,6 +820,18 @@ class _OpBuilder:
         learnable |= self.learnable(source, "_pre") | self.learnable(target_group, "_post")
         return source, target_group, definitions, learnable
 
+    def synaptic_names(self, synapses, expr, line):
+        """``expr`` of synaptic code with every name as Brian2 reads it (`_with_suffixes`);
+        reads of linked variables of either side are refused."""
+        expr = _with_suffixes(synapses, expr)
+        for symbol in sorted(expr.free_symbols, key=str):
+            for suffix, end in (("_pre", synapses.source), ("_post", synapses.target)):
+                if str(symbol).endswith(suffix) and \
+                        str(symbol)[:-len(suffix)] in linked_variables(base_group(end)):
+                    raise unsupported(synapses, line, f"a read of the linked variable "
+                                      f"'{symbol}'", "Read the variable it links to.")
+        return expr
+
     def pathway_ops(self, synapses):
         """
         One op per pathway (``on_pre`` or ``on_post``) and distinct delay. The
@@ -800,7 +850,7 @@ class _OpBuilder:
             values = {}  # synaptic state and temporaries so far, from the values before
             for var, op, expr_code, line in parse_statements(_event_driven_code(synapses,
                                                                                 pathway)):
-                rhs = substitute(_inline(_with_suffixes(synapses, to_sympy(expr_code)),
+                rhs = substitute(_inline(self.synaptic_names(synapses, to_sympy(expr_code), line),
                                          definitions), values)
                 rhs, symbolic = self.compiler.sympify(synapses, rhs, line, learnable,
                                                       pathway.name, symbolic)
@@ -896,9 +946,9 @@ class _OpBuilder:
             subgroup = synapses.target if isinstance(synapses.target, Subgroup) else None
             ops.append(self.local(self.groups[target_group.name], "summed_reset", updater,
                                   f"{target} = 0", {}, subgroup))
-            expr, symbolic = self.compiler.sympify(
-                synapses, _inline(_with_suffixes(synapses, to_sympy(updater.expression.code)),
-                                  definitions), line, learnable, updater.name)
+            parsed = self.synaptic_names(synapses, to_sympy(updater.expression.code), line)
+            expr, symbolic = self.compiler.sympify(synapses, _inline(parsed, definitions), line,
+                                                   learnable, updater.name)
             if f"{target}_post" in {str(s) for s in expr.free_symbols}:
                 raise unsupported(synapses, line, f"a read of the summed variable '{target}'")
             ops.append(PathwayOp(updater, synapses, self.groups.get(source.name),

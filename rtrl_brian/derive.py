@@ -18,7 +18,7 @@ import sympy
 from brian2 import Synapses
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
-from .compile import base_group
+from .compile import base_group, linked_variables
 from .ir import (NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, comparison_symbol,
                  delayed_spike, event_key, event_variable, is_spike)
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
@@ -167,6 +167,10 @@ class DerivedOp:
         self.sides = self.sides or ["self"] * len(self.outputs)
         #: Rows of each output's block.
         self.sizes = [ir.groups[group].n for group, _, _ in self.outputs]
+        #: Index arrays of linked variables read through an index (``'linked y'``).
+        self._linked_index = {} if isinstance(self.owner, Synapses) else {
+            f"linked {name}": self.owner.variables[index].get_value()
+            for name, (_, _, index) in linked_variables(self.owner).items() if index != "_idx"}
         self.frozen = list(op.frozen)
         #: Random samples of the op (`rtrl_brian.noise`), solved at each step.
         self.noise = list(getattr(op, "noise", []))
@@ -236,6 +240,16 @@ class DerivedOp:
         if isinstance(op, PathwayOp) or isinstance(self.owner, Synapses):
             return self._bind_synaptic(name, ir)
         group = op.group
+        linked = linked_variables(group.group).get(name)
+        if linked is not None:  # another group's variable, through an index
+            owner, var, index = linked
+            side = "self" if index == "_idx" else f"linked {name}"
+            if owner.name in ir.groups and var in ir.groups[owner.name].state_vars:
+                return Binding("row", owner.name, var, side)
+            param = ir.param_for(owner, var)
+            if param is not None:
+                return Binding("param", owner.name, var, side, param)
+            return Binding("value", group.name, name, side)
         if name in group.state_vars and not (is_spike(name) and isinstance(op, ThresholdOp)):
             return Binding("row", group.name, name, "self")
         if name == NOT_REFRACTORY:
@@ -314,7 +328,7 @@ class DerivedOp:
     def every_element(self, inputs):
         """Element count and index arrays as `_elements`, for all neurons or synapses."""
         if not isinstance(self.owner, Synapses):
-            return self.op.group.n, {"self": None}
+            return self.op.group.n, dict(self._linked_index, self=None)
         name = self.owner.name
         pre = inputs.values(name, "_synaptic_pre")
         return len(pre), {"pre": pre, "post": inputs.values(name, "_synaptic_post"),
@@ -379,7 +393,7 @@ class DerivedOp:
         forward = [_as_elements(v, n) for v in self._forward_fn(*args)]
         coefficients = [_as_elements(v, n) for v in self._derivative_fn(*args)]
         if isinstance(self.op, ThresholdOp):
-            return self._threshold(state, inputs, forward, coefficients)
+            return self._threshold(state, inputs, forward, coefficients, index)
         linearizations = self._linearize(n, index, coefficients, inputs)
         if self.assigns:
             for (group, var, _), value in zip(self.outputs, forward):
@@ -410,7 +424,7 @@ class DerivedOp:
                       where=coefficient != 0)
             args[position[sample.symbol]] = realised
 
-    def _threshold(self, state, inputs, conditions, coefficients):
+    def _threshold(self, state, inputs, conditions, coefficients, index):
         """The spike's surrogate derivative, ``sum_k dP/dh_k psi(x_k) dx_k``, as one output."""
         group = self.op.group
         if self.op.constant:
@@ -428,7 +442,7 @@ class DerivedOp:
         self.last_active = int(np.count_nonzero(active))
         coefficients = [gates[output] * c for (output, _), c in zip(self.terms, coefficients)]
         state[(group.name, self.op.variable)] = inputs.spikes[key]
-        linearization, = self._linearize(group.n, {"self": None}, coefficients, inputs)
+        linearization, = self._linearize(group.n, index, coefficients, inputs)
         merged = linearization.outputs[0]
         for out in linearization.outputs[1:]:
             merged.rows += out.rows

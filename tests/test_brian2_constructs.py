@@ -9,7 +9,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from brian2 import (EventMonitor, Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup,
-                    StateMonitor, Synapses, TimedArray, Hz, ms, seed, start_scope)
+                    StateMonitor, Synapses, TimedArray, Hz, linked_var, ms, seed, start_scope)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -480,23 +480,12 @@ def test_summed_variable_of_the_presynaptic_group_is_refused():
         rb.RTRL(params + [back.w], rb.losses.MSE(G.v, target))
 
 
-@pytest.mark.codegen_independent
-@pytest.mark.parametrize("build, construct", [(delayed, "synaptic delays"),
-                                              (gap_junctions, r"a \(summed\) variable")],
-                         ids=["delays", "summed"])
-def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
-    objects, params, group, target = build()
-    var = group.y if group.name == "out" else group.v
-    with pytest.raises(UnsupportedConstructError,
-                       match=rf"engine='compiled' cannot generate the step: .*{construct}"):
-        rb.RTRL(params, rb.losses.MSE(var, target), engine="compiled")
-
-
 # -- on_post pathways -----------------------------------------------------------------------
 
-def on_post_network(v_th=0.8):
+def on_post_network(v_th=0.8, trace=True):
     """A postsynaptic trace updated on_post (event-driven) scales the on_pre events, and
-    on_post writes back into the presynaptic neurons (`v_pre += ...`)."""
+    on_post writes back into the presynaptic neurons (`v_pre += ...`); without
+    ``trace``, only the latter."""
     rng = np.random.default_rng(8)
     _, neuron, step = input_raster(rng, 5, STEPS, 0.25)
     inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
@@ -504,27 +493,18 @@ def on_post_network(v_th=0.8):
                       method="exact", name="rec", namespace={"v_th": v_th})
     s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
     s_in.w = rng.uniform(0.2, 0.6, connect_randomly(s_in, rng, 1.0))
-    s_rec = Synapses(rec, rec, """w : 1
-                                  dapost/dt = -apost / (20*ms) : 1 (event-driven)""",
-                     on_pre="v_post += w * (1 + apost)",
-                     on_post="apost += 0.5\nv_pre += 0.1 * w", name="s_rec")
+    if trace:
+        s_rec = Synapses(rec, rec, """w : 1
+                                      dapost/dt = -apost / (20*ms) : 1 (event-driven)""",
+                         on_pre="v_post += w * (1 + apost)",
+                         on_post="apost += 0.5\nv_pre += 0.1 * w", name="s_rec")
+    else:
+        s_rec = Synapses(rec, rec, "w : 1", on_pre="v_post += w", on_post="v_pre += 0.1 * w",
+                         name="s_rec")
     s_rec.connect(condition="i != j", p=0.6)
     s_rec.w = rng.normal(0.1, 0.4, len(s_rec))
     target = rng.uniform(0.0, 0.8, (STEPS, 8))
     return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
-
-
-def test_on_post_pathways_equal_bptt():
-    objects, params, rec, target = on_post_network()
-    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
-                                       STEPS * ms)
-    assert_gradients_agree(gradients, every_parameter=True)
-
-
-@pytest.mark.codegen_independent
-def test_on_post_pathways_match_finite_differences_of_the_spiking_run():
-    objects, params, rec, target = on_post_network()
-    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
 
 
 @pytest.mark.codegen_independent
@@ -559,16 +539,6 @@ def compound_threshold(condition, refractory=False):
 CONDITIONS = ["v > 0.6 and a < 0.3", "v > 0.7 or v + 0.5*a > 0.65", "v > 0.6 and not (a >= 0.3)"]
 
 
-@pytest.mark.parametrize("condition, refractory",
-                         [(c, False) for c in CONDITIONS] + [(CONDITIONS[0], True)],
-                         ids=["and", "or", "not", "and-refractory"])
-def test_thresholds_joining_comparisons_equal_bptt(condition, refractory):
-    objects, params, rec, target = compound_threshold(condition, refractory)
-    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
-                                       STEPS * ms)
-    assert_gradients_agree(gradients, every_parameter=True)
-
-
 @pytest.mark.codegen_independent
 def test_a_compound_threshold_with_one_comparison_equals_the_comparison():
     """``v > 0.6 and v > -100`` is ``v > 0.6`` wherever ``v > -100`` holds: the same
@@ -585,15 +555,9 @@ def test_a_compound_threshold_with_one_comparison_equals_the_comparison():
         assert relative_error(compound, single) < 1e-12
 
 
-@pytest.mark.codegen_independent
-def test_thresholds_joining_comparisons_match_finite_differences_of_the_spiking_run():
-    objects, params, rec, target = compound_threshold(CONDITIONS[1])
-    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
-
-
 # -- custom events ----------------------------------------------------------------------------
 
-def custom_events(refractory=False):
+def custom_events(refractory=False, condition="v > 0.5 and x < 0.4"):
     """As Brian2's documentation writes them: a second event with its own condition
     (no refractoriness) and code (`run_on_event`), and a pathway triggered by it."""
     rng = np.random.default_rng(10)
@@ -602,7 +566,7 @@ def custom_events(refractory=False):
     rec = NeuronGroup(7, """dv/dt = -v / (10*ms) : 1
                             dx/dt = -x / (20*ms) : 1""",
                       threshold="v > 0.8", reset="v = 0", method="exact", name="rec",
-                      events={"near": "v > 0.5 and x < 0.4"},
+                      events={"near": condition},
                       refractory=2 * ms if refractory else False)
     rec.run_on_event("near", "x += 0.1 * v")
     s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
@@ -616,20 +580,6 @@ def custom_events(refractory=False):
     return [inp, rec, s_in, s_rec], [s_in.w, s_rec.w], rec, target
 
 
-@pytest.mark.parametrize("refractory", [False, True], ids=["plain", "refractory"])
-def test_custom_events_equal_bptt(refractory):
-    objects, params, rec, target = custom_events(refractory)
-    gradients = gradients_side_by_side(objects, params, rb.losses.MSE(rec.v, target),
-                                       STEPS * ms)
-    assert_gradients_agree(gradients, every_parameter=True)
-
-
-@pytest.mark.codegen_independent
-def test_custom_events_match_finite_differences_of_the_spiking_run():
-    objects, params, rec, target = custom_events()
-    fd_check(objects, params, params[1], rec.v, target, spiking=True, indices=range(10))
-
-
 @pytest.mark.codegen_independent
 def test_custom_events_occur():
     """The tests above cover the custom event only if it happens."""
@@ -637,3 +587,100 @@ def test_custom_events_occur():
     monitor = EventMonitor(rec, "near")
     Network(*objects, monitor).run(STEPS * ms)
     assert monitor.num_events > 10
+
+
+# -- linked variables ----------------------------------------------------------------------
+
+def linked_network(index=False, v_th=0.8):
+    """A readout-like group whose input is a linked variable of a learned group: one to
+    one, or through an index (two neurons per source neuron); a second linked variable
+    reads a learned threshold, a third an input group no parameter influences."""
+    rng = np.random.default_rng(13)
+    _, neuron, step = input_raster(rng, 5, STEPS, 0.3)
+    inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
+    drive = NeuronGroup(4, "dd/dt = (1 - d) / (15*ms) : 1", method="exact", name="drive")
+    rec = NeuronGroup(4, """dv/dt = -v / (10*ms) : 1
+                            dx/dt = (v - x) / (5*ms) : 1
+                            v_th : 1 (constant)""",
+                      threshold="v > v_th", reset="v = 0", method="exact", name="rec")
+    rec.v_th = v_th
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
+    s_in.w = rng.uniform(0.1, 0.5, connect_randomly(s_in, rng, 0.8))
+    n = 8 if index else 4
+    follower = NeuronGroup(n, """dy/dt = (x_rec * (1 + 0.3*d_in) - y + 0.1*th) / (10*ms) : 1
+                                 x_rec : 1 (linked)
+                                 th : 1 (linked)
+                                 d_in : 1 (linked)""", method="euler", name="follower")
+    links = dict(index=np.repeat(np.arange(4), 2)) if index else {}
+    follower.x_rec = linked_var(rec, "x", **links)
+    follower.th = linked_var(rec, "v_th", **links)
+    follower.d_in = linked_var(drive, "d", **links)
+    target = rng.uniform(0.0, 0.6, (STEPS, n))
+    return [inp, drive, rec, s_in, follower], [s_in.w, rec.v_th], follower, target
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("index", [False, True], ids=["one-to-one", "index"])
+@pytest.mark.parametrize("which", [0, 1], ids=["w", "v_th"])
+def test_linked_variables_match_finite_differences(index, which):
+    objects, params, follower, target = linked_network(index, v_th=100.0)
+    fd_check(objects, params, params[which], follower.y, target)
+
+
+@pytest.mark.codegen_independent
+def test_writing_a_linked_variable_is_refused():
+    objects, params, follower, target = linked_network()
+    follower.run_regularly("x_rec += 0.1")
+    with pytest.raises(UnsupportedConstructError,
+                       match=r"NeuronGroup 'follower'.*a write to the linked variable 'x_rec'"):
+        rb.RTRL(params, rb.losses.MSE(follower.y, target))
+
+
+# -- the newer constructs, side by side --------------------------------------------------------
+
+#: Builders of networks with one construct each, and the variable their loss reads.
+CONSTRUCTS = {
+    "on_post": (on_post_network, "v"),
+    "threshold-and": (lambda: compound_threshold(CONDITIONS[0]), "v"),
+    "threshold-or": (lambda: compound_threshold(CONDITIONS[1]), "v"),
+    "threshold-not": (lambda: compound_threshold(CONDITIONS[2]), "v"),
+    "threshold-and-refractory": (lambda: compound_threshold(CONDITIONS[0], True), "v"),
+    "custom-event": (custom_events, "v"),
+    "custom-event-refractory": (lambda: custom_events(refractory=True), "v"),
+    "linked": (linked_network, "y"),
+    "linked-index": (lambda: linked_network(index=True), "y"),
+}
+
+
+@pytest.mark.parametrize("construct", sorted(CONSTRUCTS))
+def test_newer_constructs_equal_bptt(construct):
+    build, var = CONSTRUCTS[construct]
+    objects, params, group, target = build()
+    gradients = gradients_side_by_side(objects, params,
+                                       rb.losses.MSE(getattr(group, var), target), STEPS * ms)
+    assert_gradients_agree(gradients, every_parameter=True)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("construct", ["on_post", "threshold-or", "custom-event"])
+def test_newer_constructs_match_finite_differences_of_the_spiking_run(construct):
+    """The second parameter (recurrent weights), first ten entries."""
+    objects, params, group, target = CONSTRUCTS[construct][0]()
+    fd_check(objects, params, params[1], group.v, target, spiking=True, indices=range(10))
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("build, construct", [
+    (delayed, "synaptic delays"),
+    (gap_junctions, r"a \(summed\) variable"),
+    (lambda: on_post_network(trace=False), "an on_post pathway"),
+    (lambda: compound_threshold(CONDITIONS[0]), "a threshold joining comparisons"),
+    (lambda: custom_events(condition="v > 0.5"), "a custom event"),
+    (linked_network, "a linked variable")],
+    ids=["delays", "summed", "on_post", "compound-threshold", "custom-event", "linked"])
+def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
+    objects, params, group, target = build()
+    var = group.y if group.name in ("out", "follower") else group.v
+    with pytest.raises(UnsupportedConstructError,
+                       match=rf"(?s)engine='compiled' cannot generate the step: .*{construct}"):
+        rb.RTRL(params, rb.losses.MSE(var, target), engine="compiled")
