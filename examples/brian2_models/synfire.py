@@ -3,7 +3,7 @@ Synfire chain (Diesmann, Gewaltig & Aertsen 1999): groups of integrate-and-fire
 neurons with an alpha-shaped synaptic current (``x``, ``y``) driven by white noise,
 each group projecting onto the next, as in Brian2's documentation; 6 groups of 20
 neurons instead of 10 of 100, a pulse packet of 30 spikes around 5 ms onto the first
-group instead of 85 around 50 ms. Weights are scaled up by the same factors, so a
+group instead of 85 around 50 ms, repeated every trial (50 ms). Weights are scaled up by the same factors, so a
 group passes the packet on as in the original. The chain's connections are learned:
 Brian2's example adds the constant ``weight``, here each synapse has its own
 ``w : volt``.
@@ -44,8 +44,9 @@ def build(n_groups=6, group_size=20, smooth=False, seed=0):
     P = NeuronGroup(n_groups * group_size, eqs, threshold="V>Vt", reset="V=Vr",
                     refractory=1 * ms, method="euler", name="P", namespace=namespace)
     P.V = -70 * mV + rng.random(len(P)) * 15 * mV
+    steps = 500
     Pinput = SpikeGeneratorGroup(30, np.arange(30), rng.normal(5, 1, 30).clip(0.5) * ms,
-                                 name="Pinput")
+                                 period=steps * defaultclock.dt, name="Pinput")  # every trial
     S = Synapses(P, P, "w : volt", on_pre="y += w", name="S")
     S.connect(j="k for k in range((int(i/group_size)+1)*group_size, "
                 "(int(i/group_size)+2)*group_size) if i<N_pre-group_size",
@@ -54,7 +55,6 @@ def build(n_groups=6, group_size=20, smooth=False, seed=0):
     Sinput = Synapses(Pinput, P[:group_size], "w : volt", on_pre="y += w", name="Sinput")
     Sinput.connect()
     Sinput.w = 4.86 * mV * 85 / 30
-    steps = 500
     inputs, to_P = pattern_input(P, "y += w_in", lambda k: rng.uniform(0, 2, k) * mV,
                                  "volt", steps)
     out, to_out = readout(P)

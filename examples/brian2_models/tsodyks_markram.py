@@ -91,7 +91,7 @@ def build(n=30, smooth=False, seed=0):
     out, to_out = readout(neurons)
     return Model([neurons, recurrent, inputs, stimulus, out, to_out],
                  [stimulus.A_SE, recurrent.A_SE, to_out.w_out], out.y, steps,
-                 rates={stimulus.A_SE: 5 * pA, recurrent.A_SE: 5 * pA},
+                 rates={stimulus.A_SE: 1 * pA, recurrent.A_SE: 1 * pA},
                  bounds={stimulus.A_SE: (0 * pA, None), recurrent.A_SE: (0 * pA, None)},
                  surrogate=rb.surrogates.Triangle(width=2 * mV, gain=0.3 / (2 * mV)),
                  state=neurons.v, checked=stimulus.A_SE)
