@@ -82,9 +82,9 @@ def build(n=30, smooth=False, seed=0):
                          name="recurrent")
     pre, post = np.nonzero((rng.random((n, n)) < 0.2) & ~np.eye(n, dtype=bool))
     recurrent.connect(i=pre, j=post)
-    dynamic_synapses(recurrent, rng.uniform(20, 60, len(pre)) * pA)
+    dynamic_synapses(recurrent, rng.uniform(15, 45, len(pre)) * pA)
     steps = 500
-    inputs, stimulus = pattern_input(neurons, ON_PRE, lambda k: rng.uniform(20, 60, k) * pA,
+    inputs, stimulus = pattern_input(neurons, ON_PRE, lambda k: rng.uniform(15, 45, k) * pA,
                                      "ampere", steps, model=SYNAPSES.format(current="I_in"), weight="A_SE",
                                      method="exponential_euler")
     dynamic_synapses(stimulus, stimulus.A_SE[:])
