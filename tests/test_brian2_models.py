@@ -23,10 +23,11 @@ sys.path.insert(0, str(FOLDER))
 import fitting  # noqa: E402
 
 MODELS = ["adaptive_threshold", "adex", "brunel2000", "brunel_hakim", "coba", "cobahh", "cuba",
-          "gap_junctions", "izhikevich", "synfire", "tsodyks_markram"]
+          "gap_junctions", "izhikevich", "synfire", "tsodyks_markram", "vogels"]
 #: Models the compiled engine refuses by name: random numbers drawn into learned groups,
 #: synaptic delays, (summed) variables, per-synapse state.
-NOT_COMPILED = {"brunel2000", "brunel_hakim", "gap_junctions", "synfire", "tsodyks_markram"}
+NOT_COMPILED = {"brunel2000", "brunel_hakim", "gap_junctions", "synfire", "tsodyks_markram",
+                "vogels"}
 #: Models whose finite-difference and compiled-engine checks run by default (the rest: -m long).
 DEFAULT = {"adex", "brunel2000", "coba", "gap_junctions"}
 #: Compiled engine against the dense one. COBAHH's rate functions, written as in the
