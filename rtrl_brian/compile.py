@@ -180,7 +180,7 @@ class _Compiler:
                     learned[target.name] = target
                     changed = True
                 if _member(target, learned) and not _member(source, learned) \
-                        and _neuron_writes(synapses)["pre"]:  # e.g. on_post='v_pre += w'
+                        and _pathway_writes(synapses)["pre"]:  # e.g. on_post='v_pre += w'
                     _check_group(source)
                     learned[source.name] = source
                     changed = True
@@ -281,7 +281,7 @@ def _written_state(group, synapses_list):
             if var in group.variables and var not in written:  # others: temporaries
                 written.append(var)
     for synapses in synapses_list:
-        writes = _neuron_writes(synapses)
+        writes = _pathway_writes(synapses)
         for side, end in (("post", synapses.target), ("pre", synapses.source)):
             if base_group(end).name != group.name:
                 continue
@@ -292,10 +292,11 @@ def _written_state(group, synapses_list):
     return written
 
 
-def _neuron_writes(synapses):
-    """The neuron variables the pathways of ``synapses`` write, by side (``'pre'``,
-    ``'post'``), in statement order."""
-    writes = {"pre": [], "post": []}
+def _pathway_writes(synapses):
+    """The variables the pathways of ``synapses`` write, in statement order, by
+    where they live: ``'pre'`` and ``'post'`` (neuron variables, by their names in
+    the neuron group) and ``'synapse'`` (per-synapse variables)."""
+    writes = {"pre": [], "post": [], "synapse": []}
     for pathway in synapses._pathways:
         for var, _, _, _ in parse_statements(pathway.code):
             index = synapses.variables.indices.get(var)
@@ -303,6 +304,8 @@ def _neuron_writes(synapses):
                 writes["post"].append(_postsynaptic_name(synapses, var))
             elif index == "_presynaptic_idx":
                 writes["pre"].append(var[:-4])
+            elif index == "_idx" and var in synapses.variables:
+                writes["synapse"].append(var)
     return writes
 
 
@@ -318,11 +321,9 @@ def _synaptic_state(synapses, param_views):
     if synapses.event_driven is not None:
         equations += synapses.event_driven.ordered
     state = [eq.varname for eq in equations if eq.type == DIFFERENTIAL_EQUATION]
-    for pathway in synapses._pathways:
-        for var, _, _, _ in parse_statements(pathway.code):
-            if synapses.variables.indices.get(var) == "_idx" and var in synapses.variables \
-                    and var not in learned and var not in state:
-                state.append(var)
+    for var in _pathway_writes(synapses)["synapse"]:
+        if var not in learned and var not in state:
+            state.append(var)
     if synapses.event_driven is not None:
         state.append("lastupdate")
     return state
@@ -384,6 +385,64 @@ def _with_suffixes(synapses, expr):
 def _conditional_write(group, var):
     """Whether Brian2 makes writes to ``group.var`` conditional on ``not_refractory``."""
     return getattr(group.variables[var], "conditional_write", None) is not None
+
+
+class GatedWrites:
+    """
+    The ``(unless refractory)`` variables one pathway uses, side by side.
+
+    Brian2 makes a pathway's writes to such a variable conditional on a flag it
+    names ``not_refractory``: the written side's own flag (``_not_refractory_pre``
+    or ``_post``), as long as no ``(unless refractory)`` variable of the other side
+    appears in the pathway. Otherwise one name stands for two flags: Brian2 gates
+    every write with one of them, whichever it met first, or fails to run; that
+    case is refused (`check`).
+    """
+
+    def __init__(self, source, target):
+        self.groups = {"pre": source, "post": target}
+        self.used = {"pre": {}, "post": {}}  # suffixed name -> 'a read of' / 'a write to'
+        self.writes = []  # (side, suffixed name, line) of the gated writes
+
+    def _gated(self, side, name):
+        group = self.groups[side]
+        return name in group.variables and _conditional_write(group, name)
+
+    def read(self, expr):
+        """Note the ``(unless refractory)`` variables ``expr`` reads."""
+        for symbol in sorted(map(str, expr.free_symbols)):
+            for side in ("pre", "post"):
+                suffix = f"_{side}"
+                if symbol.endswith(suffix) and self._gated(side, symbol[:-len(suffix)]):
+                    self.used[side].setdefault(symbol, "a read of")
+
+    def write(self, side, name, line):
+        """Note a write to ``name`` of ``side``; whether Brian2 gates it."""
+        if not self._gated(side, name):
+            return False
+        self.used[side][f"{name}_{side}"] = "a write to"
+        self.writes.append((side, f"{name}_{side}", line))
+        return True
+
+    def gates(self, side):
+        """Whether a write of ``side`` is gated."""
+        return any(written == side for written, _, _ in self.writes)
+
+    def check(self, synapses):
+        """Refuse a gated write next to an ``(unless refractory)`` variable of the
+        other side."""
+        for side, suffixed, line in self.writes:
+            other = "pre" if side == "post" else "post"
+            if self.used[other]:
+                name, use = sorted(self.used[other].items())[0]
+                raise unsupported(
+                    synapses, line, f"{use} '{name}', an '(unless refractory)' variable of "
+                    f"the {other}synaptic group, while writing the '(unless refractory)' "
+                    f"variable '{suffixed}'",
+                    "Both groups' flags are called 'not_refractory' there: Brian2 gates "
+                    "the pathway's writes with one of them, or fails to run, which is not "
+                    f"what the equations say. Use a {other}synaptic variable without the "
+                    "flag, or drop '(unless refractory)' on one side.")
 
 
 def entries(owner, var):
@@ -848,12 +907,14 @@ class _OpBuilder:
             written = set()
             increments, symbolic = {"pre": [], "post": []}, None
             values = {}  # synaptic state and temporaries so far, from the values before
+            gated = GatedWrites(source, target_group)
             for var, op, expr_code, line in parse_statements(_event_driven_code(synapses,
                                                                                 pathway)):
                 rhs = substitute(_inline(self.synaptic_names(synapses, to_sympy(expr_code), line),
                                          definitions), values)
                 rhs, symbolic = self.compiler.sympify(synapses, rhs, line, learnable,
                                                       pathway.name, symbolic)
+                gated.read(rhs)
                 if var in own_state or var not in synapses.variables:  # per synapse
                     assign(values, var, op, rhs)
                     continue
@@ -863,9 +924,10 @@ class _OpBuilder:
                     rhs = -rhs
                 elif op == "=":
                     rhs = rhs - sympy.Symbol(f"{name}_{side}", real=True)
-                if side == "post" and _conditional_write(target_group, name):
-                    rhs = sympy.Symbol(f"{NOT_REFRACTORY}_post", real=True) * rhs
+                if gated.write(side, name, line):
+                    rhs = sympy.Symbol(f"{NOT_REFRACTORY}_{side}", real=True) * rhs
                 increments[side].append((name, event * rhs, op == "="))
+            gated.check(synapses)
             synaptic = {var: event * (value - sympy.Symbol(var, real=True))
                         for var, value in values.items() if var in own_state}
             steps = delay_steps(pathway, self.dt)
@@ -884,7 +946,9 @@ class _OpBuilder:
                                      source, target_group, int(delay),
                                      None if len(delays) == 1 else steps == delay,
                                      synaptic=synaptic, prepost=pathway.prepost,
-                                     presynaptic=increments["pre"], event=pathway.event))
+                                     presynaptic=increments["pre"], event=pathway.event,
+                                     pre_refractory_phase=self.refractory_phase(
+                                         pathway, source) if gated.gates("pre") else None))
         return ops
 
     def neuron_write(self, synapses, pathway, var, op, rhs, line, written):
@@ -895,9 +959,9 @@ class _OpBuilder:
         source, target = base_group(synapses.source), base_group(synapses.target)
         index = synapses.variables.indices.get(var)
         if index == "_postsynaptic_idx":
-            side, name, group = "post", _postsynaptic_name(synapses, var), target
+            side, name = "post", _postsynaptic_name(synapses, var)
         elif index == "_presynaptic_idx":
-            side, name, group = "pre", var[:-4], source
+            side, name = "pre", var[:-4]
         else:
             raise self.refused_write(synapses, var, line)
         if op not in ("+=", "-=", "="):
@@ -912,25 +976,6 @@ class _OpBuilder:
         if source.name == target.name and f"{name}_{other}" in reads:
             raise unsupported(synapses, line, f"a read of '{name}_{other}', which the "
                               f"pathway writes on the {side}synaptic side")
-        if not _conditional_write(group, name):
-            return side, name
-        if side == "pre":
-            raise unsupported(synapses, line, f"a write to '{var}', an '(unless refractory)' "
-                              "variable of the presynaptic group",
-                              "Not supported yet: drop '(unless refractory)', or write a "
-                              "variable without it.")
-        clashing = sorted(read for read in reads if read.endswith("_pre")
-                          and read[:-4] in source.variables
-                          and _conditional_write(source, read[:-4]))
-        if clashing:
-            raise unsupported(
-                synapses, line, f"a read of '{clashing[0]}', an '(unless refractory)' "
-                f"variable of the presynaptic group, while writing the '(unless refractory)' "
-                f"variable '{suffixed}'",
-                "Brian2 then applies the presynaptic group's refractoriness to the write "
-                "(both flags are called 'not_refractory'), which is not what the equations "
-                "say. Read a presynaptic variable without the flag, or drop '(unless "
-                "refractory)' on one side.")
         return side, name
 
     def summed_ops(self, synapses):

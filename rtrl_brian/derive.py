@@ -271,6 +271,8 @@ class DerivedOp:
             return Binding("spike", op.event_source.name, spike, op.prepost)
         if name == f"{NOT_REFRACTORY}_post":
             return Binding("not_refractory", op.post_group.name, op.refractory_phase, "post")
+        if name == f"{NOT_REFRACTORY}_pre":
+            return Binding("not_refractory", op.pre_group.name, op.pre_refractory_phase, "pre")
         own = ir.groups.get(synapses.name)
         if own is not None and name in own.state_vars:  # per-synapse state
             return Binding("row", synapses.name, name,
@@ -303,10 +305,8 @@ class DerivedOp:
         active or spiking units of that side can contribute: they are found
         through the synapses' CSR by that side's unit, the others are skipped.
         """
-        if not isinstance(self.op, PathwayOp):
-            return self.every_element(inputs)
-        if self.op.every_synapse:  # a (summed) variable: no event gating
-            return self.every_element(inputs)
+        if not isinstance(self.op, PathwayOp) or self.op.every_synapse:
+            return self.every_element(inputs)  # not gated by events ((summed) variables)
         synapses = self.op.synapses
         pre = inputs.values(synapses.name, "_synaptic_pre")
         post = inputs.values(synapses.name, "_synaptic_post")

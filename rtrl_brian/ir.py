@@ -262,7 +262,7 @@ class PathwayOp:
     increments : list of tuple
         ``(post_var, g, assigns)`` with ``g = _z_pre * f`` the per-synapse
         increment (times ``_not_refractory_post`` for ``(unless refractory)``
-        variables), applied one statement after the other; ``assigns`` marks
+        variables, as Brian2 gates such writes), applied one statement after the other; ``assigns`` marks
         ``=`` statements.
     frozen : list of Frozen
     refractory_phase : str
@@ -288,7 +288,11 @@ class PathwayOp:
     event : str
         Which events: ``'spike'`` or a custom event (``on_event=``).
     presynaptic : list of tuple
-        ``(pre_var, g, assigns)`` as `increments`, into presynaptic variables.
+        ``(pre_var, g, assigns)`` as `increments`, into presynaptic variables
+        (times ``_not_refractory_pre`` for ``(unless refractory)`` ones).
+    pre_refractory_phase : str or None
+        Which ``not_refractory`` value of the presynaptic group
+        ``_not_refractory_pre`` stands for; None where no write uses it.
     synaptic : dict
         Per-synapse state the pathway writes (event-driven updates, ``x -=
         u*x``, ``lastupdate = t``): each variable's increment ``_z_pre *
@@ -313,6 +317,7 @@ class PathwayOp:
     prepost: str = "pre"
     presynaptic: list = field(default_factory=list)
     event: str = "spike"
+    pre_refractory_phase: str = None
 
     @property
     def event_group(self):

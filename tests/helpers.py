@@ -81,6 +81,12 @@ def assert_gradients_agree(gradients, rtol=1e-9, every_parameter=False):
             assert error < rtol, f"{name}, parameter {index}: relative error {error:.2e}"
 
 
+def spread_indices(size, count=8):
+    """At most ``count`` indices spread evenly over ``range(size)``, both ends included:
+    the entries a finite-difference check perturbs (two Brian2 runs each)."""
+    return np.unique(np.linspace(0, size - 1, min(size, count)).round().astype(int))
+
+
 def finite_difference_gradient(net, run, loss_of, variable, step, indices=None):
     """
     Central finite differences of ``loss_of()`` after ``run()`` with respect to

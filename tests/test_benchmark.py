@@ -72,6 +72,7 @@ def test_cli_bench_arguments():
     assert np.isfinite(build_parser().parse_args(["bench", "--steps", "5"]).steps)
 
 
+@pytest.mark.long
 @pytest.mark.cython
 @pytest.mark.standalone
 def test_standalone_study_runs_the_learner_on_every_target():

@@ -14,7 +14,7 @@ from brian2 import (EventMonitor, Network, NeuronGroup, PoissonInput, SpikeGener
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
 from helpers import (assert_gradients_agree, finite_difference_gradient,
-                     gradients_side_by_side, input_raster, relative_error)
+                     gradients_side_by_side, input_raster, relative_error, spread_indices)
 
 STEPS = 40
 
@@ -22,14 +22,17 @@ STEPS = 40
 def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6,
              namespace=None, random_seed=None, spiking=False, indices=None):
     """RTRL (dense and sparse) against central finite differences of the loss of
-    ``loss_var`` over ``steps`` steps, for all entries of ``variable`` or
-    ``indices``; returns the RTRL gradient. With ``random_seed``, every run draws
+    ``loss_var`` over ``steps`` steps, for the entries ``indices`` of ``variable``
+    (by default all, or eight spread over it when it has more); returns the RTRL
+    gradient. With ``random_seed``, every run draws
     the same random numbers (common random numbers: the finite differences are
     then those of the realised map).
 
     ``spiking``: units spike, but a narrow surrogate keeps every unit outside
     its support, so the gradient is the derivative of the run with its spikes
     (and so its events) held fixed, which finite differences measure."""
+    if indices is None:
+        indices = spread_indices(len(variable.variable.get_value()))
     monitor = StateMonitor(loss_var.group, loss_var.name, record=True, when="after_end")
     net = Network(*objects, monitor)
     net.store("start")
@@ -51,7 +54,7 @@ def fd_check(objects, params, variable, loss_var, target, steps=STEPS, step=1e-6
                         surrogate=surrogate) for engine in ("sparse", "dense")]
     net.add(*learners)
     run()
-    picked = slice(None) if indices is None else np.asarray(indices)
+    picked = np.asarray(indices)
     for learner in learners:
         gradient = learner.gradient(variable)
         error = relative_error(gradient[picked], estimate[picked])
@@ -482,14 +485,16 @@ def test_summed_variable_of_the_presynaptic_group_is_refused():
 
 # -- on_post pathways -----------------------------------------------------------------------
 
-def on_post_network(v_th=0.8, trace=True):
+def on_post_network(v_th=0.8, trace=True, refractory=False):
     """A postsynaptic trace updated on_post (event-driven) scales the on_pre events, and
     on_post writes back into the presynaptic neurons (`v_pre += ...`); without
-    ``trace``, only the latter."""
+    ``trace``, only the latter. With ``refractory``, ``v`` is ``(unless refractory)``:
+    Brian2 drops the writes into refractory neurons, on either side."""
     rng = np.random.default_rng(8)
     _, neuron, step = input_raster(rng, 5, STEPS, 0.25)
     inp = SpikeGeneratorGroup(5, neuron, step * ms, name="inp")
-    rec = NeuronGroup(8, "dv/dt = -v / (10*ms) : 1", threshold="v > v_th", reset="v = 0",
+    rec = NeuronGroup(8, "dv/dt = -v / (10*ms) : 1" + " (unless refractory)" * refractory,
+                      threshold="v > v_th", reset="v = 0", refractory=3 * ms * refractory,
                       method="exact", name="rec", namespace={"v_th": v_th})
     s_in = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="s_in")
     s_in.w = rng.uniform(0.2, 0.6, connect_randomly(s_in, rng, 1.0))
@@ -641,6 +646,7 @@ def test_writing_a_linked_variable_is_refused():
 #: Builders of networks with one construct each, and the variable their loss reads.
 CONSTRUCTS = {
     "on_post": (on_post_network, "v"),
+    "on_post-refractory": (lambda: on_post_network(refractory=True), "v"),
     "threshold-and": (lambda: compound_threshold(CONDITIONS[0]), "v"),
     "threshold-or": (lambda: compound_threshold(CONDITIONS[1]), "v"),
     "threshold-not": (lambda: compound_threshold(CONDITIONS[2]), "v"),
@@ -662,7 +668,7 @@ def test_newer_constructs_equal_bptt(construct):
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("construct", ["on_post", "threshold-or", "custom-event"])
+@pytest.mark.parametrize("construct", ["on_post-refractory", "threshold-or", "custom-event"])
 def test_newer_constructs_match_finite_differences_of_the_spiking_run(construct):
     """The second parameter (recurrent weights), first ten entries."""
     objects, params, group, target = CONSTRUCTS[construct][0]()

@@ -28,8 +28,11 @@ MODELS = ["adaptive_threshold", "adex", "brunel2000", "brunel_hakim", "coba", "c
 #: synaptic delays, (summed) variables, per-synapse state.
 NOT_COMPILED = {"brunel2000", "brunel_hakim", "gap_junctions", "synfire", "tsodyks_markram",
                 "vogels"}
-#: Models whose finite-difference and compiled-engine checks run by default (the rest: -m long).
-DEFAULT = {"adex", "brunel2000", "coba", "gap_junctions"}
+#: The models each check runs by default; the rest run with ``-m long`` (as CI does).
+DEFAULT = {"exactness": {"adaptive_threshold", "adex", "gap_junctions", "izhikevich"},
+           "finite differences": {"adex", "gap_junctions"},
+           "compiled": {"adex"},
+           "example": {"adex"}}
 #: Compiled engine against the dense one. COBAHH's rate functions, written as in the
 #: benchmark, ``x / (exp(x/4) - 1)``, cancel catastrophically near ``x = 0`` (the
 #: membrane passes there): C's ``exp`` and numpy's differ in the last bit for about 5 %
@@ -48,13 +51,13 @@ def load(name):
     return module
 
 
-def by_default(names):
-    return [name if name in DEFAULT else pytest.param(name, marks=pytest.mark.long)
+def by_default(check, names=MODELS):
+    return [name if name in DEFAULT[check] else pytest.param(name, marks=pytest.mark.long)
             for name in names]
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", by_default("exactness"))
 def test_model_gradients_equal_bptt_on_every_engine(name):
     seed(3)
     errors, gradients = fitting.exactness(load(name).build(), steps=200)
@@ -66,7 +69,7 @@ def test_model_gradients_equal_bptt_on_every_engine(name):
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("name", by_default(MODELS))
+@pytest.mark.parametrize("name", by_default("finite differences"))
 def test_model_below_threshold_equals_finite_differences(name):
     """The input weights (or the model's `checked` parameter), loss on the membrane
     potential, the four entries with the largest gradient; random numbers common to
@@ -103,7 +106,7 @@ def test_model_below_threshold_equals_finite_differences(name):
 
 
 @pytest.mark.cython
-@pytest.mark.parametrize("name", by_default(sorted(set(MODELS) - NOT_COMPILED)))
+@pytest.mark.parametrize("name", by_default("compiled", sorted(set(MODELS) - NOT_COMPILED)))
 def test_compiled_engine_on_the_models(name):
     with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
         errors, gradients = fitting.exactness(load(name).build(), steps=200,
@@ -115,7 +118,7 @@ def test_compiled_engine_on_the_models(name):
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("name", by_default(MODELS))
+@pytest.mark.parametrize("name", by_default("example"))
 def test_model_example_learns_and_writes_its_figure(name, tmp_path):
     errors, losses = load(name).main(name, load(name).build, ["--trials", "4",
                                                               "--out", str(tmp_path)])

@@ -22,6 +22,7 @@ def test_lif_pattern_generation_example(tmp_path):
     assert (tmp_path / "lif_pattern.png").stat().st_size > 10_000
 
 
+@pytest.mark.long
 @pytest.mark.standalone
 def test_lif_pattern_generation_example_in_the_binary(tmp_path):
     load("lif_pattern_generation").main(["--trials", "3", "--neurons", "10", "--standalone",

@@ -76,6 +76,7 @@ def test_unknown_target_is_refused():
         kernels_for_target("cuda")
 
 
+@pytest.mark.long
 @pytest.mark.cython
 @pytest.mark.parametrize("model", ["adaptive-rk2", "graded-events"])
 def test_sparse_equals_dense_under_cython(model):

@@ -93,6 +93,7 @@ def lif_network(seed=3, steps=60, delay=None):
     return objects, params, rb.losses.MSE(out.y, rng.normal(0.3, 0.2, (steps, 2)))
 
 
+@pytest.mark.long
 @settings(max_examples=20 if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else 1,
           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a build per draw: no shrinking
 @given(network=networks())
@@ -130,7 +131,8 @@ LEARNING = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(LEARNING))
+@pytest.mark.parametrize("case", ["mse-adam", pytest.param("cross-entropy-sgd",
+                                                           marks=pytest.mark.long)])
 def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, case):
     """Trials of 20 steps, an optimizer: parameters, gradients, losses and the work counts
     equal the compiled engine's (runtime, same generated step)."""
@@ -160,6 +162,7 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     assert np.all(binary["history"]["engine_seconds"] > 0)
 
 
+@pytest.mark.long
 def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
     """Two run() calls with zero_grad() and reset_state() between them, trials across."""
     def learn():
@@ -190,6 +193,7 @@ def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
     assert len(binary[4]) == 60
 
 
+@pytest.mark.long
 def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
     """Delays cannot be read before the build; the binary's replay check catches them."""
     with standalone(build_dir):
@@ -206,6 +210,7 @@ def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
         assert np.all(np.isfinite(learner.gradient(params[0])))  # reported once
 
 
+@pytest.mark.long
 def test_a_short_target_and_an_infinite_update_are_reported(build_dir):
     """Two learners in one binary: one runs past its target, one's update overflows."""
     initial = run_learner(lif_network, {}, 0 * ms)["parameters"]
@@ -321,6 +326,7 @@ EVERYDAY = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("case", sorted(EVERYDAY))
 def test_everyday_constructs_in_the_binary_equal_the_dense_engine(build_dir, case):
     def make():
