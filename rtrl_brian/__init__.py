@@ -11,14 +11,16 @@ Gradients equal backpropagation through time of the same discrete map (with a
 surrogate derivative for spikes); `check_gradients` verifies that on any network.
 """
 
-from . import losses, models, optim, sparsity, surrogates, tasks
-from .bptt import BPTT
-from .check import GradientCheck, check_gradients
-from .errors import UnsupportedConstructError
-from .rtrl import RTRL
-from .training import Training
+import importlib
 
 __version__ = "0.1.0"
+
+#: Public names and the modules that define them, imported on first use: importing the
+#: package (the ``rtrl-brian`` command's ``--help``, say) does not wait for Brian2.
+_LAZY = {"RTRL": ".rtrl", "BPTT": ".bptt", "check_gradients": ".check",
+         "GradientCheck": ".check", "UnsupportedConstructError": ".errors",
+         "Training": ".training"}
+_SUBMODULES = ("losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot")
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
            "Training", "losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot",
@@ -26,8 +28,15 @@ __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConst
 
 
 def __getattr__(name):
-    # matplotlib is imported only when plots are asked for
-    if name == "plot":
-        import importlib
-        return importlib.import_module(".plot", __name__)
-    raise AttributeError(f"module 'rtrl_brian' has no attribute '{name}'")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'rtrl_brian' has no attribute '{name}'")
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

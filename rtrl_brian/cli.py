@@ -7,6 +7,9 @@ argument errors answer at once instead of after Brian2's import.
 
 import argparse
 import sys
+import textwrap
+
+from .catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
 
 __all__ = ["main"]
 
@@ -30,33 +33,54 @@ _fraction = _checked(float, lambda value: 0.0 <= value < 1.0, "lie in [0, 1)")
 _share = _checked(float, lambda value: 0.0 <= value <= 1.0, "lie in [0, 1]")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (where it has one)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, argparse.SUPPRESS, False) and "%(default)" not in text \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _command(commands, name, summary, description=None, epilog=None):
+    return commands.add_parser(name, help=summary,
+                               description=textwrap.fill(description or summary, 79),
+                               epilog=epilog, formatter_class=_HelpFormatter)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="rtrl-brian",
-                                     description="Exact online learning (RTRL) for Brian2.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train a recurrent LIF network online on "
-                                            "pattern generation and write plots")
-    demo.add_argument("--out", default="rtrl_demo", help="output folder (default: rtrl_demo)")
-    demo.add_argument("--trials", type=_positive(int), default=200)
-    demo.add_argument("--neurons", type=_positive(int), default=100)
-    demo.add_argument("--steps", type=_positive(int), default=200, help="ms per trial")
-    demo.add_argument("--seed", type=int, default=0)
+                                     description="Exact online learning (RTRL) for Brian2.",
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, show Python's traceback instead of one line")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = _command(commands, "demo", "train a recurrent LIF network online on pattern "
+                                      "generation and write plots")
+    demo.add_argument("--out", default="rtrl_demo", help="output folder")
+    demo.add_argument("--trials", type=_positive(int), default=200, help="training trials")
+    demo.add_argument("--neurons", type=_positive(int), default=100, help="recurrent units")
+    demo.add_argument("--steps", type=_positive(int), default=200,
+                      help="time steps (ms) per trial")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the network and the task")
     demo.add_argument("--model", choices=["lif", "alif"], default="lif",
-                      help="recurrent units (default: lif)")
+                      help="recurrent units: LIF, or LIF with adaptive thresholds")
     _add_train(commands)
-    check = commands.add_parser("check", help="compare RTRL with BPTT on the network a Python "
-                                              "script builds")
+    check = _command(commands, "check", "compare RTRL with BPTT on the network a Python "
+                                        "script builds")
     check.add_argument("script", help="a Python file that defines 'params' (list of variables to "
                                       "learn) and 'loss' (rtrl_brian.losses.MSE or "
                                       "CrossEntropy); optionally 'duration' (default 50 ms), "
                                       "'surrogate', 'detach_reset', 'network'")
-    check.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse")
+    check.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse",
+                       help="the RTRL engine compared with BPTT")
     check.add_argument("--tolerance", type=_positive(float), default=1e-9,
-                       help="largest relative error accepted (default: 1e-9)")
-    bench = commands.add_parser("bench", help="benchmark the engines (sparse vs dense, RTRL "
-                                              "vs BPTT, roofline) and write a report")
-    bench.add_argument("--out", default="benchmark_results",
-                       help="output folder (default: benchmark_results)")
+                       help="largest relative error accepted")
+    bench = _command(commands, "bench", "benchmark the engines (sparse vs dense, RTRL vs "
+                                        "BPTT, roofline) and write a report")
+    bench.add_argument("--out", default="benchmark_results", help="output folder")
     bench.add_argument("--sizes", type=_positive(int), nargs="+",
                        default=[64, 128, 256, 512, 1024],
                        help="network sizes of the scaling study")
@@ -67,7 +91,7 @@ def build_parser():
     bench.add_argument("--steps", type=_positive(int), default=20,
                        help="measured steps per configuration")
     bench.add_argument("--target", choices=["cython", "numpy"], default="cython",
-                       help="Brian2 code-generation target (default: cython)")
+                       help="Brian2 code-generation target")
     bench.add_argument("--target-sizes", type=_positive(int), nargs="*", default=[256, 1024],
                        help="sizes at which numpy and cython kernels are compared (cython "
                             "target only; none: skip)")
@@ -81,29 +105,45 @@ def build_parser():
 
 
 def _add_train(commands):
-    from .networks import MODELS
-    from .tasks import TASKS
+    def listing(entries):
+        return "\n".join(textwrap.fill(text, 79, initial_indent=f"  {name:<11} ",
+                                        subsequent_indent=" " * 14)
+                         for name, text in entries.items())
 
-    train = commands.add_parser(
-        "train", help="train a network online on a built-in task; write metrics and a dashboard",
-        description="Train a network online with exact RTRL on a built-in task. Unset options "
-                    "take the task's settings (rtrl_brian.training.TASK_SETTINGS).")
-    train.add_argument("task", choices=sorted(TASKS))
-    train.add_argument("--model", choices=sorted(MODELS))
-    train.add_argument("--neurons", type=_positive(int))
+    settings = {task: ", ".join(f"{key}={value}" for key, value in values.items())
+                for task, values in TASK_SETTINGS.items()}
+    train = _command(
+        commands, "train", "train a network online on a built-in task; write metrics and a "
+                           "dashboard",
+        description="Train a network online with exact RTRL on a built-in task and write "
+                    "metrics.csv, summary.json and a dashboard. Options left out take the "
+                    "task's settings (listed below).",
+        epilog=f"tasks:\n{listing(TASK_SUMMARIES)}\n\nmodels:\n{listing(MODEL_SUMMARIES)}"
+               f"\n\neach task's settings:\n{listing(settings)}")
+    train.add_argument("task", choices=sorted(TASK_SUMMARIES), help="the task (listed below)")
+    train.add_argument("--model", choices=sorted(MODEL_SUMMARIES),
+                       help="recurrent units (listed below; default: the task's)")
+    train.add_argument("--neurons", type=_positive(int),
+                       help="recurrent units (default: the task's)")
     train.add_argument("--sparsity", type=_fraction,
-                       help="fraction of recurrent synapses pruned (static random mask)")
+                       help="fraction of recurrent synapses pruned, a static random mask "
+                            "(default: the task's)")
     train.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse",
-                       help="compiled: the whole step as generated C (cython target)")
+                       help="RTRL engine; compiled: the whole step as generated C (cython "
+                            "target)")
     train.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"],
-                       default="cython", help="Brian2 code-generation target (default: cython)")
-    train.add_argument("--trials", type=_positive(int))
-    train.add_argument("--test-trials", type=_non_negative)
-    train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
-    train.add_argument("--update-every", type=_positive(int), help="steps per parameter update")
+                       default="cython", help="Brian2 code-generation target")
+    train.add_argument("--trials", type=_positive(int),
+                       help="training trials (default: the task's)")
+    train.add_argument("--test-trials", type=_non_negative,
+                       help="held-out trials scored after training (default: the task's)")
+    train.add_argument("--lr", type=_positive(float),
+                       help="Adam learning rate (default: the task's)")
+    train.add_argument("--update-every", type=_positive(int),
+                       help="time steps per parameter update (default: the task's)")
     train.add_argument("--adaptive-fraction", type=_share,
-                       help="ALIF: fraction of units that adapt")
-    train.add_argument("--seed", type=int, default=0)
+                       help="ALIF: fraction of units that adapt (default: the task's)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the network and the task")
     train.add_argument("--out", default=None, help="output folder (default: train_TASK)")
 
 
@@ -112,10 +152,10 @@ def _train(args):
 
     from .report import write_training_report
     from .tasks import TASKS
-    from .training import TASK_SETTINGS, Training
+    from .training import Training
 
     if args.target == "cpp_standalone":
-        raise SystemExit("rtrl-brian train: --target cpp_standalone is not supported: the "
+        raise ValueError("--target cpp_standalone is not supported: the "
                          "training loop gives every trial new inputs and labels from Python, "
                          "which a standalone binary cannot run; use cython or numpy. RTRL "
                          "itself runs inside the binary (docs/standalone.md).")
@@ -149,9 +189,22 @@ def _check(args):
     return 0 if verdict == "OK" else 1
 
 
-def main(argv=None):
-    """Entry point of the ``rtrl-brian`` console script."""
-    args = build_parser().parse_args(argv)
+#: What a user's own input can raise, shown as one line and exit status 2 instead of a
+#: traceback (``--traceback`` shows it). Anything the script given to ``check`` raises,
+#: or its network, counts too.
+USER_ERRORS = (OSError, ValueError, KeyError, TypeError, NotImplementedError)
+
+
+def _user_error(error):
+    """The first line of what went wrong, unwrapped from Brian2's error about the object
+    (which names where the object was created, not what went wrong)."""
+    while error.__cause__ is not None and type(error).__name__ == "BrianObjectException":
+        error = error.__cause__
+    lines = str(error).strip().splitlines() or [""]
+    return f"{type(error).__name__}: {lines[0]}"
+
+
+def _run(args):
     if args.command == "train":
         _train(args)
     elif args.command == "check":
@@ -171,6 +224,21 @@ def main(argv=None):
                        log=lambda line: print(line, flush=True))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
+
+
+def main(argv=None):
+    """Entry point of the ``rtrl-brian`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.traceback:
+        return _run(args)
+    try:
+        return _run(args)
+    except Exception as error:
+        if args.command != "check" and not isinstance(error, USER_ERRORS):
+            raise
+        print(f"rtrl-brian {args.command}: {_user_error(error)}\n(--traceback shows where)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ import numpy as np
 from brian2 import ms, prefs
 
 from . import plot
+from .catalog import TASK_SETTINGS
 from .report import write_training_report
 from .tasks import PatternGeneration
-from .training import TASK_SETTINGS, Training
+from .training import Training
 
 __all__ = ["run_demo"]
 

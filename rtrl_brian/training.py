@@ -16,6 +16,7 @@ import numpy as np
 from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, second
 
 from . import optim, sparsity as sparsity_tools
+from .catalog import TASK_SETTINGS
 from .networks import build_network
 from .rtrl import RTRL
 
@@ -257,16 +258,3 @@ class _Progress:
 def _clock(seconds):
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-#: Settings `rtrl-brian train` starts from for each task (any can be overridden).
-TASK_SETTINGS = {
-    "pattern": dict(model="lif", neurons=100, sparsity=0.8, trials=200, test_trials=1,
-                    lr=3e-3, update_every=10),
-    "evidence": dict(model="alif", neurons=100, sparsity=0.9, trials=2000, test_trials=200,
-                     lr=3e-3, update_every=10, adaptive_fraction=0.5),
-    "recall": dict(model="alif", neurons=100, sparsity=0.9, trials=1000, test_trials=200,
-                   lr=3e-3, update_every=10, adaptive_fraction=0.5),
-    "spiral": dict(model="egru", neurons=16, sparsity=0.0, trials=1000, test_trials=500,
-                   lr=3e-3, update_every=1),
-}

@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, PoissonInput, SpikeGeneratorGroup,
-                    Synapses, TimedArray, ms)
+                    Synapses, TimedArray, linked_var, ms)
 from hypothesis import HealthCheck, given, note, settings, strategies as st
 
 import rtrl_brian as rb
@@ -58,7 +58,12 @@ def groups(draw, index):
         reset=draw(st.sampled_from(resets)), refractory=draw(st.booleans()),
         regularly=draw(st.sampled_from([None, "v += 0.01", "v += 0.02*randn()", "v += 0.01*i/N"]
                                        + (["a *= 0.99"] if has_a else []))),
-        learn_v_th=draw(st.booleans()))
+        learn_v_th=draw(st.booleans()),
+        # electrical coupling into the group: a (summed) variable from a drawn group
+        gap=draw(st.booleans()),
+        # a custom event 'up' (Brian2's events=): none, its own code, or a pathway
+        # sending it to the readout
+        event=draw(st.sampled_from([None, "run_on_event", "pathway"])))
 
 
 @st.composite
@@ -89,7 +94,10 @@ def networks(draw):
     # synapses from or onto a subgroup: (pathway index, 'source' or 'target') or None
     subgroup = draw(st.sampled_from([None] + [(k, side) for k in range(len(pathways))
                                               for side in ("source", "target")]))
-    return dict(groups=specs, pathways=pathways, seed=draw(st.integers(0, 2 ** 16)),
+    gaps = [(draw(st.sampled_from([source["name"] for source in specs])), target["name"])
+            for target in specs if target["gap"]]
+    return dict(groups=specs, pathways=pathways, gaps=gaps, linked=draw(st.booleans()),
+                seed=draw(st.integers(0, 2 ** 16)),
                 poisson=draw(st.booleans()), cross_entropy=draw(st.booleans()),
                 detach=draw(st.booleans()), width=draw(st.sampled_from([0.3, 0.6, 1.0])),
                 subgroup=subgroup, poisson_input=draw(st.booleans()),
@@ -121,20 +129,24 @@ SYNAPTIC_STATE = {
 
 def without_random_numbers(network):
     """The network without what the generated step refuses: noise, randn(), PoissonInput,
-    synaptic delays, per-synapse state."""
+    synaptic delays, per-synapse state, (summed) variables, custom events, linked
+    variables."""
     for spec in network["groups"]:
         spec["noise"] = False
+        spec["event"] = None
         if spec["regularly"] and "randn" in spec["regularly"]:
             spec["regularly"] = None
     network["poisson_input"] = False
     network["delays"] = []
     network["synaptic_state"] = []
+    network["gaps"] = []
+    network["linked"] = False
     return network
 
 
 def equations(spec):
     rhs = "-v" + " + I" * spec["has_i"] + (f" + {spec['nonlinear']}" if spec["nonlinear"] else "")
-    rhs += " + drive(t)" * spec["drive"] + " + b" * spec["bias"]
+    rhs += " + drive(t)" * spec["drive"] + " + b" * spec["bias"] + " + Igap" * spec.get("gap", 0)
     tau = "tau" if spec["learn_tau"] else "(12*ms)"
     noise = " + 0.05*xi/sqrt(ms)" if spec.get("noise") else ""
     lines = [f"dv/dt = ({rhs}) / {tau}{noise} : 1" + " (unless refractory)" * spec["refractory"]]
@@ -143,6 +155,8 @@ def equations(spec):
     if spec["has_i"]:
         lines.append("dI/dt = -I / (5*ms) : 1")
     lines.append("v_th : 1 (constant)")
+    if spec.get("gap"):
+        lines.append("Igap : 1")
     if spec["bias"]:
         lines.append("b : 1 (constant)")
     if spec["learn_tau"]:
@@ -168,10 +182,13 @@ def build(network):
     objects, params, groups_by_name = [inputs], [], {"inputs": inputs}
     specs = {spec["name"]: spec for spec in network["groups"]}
     for spec in network["groups"]:
+        events = {"up": "v > 0.5*v_th and v < v_th"} if spec.get("event") else {}
         group = NeuronGroup(spec["n"], equations(spec), threshold=spec["threshold"],
                             reset=spec["reset"], method=spec["method"],
                             refractory=2 * ms if spec["refractory"] else False,
-                            namespace={"drive": drive}, name=spec["name"])
+                            events=events, namespace={"drive": drive}, name=spec["name"])
+        if spec.get("event") == "run_on_event":
+            group.run_on_event("up", "a += 0.1" if spec["has_a"] else "v += 0.02")
         group.v = rng.uniform(0.0, 1.0, spec["n"])
         group.v_th = rng.uniform(0.5, 1.0, spec["n"])
         if spec["bias"]:
@@ -187,7 +204,12 @@ def build(network):
             owner.run_regularly(spec["regularly"], when="start")
         objects.append(group)
         groups_by_name[spec["name"]] = group
-    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    if network.get("linked"):  # the readout also reads the first group's v
+        out = NeuronGroup(2, "dy/dt = (-y + 0.2*vl) / (10*ms) : 1\nvl : 1 (linked)",
+                          method="euler", name="out")
+        out.vl = linked_var(objects[1], "v", index=[0, 1])
+    else:
+        out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
     objects.append(out)
     pathways = network["pathways"] + [(spec["name"], "out", "y_post += w")
                                       for spec in network["groups"]]
@@ -202,7 +224,7 @@ def build(network):
         kinds = network.get("synaptic_state") or []
         extra, weight, after, initial, on_post = SYNAPTIC_STATE[kinds[k] if k < len(kinds)
                                                                 else "none"]
-        if on_post and source in specs and not specs[source]["refractory"]:
+        if on_post and source in specs:
             on_post += "\nv_pre += 0.05*w"
         on_pre = re.sub(r"\bw\b", weight, on_pre) + (f"\n{after}" if after else "")
         synapses = Synapses(*ends, f"w : 1\n{extra}", on_pre=on_pre, on_post=on_post,
@@ -225,6 +247,22 @@ def build(network):
             synapses.delay = delay * ms
         objects.append(synapses)
         params.insert(k, synapses.w)
+    for source, target in network.get("gaps", []):
+        gap = Synapses(groups_by_name[source], groups_by_name[target],
+                       "w : 1\nIgap_post = w * (v_pre - v_post) : 1 (summed)",
+                       name=f"gap_{source}_{target}")
+        gap.connect(condition="i != j" if source == target else None, p=0.7)
+        gap.w = rng.uniform(0.0, 0.3, len(gap))
+        objects.append(gap)
+        params.append(gap.w)
+    for spec in network["groups"]:
+        if spec.get("event") == "pathway":
+            sender = Synapses(groups_by_name[spec["name"]], out, "w : 1", on_pre="y_post += w",
+                              on_event={"pre": "up"}, name=f"up_{spec['name']}")
+            sender.connect()
+            sender.w = rng.normal(0.0, 0.2, len(sender))
+            objects.append(sender)
+            params.append(sender.w)
     if network["cross_entropy"]:
         mask = rng.random(STEPS) < 0.5
         mask[-1] = True

@@ -1,6 +1,9 @@
 """Built-in tasks, training from the command line, `rtrl-brian check`, and the plots."""
 
 import json
+import re
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -8,7 +11,9 @@ import pytest
 from brian2 import ms
 
 from rtrl_brian import plot
+from rtrl_brian.catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
 from rtrl_brian.cli import main
+from rtrl_brian.networks import MODELS
 from rtrl_brian.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
 from rtrl_brian.training import Training
 
@@ -108,12 +113,13 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
 def test_train_command_refuses_bad_arguments(arguments, message, capsys):
     with pytest.raises(SystemExit):
         main(arguments)
-    assert pytest.importorskip("re").search(message, capsys.readouterr().err)
+    assert re.search(message, capsys.readouterr().err)
 
 
-def test_train_command_refuses_standalone():
-    with pytest.raises(SystemExit, match="cpp_standalone is not supported: the training loop"):
-        main(["train", "pattern", "--target", "cpp_standalone"])
+def test_train_command_refuses_standalone(capsys):
+    assert main(["train", "pattern", "--target", "cpp_standalone"]) == 2
+    assert "rtrl-brian train: ValueError: --target cpp_standalone is not supported: the " \
+           "training loop" in capsys.readouterr().err
 
 
 CHECKED_SCRIPT = """
@@ -146,9 +152,29 @@ def test_check_command_runs_a_users_script(tmp_path, capsys):
     assert main(["check", str(script)]) == 0
     printed = capsys.readouterr().out
     assert "relative error (RTRL vs BPTT)" in printed and ": OK" in printed
-    script.write_text("x = 1\n")
-    with pytest.raises(ValueError, match="must define 'params' and 'loss'"):
-        main(["check", str(script)])
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("text, message", [
+    ("x = 1\n", r"ValueError: check: '.*net.py' must define 'params' and 'loss'"),
+    ("from brian2 import NeuronGroup\nG = NeuronGroup(2, 'dv/dt = : 1')\n",
+     r"EquationError: Parsing failed"),
+    ("params = [\n", "SyntaxError: "),
+    (None, r"FileNotFoundError: check: no script at '.*net.py'"),
+], ids=["no-params", "brian2-error", "syntax-error", "no-file"])
+def test_check_command_reports_a_users_mistake_in_two_lines(tmp_path, capsys, text, message):
+    """No traceback and no Brian2 'please report' banner: the error's first line, exit
+    status 2; with --traceback, the exception itself."""
+    script = tmp_path / "net.py"
+    if text is not None:
+        script.write_text(text)
+    assert main(["check", str(script)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in captured.err, captured.err
+    assert re.match(rf"rtrl-brian check: {message}", lines[0]), lines[0]
+    with pytest.raises(Exception):
+        main(["--traceback", "check", str(script)])
 
 
 @pytest.mark.codegen_independent
@@ -183,3 +209,27 @@ def test_plots_return_axes_and_dashboard_has_every_panel():
     assert [label.get_text() for label in heat_map.get_xticklabels()] == ["s_in.w", "s_rec.w",
                                                                           "s_out.w"]
     plt.close("all")
+
+
+def test_help_answers_without_importing_brian2():
+    """`rtrl-brian --help` and `train --help` list every task and model with the task's
+    settings, without waiting for Brian2's import (seconds)."""
+    code = ("import sys, contextlib, io\n"
+            "from rtrl_brian.cli import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n        main(['train', '--help'])\n"
+            "    except SystemExit:\n        pass\n"
+            "print('brian2' in sys.modules)\n"
+            "print(out.getvalue())\n")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+    assert printed.splitlines()[0] == "False"
+    for name in list(TASKS) + list(MODELS):
+        assert re.search(rf"^  {name} +\S", printed, re.MULTILINE), name
+    assert "adaptive_fraction=0.5" in printed and "(default: cython)" in printed
+
+
+def test_catalog_names_every_task_and_model():
+    assert set(TASK_SUMMARIES) == set(TASKS) == set(TASK_SETTINGS)
+    assert set(MODEL_SUMMARIES) == set(MODELS)
