@@ -4,7 +4,7 @@
 
 import pathlib
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from brian2 import BrianObject, Network, collect, ms
@@ -29,20 +29,28 @@ class GradientCheck:
     errors : dict
         Parameter label to ``max|rtrl - bptt| / max|bptt|`` (absolute where
         the BPTT gradient is zero).
+    descriptions : dict
+        Parameter label to what is printed: the label, and for synapses the
+        groups they connect (``'synapses_1.w (rec -> out)'``).
     """
 
     rtrl: dict
     bptt: dict
     errors: dict
+    descriptions: dict = field(default_factory=dict)
 
     @property
     def max_error(self):
         return max(self.errors.values())
 
     def __str__(self):
-        width = max(len(label) for label in self.errors)
+        names = {label: self.descriptions.get(label, label) for label in self.errors}
+        width = max(len(name) for name in names.values())
         lines = [f"{'parameter':<{width}}  relative error (RTRL vs BPTT)"]
-        lines += [f"{label:<{width}}  {error:.3e}" for label, error in self.errors.items()]
+        for label, error in self.errors.items():
+            zero = not np.any(self.bptt[label]) and not np.any(self.rtrl[label])
+            lines.append(f"{names[label]:<{width}}  {error:.3e}"
+                         + ("  (both gradients are zero: nothing to compare)" if zero else ""))
         return "\n".join(lines)
 
 
@@ -113,7 +121,8 @@ def check_gradients(params, loss, duration, surrogate=None, detach_reset=False, 
         scale = np.max(np.abs(reference), initial=0.0)
         difference = np.max(np.abs(rtrl_grads[label] - reference), initial=0.0)
         errors[label] = difference / scale if scale > 0 else difference
-    return GradientCheck(rtrl_grads, bptt_grads, errors)
+    return GradientCheck(rtrl_grads, bptt_grads, errors,
+                         {p.label: p.description for p in rtrl.ir.params})
 
 
 def _with_contained(objects):

@@ -131,7 +131,16 @@ class ParamIR:
 
     @property
     def label(self):
+        """``owner.name``: how messages, results and stored state name it."""
         return f"{self.owner.name}.{self.name}"
+
+    @property
+    def description(self):
+        """The label, and for synapses the groups they connect: ``'s.w (rec -> out)'``."""
+        source, target = getattr(self.owner, "source", None), getattr(self.owner, "target", None)
+        if source is None or target is None:
+            return self.label
+        return f"{self.label} ({source.name} -> {target.name})"
 
     @property
     def span(self):

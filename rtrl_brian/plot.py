@@ -273,7 +273,7 @@ def influence(learner, block=None, ax=None):
     for param in params[1:]:
         ax.axvline(param.span.start - 0.5, color="k", linewidth=0.5)
     ax.set_xticks([(p.span.start + p.span.stop - 1) / 2 for p in params])
-    ax.set_xticklabels([p.label for p in params], rotation=90, fontsize=6)
+    ax.set_xticklabels([p.description for p in params], rotation=90, fontsize=6)
     ax.set_ylabel("unit")
     return ax
 

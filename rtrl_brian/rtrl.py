@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from brian2 import DimensionMismatchError, NetworkOperation, Quantity, prefs
+from brian2 import DimensionMismatchError, NetworkOperation, Quantity, get_logger, prefs
 from brian2.units.fundamentalunits import get_dimensions
 from brian2.devices.device import get_device
 
@@ -29,6 +29,8 @@ from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalon
                          failure_exception)
 
 __all__ = ["RTRL"]
+
+logger = get_logger(__name__)
 
 #: Figures recorded every step in ``learner.history``.
 STEP_FIGURES = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
@@ -277,6 +279,7 @@ class RTRL(StepObserver):
         if self.standalone:
             self.check_standalone_run(run_namespace)
         super().before_run(run_namespace)
+        self._run_steps, self._run_most_active = 0, 0.0
         if isinstance(self.engine, SparseEngine):
             self.engine.kernels = kernels_for_target(prefs.codegen.target)
         if isinstance(self.engine, CompiledEngine):
@@ -287,6 +290,18 @@ class RTRL(StepObserver):
                     f"is {prefs.codegen.target!r}. Use engine='sparse' with numpy.")
             self._prepare_engine()
             self.engine.compile()
+
+    def after_run(self):
+        super().after_run()
+        if self._run_steps and not np.any(self._grad):
+            why = ("no unit spiked or came inside the surrogate derivative's support at any "
+                   "step: inputs or weights too small to drive the units (are the weights "
+                   "set?), or a surrogate narrower than the distance to threshold"
+                   if self._run_most_active == 0 else
+                   "units were inside the surrogate's support, but no parameter's effect "
+                   "reached the loss (weights of zero on the way to it?)")
+            logger.warn(f"{self.name}: every gradient is exactly zero after {self._run_steps} "
+                        f"steps: {why}.", name_suffix="zero_gradients")
 
     def _check_network(self):
         super()._check_network()
@@ -349,7 +364,10 @@ class RTRL(StepObserver):
         self._pending_steps += 1
         self._trial_loss += loss
         self.history["loss"].append(loss)
-        self.history["active_fraction"].append(self._active_fraction())
+        active_fraction = self._active_fraction()
+        self.history["active_fraction"].append(active_fraction)
+        self._run_steps += 1
+        self._run_most_active = max(self._run_most_active, active_fraction)
         self.history["M_bytes"].append(self.engine.nbytes)
         for key, count in self.engine.take_operations().items():
             self.history[key].append(count)

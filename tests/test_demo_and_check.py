@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
-from brian2 import Network, NeuronGroup, PoissonGroup, TimedArray, Hz, ms, run
+from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
+                    TimedArray, Hz, ms, run)
+from brian2.utils.logger import catch_logs
 
 import rtrl_brian as rb
 from rtrl_brian.demo import run_demo
@@ -123,3 +125,57 @@ def test_demo_with_adaptive_units(tmp_path):
     assert len(losses) == 2 and np.all(np.isfinite(losses))
     with pytest.raises(ValueError, match="Unknown neuron model 'hh'"):
         run_demo(tmp_path, trials=1, neuron_model="hh")
+
+
+def silent_network(weight_in, weight_out):
+    """Inputs into four LIF units, read out; the weights as given."""
+    inp = SpikeGeneratorGroup(3, [0, 1, 2, 0], [1, 2, 3, 8] * ms, name="inp")
+    rec = NeuronGroup(4, "dv/dt = -v / (20*ms) : 1", threshold="v > 1", reset="v -= 1",
+                      method="exact", name="rec")
+    out = NeuronGroup(1, "dy/dt = -y / (20*ms) : 1", method="exact", name="out")
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v += w", name="s_in")
+    s_in.connect()
+    s_in.w = weight_in
+    s_out = Synapses(rec, out, "w : 1", on_pre="y += w", name="s_out")
+    s_out.connect()
+    s_out.w = weight_out
+    return [inp, rec, out, s_in, s_out], [s_in.w, s_out.w], out
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("weights, learned, reason", [
+    ((0.0, 0.5), 2, "no unit spiked or came inside the surrogate derivative's support"),
+    ((1.5, 0.0), 1, "units were inside the surrogate's support, but no parameter's effect "
+                    "reached the loss")], ids=["weights-not-set", "readout-zero"])
+def test_a_run_leaving_every_gradient_zero_is_reported(weights, learned, reason):
+    """Found by a new user: the README's example once never set its weights, and every
+    gradient was exactly zero without a word."""
+    objects, params, out = silent_network(*weights)
+    learner = rb.RTRL(params[:learned], rb.losses.MSE(out.y, np.ones((20, 1))),
+                      surrogate=rb.surrogates.Triangle(width=0.3))
+    with catch_logs(only_from=("rtrl_brian",)) as logs:
+        Network(*objects, learner).run(20 * ms)
+    assert [(level, name) for level, name, _ in logs] == [
+        ("WARNING", "rtrl_brian.rtrl.zero_gradients")]
+    assert logs[0][2].startswith(f"{learner.name}: every gradient is exactly zero after 20 "
+                                 f"steps: {reason}")
+
+
+@pytest.mark.codegen_independent
+def test_a_run_with_gradients_is_not_reported():
+    objects, params, out = silent_network(1.5, 0.5)
+    learner = rb.RTRL(params, rb.losses.MSE(out.y, np.ones((20, 1))))
+    with catch_logs(only_from=("rtrl_brian",)) as logs:
+        Network(*objects, learner).run(20 * ms)
+    assert logs == [] and np.any(learner.gradient(params[0]))
+
+
+@pytest.mark.codegen_independent
+def test_check_names_the_groups_synapses_connect_and_zero_gradients():
+    objects, params, out = silent_network(0.0, 0.5)
+    result = rb.check_gradients(params, rb.losses.MSE(out.y, np.ones((20, 1))), 20 * ms,
+                                network=Network(*objects))
+    lines = str(result).splitlines()
+    assert lines[1].startswith("s_in.w (inp -> rec)  ") and \
+        lines[1].endswith("(both gradients are zero: nothing to compare)")
+    assert lines[2].startswith("s_out.w (rec -> out)  ")

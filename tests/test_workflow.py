@@ -206,8 +206,9 @@ def test_plots_return_axes_and_dashboard_has_every_panel():
         assert expected in titles
     assert any(title.startswith("influence matrix, recurrent.v") for title in titles)
     heat_map = next(ax for ax in figure.axes if ax.get_title().startswith("influence matrix"))
-    assert [label.get_text() for label in heat_map.get_xticklabels()] == ["s_in.w", "s_rec.w",
-                                                                          "s_out.w"]
+    assert [label.get_text() for label in heat_map.get_xticklabels()] == [
+        "s_in.w (inputs -> recurrent)", "s_rec.w (recurrent -> recurrent)",
+        "s_out.w (recurrent -> readout)"]
     plt.close("all")
 
 
