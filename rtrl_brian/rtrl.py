@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from brian2 import DimensionMismatchError, NetworkOperation, Quantity, get_logger, prefs
+from brian2 import DimensionMismatchError, NetworkOperation, Quantity, get_logger, prefs, second
 from brian2.units.fundamentalunits import get_dimensions
 from brian2.devices.device import get_device
 
@@ -142,6 +142,7 @@ class RTRL(StepObserver):
             if hasattr(optimizer, "rates") else None  # None: one rate, or a duck-typed optimizer
         #: ``(parameter index, low, high)`` in base units, applied after each update.
         self._bounds = [self._bound(var, low, high) for var, (low, high) in (bounds or {}).items()]
+        self._warned_updates = set()  # labels of parameters an update warning named
         self.update_every = int(update_every)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.history_limit = history_limit
@@ -437,6 +438,35 @@ class RTRL(StepObserver):
                 value[~self._learnable[param.span]] = 0.0
         self._pending[:] = 0.0
         self._pending_steps = 0
+        for param, value, old in zip(self.ir.params, values, before):
+            if param.label not in self._warned_updates:
+                self._check_update(param, value, old)
+
+    def _check_update(self, param, value, old):
+        """
+        Warn (once per parameter) about an update out of proportion to the parameter:
+        a change of more than ten times its largest value (a learning rate made for
+        values of order 1, applied to nanosiemens), or a time constant that was
+        positive and is no longer.
+        """
+        dim = param.owner.variables[param.name].dim
+        scale = float(np.max(np.abs(old), initial=0.0))
+        change = float(np.max(np.abs(value - old), initial=0.0))
+        if dim is second.dim and np.all(old > 0) and np.any(value <= 0):
+            message = (f"an update made the time constant '{param.description}' "
+                       f"{Quantity(float(np.min(value)), dim=dim)}: give it bounds "
+                       f"(bounds={{G.{param.name}: (1*ms, None)}} with G the group "
+                       f"'{param.owner.name}'), or a smaller learning rate.")
+        elif scale > 0 and change > 10 * scale:
+            message = (f"one update changed '{param.description}' by {change / scale:.3g} times "
+                       f"its largest value ({Quantity(scale, dim=dim)}): the optimizer's "
+                       f"learning rate suits values of order 1. Give it a rate of its own, about "
+                       f"{scale:.0e} times the current one (optimizer groups=), or bounds.")
+        else:
+            return
+        self._warned_updates.add(param.label)
+        logger.warn(f"{self.name} at {self._update_where}: {message}",
+                    name_suffix="large_update")
 
     # -- parameter sparsity -----------------------------------------------------------
     def _selection(self, var, which):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from brian2 import (DimensionMismatchError, Network, NeuronGroup, SpikeGeneratorGroup,
                     Synapses, mV, ms, volt)
+from brian2.utils.logger import catch_logs
 
 import rtrl_brian as rb
 from helpers import input_raster
@@ -97,3 +98,43 @@ def test_bad_groups_and_bounds_are_refused_by_name():
         rb.optim.Adam(groups={s_in.w: -1.0})
     with pytest.raises(TypeError, match=r"SGD: 'groups' must be a dict"):
         rb.optim.SGD(groups=[(s_in.w, 1e-6)])
+
+
+def large_update_warnings(learner, objects):
+    with catch_logs(only_from=("rtrl_brian",)) as logs:
+        Network(*objects, learner).run(STEPS * ms)
+    return [message for _, name, message in logs if name == "rtrl_brian.rtrl.large_update"]
+
+
+@pytest.mark.codegen_independent
+def test_an_update_out_of_proportion_to_the_parameter_is_reported_once():
+    """Found by a new user: Adam(lr=1e-3) on a 0.5 nS weight moves it by a millisiemens;
+    here lr=0.1 on millivolt weights."""
+    objects, s_in, s_out, rec, loss = network()
+    learner = rb.RTRL([s_in.w, s_out.w], loss, optimizer=rb.optim.Adam(lr=0.1),
+                      update_every=5, name="learner")
+    warnings = large_update_warnings(learner, objects)
+    assert len(warnings) == 1, warnings  # once, for s_in.w only
+    assert warnings[0].startswith("learner at step 4 (step 4 of the trial): one update "
+                                  "changed 's_in.w (inp -> rec)' by ")
+    assert "its largest value (" in warnings[0] and "mV)" in warnings[0]
+
+
+@pytest.mark.codegen_independent
+def test_per_parameter_rates_and_bounds_keep_updates_quiet():
+    objects, s_in, s_out, rec, loss = network()
+    learner = rb.RTRL([s_in.w, s_out.w, rec.tau], loss,
+                      optimizer=rb.optim.Adam(lr=1e-3, groups={s_in.w: 1e-5, rec.tau: 1e-5}),
+                      update_every=5, bounds={rec.tau: (1 * ms, None)})
+    assert large_update_warnings(learner, objects) == []
+
+
+@pytest.mark.codegen_independent
+def test_a_time_constant_pushed_below_zero_is_reported():
+    objects, s_in, s_out, rec, loss = network()
+    rec.tau = 4 * ms
+    learner = rb.RTRL([rec.tau], loss, optimizer=rb.optim.SGD(lr=1.0), update_every=5,
+                      name="learner")
+    warnings = large_update_warnings(learner, objects)
+    assert len(warnings) == 1 and "an update made the time constant 'rec.tau' " in warnings[0]
+    assert "bounds={G.tau: (1*ms, None)} with G the group 'rec'" in warnings[0]
