@@ -12,7 +12,7 @@ from . import plot
 from .catalog import TASK_SETTINGS
 from .report import write_training_report
 from .tasks import PatternGeneration
-from .training import Training
+from .training import RECENT_TRIALS, Training
 
 __all__ = ["run_demo"]
 
@@ -85,6 +85,8 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     ax.figure.savefig(out_dir / "operations.png", dpi=120)
     plt.close("all")
     np.savetxt(out_dir / "losses.csv", losses, header="trial_loss", comments="")
-    log(f"first trial loss {losses[0]:.4f}, last {losses[-1]:.4f}; held-out NMSE "
+    recent = min(RECENT_TRIALS, len(losses))
+    log(f"trial loss: first {losses[0]:.4f}, mean of the last {recent} "
+        f"{np.mean(losses[-recent:]):.4f} (summary.json: final_loss); held-out NMSE "
         f"{record.test_score:.4f}; figures in {out_dir}/")
     return losses

@@ -12,6 +12,7 @@ import numpy as np
 from brian2 import defaultclock
 
 from .plot import dashboard
+from .training import RECENT_TRIALS
 
 __all__ = ["write_training_report"]
 
@@ -47,9 +48,10 @@ def write_training_report(training, record, out, settings=None):
             writer.writerow((trial,) + tuple(f"{value:.8g}" for value in row))
     summary = out / "summary.json"
     results = {key: value for key, value in asdict(record).items() if key not in COLUMNS}
-    tail = slice(-min(50, len(record.loss)), None)
-    results.update({f"final_{key}": float(np.mean(getattr(record, key)[tail]))
+    recent = min(RECENT_TRIALS, len(record.loss))
+    results.update({f"final_{key}": float(np.mean(getattr(record, key)[-recent:]))
                     for key in ("loss", "score", "active_fraction")})
+    results["final_trials"] = recent  # the final_* figures are means over these last trials
     results["multiply_adds_vs_dense"] = (float(np.sum(record.multiply_adds))
                                          / max(1.0, float(np.sum(record.multiply_adds_dense))))
     summary.write_text(json.dumps({"settings": settings or {}, "results": results}, indent=2,

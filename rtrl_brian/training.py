@@ -185,7 +185,7 @@ class Training:
             record.multiply_adds.append(float(np.sum(history["multiply_adds"][-steps:])))
             record.multiply_adds_dense.append(float(np.sum(history["multiply_adds_dense"][-steps:])))
             record.influence_density.append(learner.engine.density())
-            progress.trial_done(len(record.loss), record.loss[-1], record.score)
+            progress.trial_done(len(record.loss), record.loss, record.score)
 
         start_training_trial = self._trial_starts(self.train_trials, record_trial)
 
@@ -201,7 +201,8 @@ class Training:
         if self.test_trials:
             record.test_score = self._test()
             if log:
-                log(f"held-out {self.task.score_name} over {self.test_trials} trials: "
+                trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
+                log(f"held-out {self.task.score_name} over {trials}: "
                     f"{_format_score(self.task.score_name, record.test_score)}")
         return record
 
@@ -226,24 +227,39 @@ def _format_score(name, value):
     return f"{value:.1%}" if name == "accuracy" else f"{value:.4f}"
 
 
+#: Trials the progress lines and the summary's ``final_*`` figures average over.
+RECENT_TRIALS = 50
+
+
 class _Progress:
-    """Progress lines: trial, loss, score, time left; and a heartbeat inside long trials."""
+    """
+    Progress lines: trial, loss and score (means over the last `RECENT_TRIALS`
+    trials, as the summary reports them), time left; and a heartbeat inside long
+    trials. Time left is estimated from the trials after the first, which also
+    generated and compiled code.
+    """
 
     def __init__(self, log, every_seconds, trials, score_name):
         self.log, self.every, self.trials, self.score_name = log, every_seconds, trials, score_name
         self.started = self.last = time.time()
+        self.first_done = None
 
-    def trial_done(self, trial, loss, scores):
+    def trial_done(self, trial, losses, scores):
         now = time.time()
+        if self.first_done is None:
+            self.first_done = now
         if self.log is None or (now - self.last < self.every and trial < self.trials):
             return
         self.last = now
-        elapsed = now - self.started
-        recent = scores[-50:]
-        self.log(f"trial {trial:5d}/{self.trials}  loss {loss:10.4f}  "
-                 f"{self.score_name} (last {len(recent)}) "
-                 f"{_format_score(self.score_name, float(np.mean(recent)))}  "
-                 f"elapsed {_clock(elapsed)}  left {_clock(elapsed / trial * (self.trials - trial))}")
+        recent = min(RECENT_TRIALS, trial)
+        line = (f"trial {trial:5d}/{self.trials}  mean of the last {recent:2d}: loss "
+                f"{float(np.mean(losses[-recent:])):.4f}, {self.score_name} "
+                f"{_format_score(self.score_name, float(np.mean(scores[-recent:])))}  "
+                f"elapsed {_clock(now - self.started)}")
+        if trial > 1:
+            per_trial = (now - self.first_done) / (trial - 1)
+            line += f"  left {_clock(per_trial * (self.trials - trial))}"
+        self.log(line)
 
     def brian_report(self, elapsed, completed, start, duration):
         """Brian2's ``report`` callback: speaks only when no trial ended for a while."""

@@ -100,6 +100,12 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["model"] == "alif" and summary["settings"]["neurons"] == 8
     assert 0.0 <= summary["results"]["test_score"] <= 1.0
+    # the console's last line and the summary report the same figures
+    results = summary["results"]
+    last = next(line for line in printed.splitlines() if line.startswith("trial     3/3"))
+    assert results["final_trials"] == 3
+    assert f"mean of the last  3: loss {results['final_loss']:.4f}, accuracy " \
+           f"{results['final_score']:.1%}" in last
     assert (out / "dashboard.png").stat().st_size > 10_000
 
 
