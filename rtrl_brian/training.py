@@ -199,25 +199,28 @@ class Training:
         start_training_trial(self.trials)
         record.seconds = time.time() - started
         if self.test_trials:
-            record.test_score = self._test()
+            record.test_score = self._test(progress)
             if log:
                 trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
                 log(f"held-out {self.task.score_name} over {trials}: "
                     f"{_format_score(self.task.score_name, record.test_score)}")
         return record
 
-    def _test(self):
+    def _test(self, progress):
         self.spikes = [SpikeMonitor(self.network.inputs, name="input_spikes"),
                        SpikeMonitor(self.network.group, name="recurrent_spikes")]
         self.net.add(*self.spikes)
         self.learner.learning = False  # held-out trials: simulation only
         scores = []
-        start_test_trial = self._trial_starts(
-            self.held_out,
-            lambda trial: scores.append(self.task.score(self._trial_outputs(),
-                                                        self.held_out[trial])))
+
+        def score(trial):
+            scores.append(self.task.score(self._trial_outputs(), self.held_out[trial]))
+            progress.held_out_done(len(scores), self.test_trials)
+
+        start_test_trial = self._trial_starts(self.held_out, score)
         self.learner.trials(self.task.steps, start_test_trial)
-        self.net.run(self.test_trials * self.task.steps * defaultclock.dt)
+        self.net.run(self.test_trials * self.task.steps * defaultclock.dt,
+                     report=progress.brian_report, report_period=progress.every * second)
         start_test_trial(self.test_trials)
         self.learner.learning = True
         return float(np.mean(scores))
@@ -260,6 +263,14 @@ class _Progress:
             per_trial = (now - self.first_done) / (trial - 1)
             line += f"  left {_clock(per_trial * (self.trials - trial))}"
         self.log(line)
+
+    def held_out_done(self, trial, trials):
+        """After each held-out trial: a line at most every ``every_seconds``."""
+        now = time.time()
+        if self.log is None or (now - self.last < self.every and trial < trials):
+            return
+        self.last = now
+        self.log(f"held-out trial {trial:5d}/{trials}  elapsed {_clock(now - self.started)}")
 
     def brian_report(self, elapsed, completed, start, duration):
         """Brian2's ``report`` callback: speaks only when no trial ended for a while."""

@@ -95,6 +95,7 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
           "--target", "numpy", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "trial     3/3" in printed and "held-out accuracy over 2 trials" in printed
+    assert "held-out trial     2/2" in printed  # scoring is not silent
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("trial,loss,score") and len(rows) == 4
     summary = json.loads((out / "summary.json").read_text())
