@@ -4,10 +4,11 @@ accepts ``ax=`` (None makes a new figure); `dashboard` combines them.
 """
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
-from brian2 import SpikeMonitor, StateMonitor, defaultclock, ms
+from brian2 import SpikeMonitor, StateMonitor, defaultclock, get_unit, ms
+from brian2.units.fundamentalunits import DIMENSIONLESS
 
-from .ir import is_spike
 
 __all__ = ["raster", "spikes", "learning_curve", "readout_vs_target", "operations", "activity",
            "weights", "influence", "dashboard"]
@@ -52,7 +53,8 @@ def spikes(monitors, ax=None, start=None, stop=None, colors=None):
     monitors : list of SpikeMonitor
     ax : Axes, optional
     start, stop : Quantity, optional
-        Time window (default: everything recorded).
+        Time window (default: everything recorded). With ``start``, times are
+        shown from it (time in the window, not since the run began).
     colors : list, optional
         One matplotlib colour per monitor.
 
@@ -62,17 +64,18 @@ def spikes(monitors, ax=None, start=None, stop=None, colors=None):
     """
     ax = _axes(ax)
     colors = colors or [f"C{k}" for k in range(len(monitors))]
+    origin = 0.0 if start is None else float(start / ms)
     offset = 0
     for monitor, color in zip(monitors, colors):
         times = np.asarray(monitor.t[:] / ms)
-        keep = np.ones(len(times), dtype=bool)
-        if start is not None:
-            keep &= times >= float(start / ms)
+        keep = times >= origin
         if stop is not None:
             keep &= times < float(stop / ms)
-        raster(np.asarray(monitor.i[:])[keep] + offset, times[keep], ax=ax, color=color,
-               markersize=3, label=monitor.source.name)
+        raster(np.asarray(monitor.i[:])[keep] + offset, times[keep] - origin, ax=ax,
+               color=color, markersize=3, label=monitor.source.name)
         offset += len(monitor.source)
+    if start is not None:
+        ax.set_xlabel(f"time from {origin:g} ms (ms)")
     ax.set_ylabel("neuron (groups stacked)")
     ax.legend(loc="upper right", frameon=False, fontsize=8, markerscale=3)
     return ax
@@ -159,21 +162,23 @@ def operations(learner, ax=None, smooth=10):
     ax : Axes
     """
     history = learner.history
-    done = _moving_average(history["multiply_adds"], smooth)
-    dense = _moving_average(history["multiply_adds_dense"], smooth)
-    active = _moving_average(history["active_fraction"], smooth)
+    steps, done = _smoothed(history["multiply_adds"], smooth)
+    _, dense = _smoothed(history["multiply_adds_dense"], smooth)
+    _, active = _smoothed(history["active_fraction"], smooth)
     ax = _axes(ax)
-    steps = np.arange(len(done))
-    ax.plot(steps, dense, "k--", label="dense engine")
-    ax.plot(steps, done, label=f"{getattr(learner, 'engine_name', 'engine')} engine")
+    lines = ax.plot(steps, dense, "k--", label="dense engine")
+    lines += ax.plot(steps, done, label=f"{getattr(learner, 'engine_name', 'engine')} engine")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("multiply-adds per step")
-    ax.legend(loc="center left", frameon=False)
     twin = ax.twinx()
-    twin.plot(steps, 100 * active, color="tab:orange", alpha=0.6)
-    twin.set_ylabel("active units (%): in surrogate support or sending", color="tab:orange")
+    lines += twin.plot(steps, 100 * active, color="tab:orange", alpha=0.6,
+                       label="active units (right)")
+    twin.set_ylabel("active units (%)", color="tab:orange")
     twin.set_ylim(0, max(1.0, 110 * float(np.max(active, initial=0.0))))
+    # above the curves, not over them
+    ax.legend(handles=lines, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+              frameon=False, fontsize=8)
     return ax
 
 
@@ -197,8 +202,8 @@ def activity(record, ax=None, smooth=10):
     ax = _axes(ax)
     for key, label in (("active_fraction", "active units"),
                        ("influence_density", "influence-matrix density")):
-        values = _moving_average(getattr(record, key), smooth)
-        ax.plot(np.arange(len(values)) + 1, 100 * values, label=label)
+        trials, values = _smoothed(getattr(record, key), smooth, first=1)
+        ax.plot(trials, 100 * values, label=label)
     ax.set_xlabel("trial")
     ax.set_ylabel("%")
     ax.set_ylim(0, None)
@@ -206,38 +211,45 @@ def activity(record, ax=None, smooth=10):
     return ax
 
 
-def weights(synapses, values=None, ax=None, var="w"):
+def weights(synapses, values=None, ax=None, var="w", limit=None):
     """
     A synaptic variable as a presynaptic x postsynaptic matrix (absent
-    synapses blank).
+    synapses blank), on a colour scale symmetric about zero.
 
     Parameters
     ----------
     synapses : Synapses
     values : ndarray, optional
         Values in the order of ``synapses.<var>[:]`` (e.g. a copy taken before
-        learning); default: the current values.
+        learning), in base units; default: the current values.
     ax : Axes, optional
     var : str
+    limit : float, optional
+        The colour scale's end, in base units (give two maps the same one to
+        compare them); default: the largest magnitude shown.
 
     Returns
     -------
     ax : Axes
     """
     ax = _axes(ax)
-    values = np.asarray(getattr(synapses, var)[:] if values is None else values, dtype=float)
+    variable = synapses.variables[var]
+    values = np.asarray(variable.get_value() if values is None else values, dtype=float)
     matrix = np.full((len(synapses.source), len(synapses.target)), np.nan)
     matrix[synapses.i[:], synapses.j[:]] = values
-    limit = float(np.nanmax(np.abs(matrix), initial=0.0)) or 1.0
+    limit = limit or float(np.nanmax(np.abs(matrix), initial=0.0)) or 1.0
     image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
                       interpolation="nearest")
-    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    unit = repr(get_unit(variable.dim)) if variable.dim is not DIMENSIONLESS else ""
+    ax.figure.colorbar(image, ax=ax, shrink=0.8,
+                       label=f"{synapses.name}.{var}" + (f" ({unit})" if unit else ""))
     ax.set_xlabel(f"postsynaptic ({synapses.target.name})")
     ax.set_ylabel(f"presynaptic ({synapses.source.name})")
+    _integer_ticks(ax.xaxis, ax.yaxis)
     return ax
 
 
-def influence(learner, block=None, ax=None):
+def influence(learner, block=None, ax=None, rows=None):
     """
     Heat map of ``log10 |M|`` for one state variable: its units against the
     parameters (zero entries blank, parameter groups marked), the structure
@@ -251,17 +263,18 @@ def influence(learner, block=None, ax=None):
         most non-zero influences among the groups the loss does not read
         (the recurrent units, typically).
     ax : Axes, optional
+    rows : ndarray, optional
+        The block's rows to show (e.g. taken earlier with
+        `RTRL.influence_rows`); default: the learner's current ones.
 
     Returns
     -------
     ax : Axes
     """
     ax = _axes(ax)
-    if block is None:
-        states = [b for b in learner.layout.blocks if not is_spike(b[1])]
-        candidates = [b for b in states if b[0] != learner.loss.group.name] or states
-        block = max(candidates, key=lambda b: np.count_nonzero(learner.engine.influence(b)))
-    magnitude = np.abs(learner.engine.influence(block))
+    if rows is None:
+        block, rows = learner.influence_rows(block)
+    magnitude = np.abs(rows)
     with np.errstate(divide="ignore"):
         image = ax.imshow(np.where(magnitude > 0, np.log10(magnitude), np.nan), aspect="auto",
                           interpolation="nearest", cmap="viridis")
@@ -275,11 +288,12 @@ def influence(learner, block=None, ax=None):
     ax.set_xticks([(p.span.start + p.span.stop - 1) / 2 for p in params])
     ax.set_xticklabels([p.description for p in params], rotation=90, fontsize=6)
     ax.set_ylabel("unit")
+    _integer_ticks(ax.yaxis)
     return ax
 
 
 def dashboard(learner, monitors=(), record=None, target=None, weights_before=None,
-              window=None):
+              window=None, influence_block=None):
     """
     One figure with what there is to see of an online-learning run.
 
@@ -287,7 +301,8 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     every `StateMonitor` (with ``target``), the learning curve, the score per
     trial and activity / influence density (with ``record``), multiply-adds
     against the dense engine, the influence-matrix heat map, and recurrent
-    weights before and after learning (with ``weights_before``).
+    weights before and after learning on one colour scale (with
+    ``weights_before``).
 
     Parameters
     ----------
@@ -300,7 +315,12 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     weights_before : (Synapses, str, ndarray), optional
         A synapse object, one of its variables and its values before learning.
     window : Quantity, optional
-        Time shown of spikes and traces (default: the last 500 steps).
+        Time shown of spikes and traces (default: the last 500 steps), with
+        times counted from its start.
+    influence_block : (tuple, ndarray), optional
+        ``(block, rows)`` of the influence matrix to show instead of the
+        learner's current one (which a new trial resets): e.g. taken at the
+        end of training, before held-out trials.
 
     Returns
     -------
@@ -309,19 +329,30 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     spike_monitors = [m for m in monitors if isinstance(m, SpikeMonitor)]
     state_monitors = [m for m in monitors if isinstance(m, StateMonitor)]
     panels = ["spikes"] * bool(spike_monitors) + ["traces"] * bool(state_monitors)
-    panels += ["loss"] + ["score", "activity"] * (record is not None)
-    panels += ["operations", "influence"] + ["before", "after"] * (weights_before is not None)
-    columns = 2
-    rows = (len(panels) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(12, 3.2 * rows), squeeze=False)
+    panels += ["loss"] + ["score", "activity"] * (record is not None) + ["influence"]
+    panels += ["before", "after"] * (weights_before is not None) + ["operations"]
+    rows = (len(panels) + 1) // 2
+    figure = plt.figure(figsize=(12, 3.2 * rows), layout="constrained")
+    grid = figure.add_gridspec(rows, 2)
+    # two per row; an odd last panel (the per-step work) takes the whole row
+    places = [grid[k // 2, k % 2] for k in range(len(panels) - len(panels) % 2)]
+    places += [grid[rows - 1, :]] * (len(panels) % 2)
     window = 500 * defaultclock.dt if window is None else window
     end = defaultclock.t
-    for ax, panel in zip(axes.flat, panels):
+    start = max(end - window, 0 * end)
+    limit = None
+    if weights_before is not None:
+        synapses, var, before = weights_before
+        current = synapses.variables[var].get_value()
+        limit = float(max(np.max(np.abs(before), initial=0.0),
+                          np.max(np.abs(current), initial=0.0))) or None
+    for place, panel in zip(places, panels):
+        ax = figure.add_subplot(place)
         if panel == "spikes":
-            spikes(spike_monitors, ax=ax, start=max(end - window, 0 * end), stop=end)
+            spikes(spike_monitors, ax=ax, start=start, stop=end)
             ax.set_title("spikes", fontsize=10)
         elif panel == "traces":
-            _traces(state_monitors[0], ax, window, target)
+            _traces(state_monitors[0], ax, start, target)
         elif panel == "loss":
             learning_curve(learner if record is None else record.loss, ax=ax)
             ax.set_title("loss per trial", fontsize=10)
@@ -334,35 +365,47 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
             ax.set_title("activity and influence-matrix density", fontsize=10)
         elif panel == "operations":
             operations(learner, ax=ax, smooth=max(1, len(learner.history["loss"]) // 200))
-            ax.set_title("multiply-adds on the influence matrix", fontsize=10)
+            ax.set_title("multiply-adds on the influence matrix", fontsize=10, pad=18)
         elif panel == "influence":
-            influence(learner, ax=ax)
+            block, rows = influence_block or (None, None)
+            influence(learner, block, ax=ax, rows=rows)
         else:
-            synapses, var, before = weights_before
-            weights(synapses, before if panel == "before" else None, ax=ax, var=var)
+            weights(synapses, before if panel == "before" else None, ax=ax, var=var,
+                    limit=limit)
             ax.set_title(f"{synapses.name}.{var} {panel} learning", fontsize=10)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    figure.tight_layout()
     return figure
 
 
-def _traces(monitor, ax, window, target):
-    """The last ``window`` of a StateMonitor's first variable, with the target under it."""
+#: Traces of at most this many neurons get a legend entry each.
+LEGEND_ENTRIES = 8
+
+
+def _traces(monitor, ax, start, target):
+    """A StateMonitor's first variable from ``start`` on, times counted from it, with
+    the target under the last steps."""
     name = monitor.record_variables[0]
+    origin = float(start / ms)
     times = np.asarray(monitor.t[:] / ms)
     values = np.asarray(getattr(monitor, name))  # (neurons, times)
-    keep = times >= times[-1] - float(window / ms) if len(times) else slice(None)
+    keep = times >= origin
     for k, trace in enumerate(values):
-        ax.plot(times[keep], trace[keep], color=f"C{k}", label=f"{name}[{k}]")
+        ax.plot(times[keep] - origin, trace[keep], color=f"C{k % 10}", label=f"{name}[{k}]")
     if target is not None:
         target = np.asarray(target, dtype=float).reshape(len(target), -1)
-        shown = times[-len(target):]
+        shown = times[-len(target):] - origin
         for k in range(target.shape[1]):
-            ax.plot(shown, target[:, k], "--", color=f"C{k}", alpha=0.8, label=f"target[{k}]")
-    ax.set_xlabel("time (ms)")
-    ax.set_title(f"{monitor.source.name}.{name}", fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
+            ax.plot(shown, target[:, k], "--", color=f"C{k % 10}", alpha=0.8,
+                    label=f"target[{k}]")
+    ax.set_xlabel(f"time from {origin:g} ms (ms)")
+    ax.set_title(f"{monitor.source.name}.{name}" + (" (dashed: target)" if target is not None
+                                                    else ""), fontsize=10)
+    if len(values) <= LEGEND_ENTRIES:
+        ax.legend(frameon=False, fontsize=8)
+
+
+def _integer_ticks(*axes):
+    for axis in axes:  # neuron indices
+        axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _moving_average(values, width):
@@ -370,3 +413,10 @@ def _moving_average(values, width):
     if width <= 1 or len(values) < width:
         return values
     return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
+def _smoothed(values, width, first=0):
+    """The moving average of ``values`` over ``width``, each mean placed at the last
+    entry of its window (numbered from ``first``): ``(x, y)``."""
+    averaged = _moving_average(values, width)
+    return np.arange(len(values) - len(averaged), len(values)) + first, averaged

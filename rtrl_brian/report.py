@@ -61,6 +61,7 @@ def write_training_report(training, record, out, settings=None):
     target = training.held_out[-1].target if training.held_out else None
     figure = dashboard(training.learner, training.spikes + [training.outputs], record=record,
                        target=target, weights_before=training.initial_recurrent,
+                       influence_block=training.trained_influence,
                        window=task.steps * defaultclock.dt)
     figure.savefig(figure_path, dpi=110)
     plt.close(figure)

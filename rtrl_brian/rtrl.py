@@ -23,6 +23,7 @@ from .compile import is_current
 from .engine import ENGINES, CompiledEngine, SparseEngine
 from .errors import UnsupportedConstructError
 from .history import StepRecord
+from .ir import is_spike
 from .kernels import kernels_for_target, resolve_target
 from .observer import StepObserver
 from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
@@ -582,6 +583,31 @@ class RTRL(StepObserver):
         if self.standalone:
             self._read_standalone()
         return self._trial_loss
+
+    def influence_rows(self, block=None):
+        """
+        A copy of the influence matrix's rows of one state variable: how its
+        value in each unit depends on each parameter now.
+
+        Parameters
+        ----------
+        block : tuple, optional
+            ``(group name, variable)``; default: the state variable with the
+            most non-zero influences among the groups the loss does not read
+            (the recurrent units, typically).
+
+        Returns
+        -------
+        block : tuple
+        rows : ndarray
+            ``(units, parameters)``, columns in the order of the learner's
+            parameters.
+        """
+        if block is None:
+            states = [b for b in self.layout.blocks if not is_spike(b[1])]
+            candidates = [b for b in states if b[0] != self.loss.group.name] or states
+            block = max(candidates, key=lambda b: np.count_nonzero(self.engine.influence(b)))
+        return block, np.array(self.engine.influence(block))
 
     def gradient(self, var, units=False):
         """

@@ -96,6 +96,9 @@ class Training:
         The readout at the end of every step.
     spikes : list of SpikeMonitor
         Input and recurrent events during the held-out trials (empty until then).
+    trained_influence : (tuple, ndarray)
+        The influence matrix's recurrent rows at the end of training
+        (`RTRL.influence_rows`), after `run`.
     initial_recurrent : (Synapses, str, ndarray)
         The recurrent synapses, their first weight variable and its values
         before learning (after pruning).
@@ -131,6 +134,7 @@ class Training:
         for weight in self.network.recurrent_weights:
             sparsity_tools.random_prune(self.learner, weight, sparsity, seed=seed)
         first = self.network.weights[0]
+        self.trained_influence = None
         self.initial_recurrent = (self.network.s_rec, first,
                                   np.array(getattr(self.network.s_rec, first)[:]))
         self.outputs = StateMonitor(self.network.readout, "y", record=True, when="end",
@@ -198,6 +202,7 @@ class Training:
                      report_period=report_seconds * second)
         start_training_trial(self.trials)
         record.seconds = time.time() - started
+        self.trained_influence = learner.influence_rows()  # held-out trials reset it
         if self.test_trials:
             record.test_score = self._test(progress)
             if log:

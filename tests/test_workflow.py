@@ -8,12 +8,13 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from brian2 import ms
+from brian2 import Network, NeuronGroup, StateMonitor, ms
 
 from rtrl_brian import plot
 from rtrl_brian.catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
 from rtrl_brian.cli import main
 from rtrl_brian.networks import MODELS
+from rtrl_brian.report import write_training_report
 from rtrl_brian.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
 from rtrl_brian.training import Training
 
@@ -207,7 +208,7 @@ def test_plots_return_axes_and_dashboard_has_every_panel():
     figure = plot.dashboard(learner, training.spikes + [training.outputs], record=record,
                             target=task.target, weights_before=training.initial_recurrent)
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
-    for expected in ("spikes", "readout.y", "loss per trial", "nmse per training trial",
+    for expected in ("spikes", "readout.y (dashed: target)", "loss per trial", "nmse per training trial",
                      "multiply-adds on the influence matrix", "s_rec.w before learning",
                      "s_rec.w after learning"):
         assert expected in titles
@@ -216,6 +217,70 @@ def test_plots_return_axes_and_dashboard_has_every_panel():
     assert [label.get_text() for label in heat_map.get_xticklabels()] == [
         "s_in.w (inputs -> recurrent)", "s_rec.w (recurrent -> recurrent)",
         "s_out.w (recurrent -> readout)"]
+    plt.close("all")
+
+
+def panel(figure, title):
+    return next(ax for ax in figure.axes if ax.get_title() == title
+                or ax.get_title().startswith(title + " "))
+
+
+def test_dashboard_shows_what_its_titles_say(tmp_path):
+    """Found by a new user: an empty influence panel, a shifted rolling mean, times
+    since the run began (40,000 ms), a legend over the curve it omits, before/after
+    weight maps on different scales, an empty slot. Each panel's data checked."""
+    task = PatternGeneration(steps=40, n_inputs=10, rate=0.2)
+    training = Training(task, "lif", 10, trials=12, test_trials=2, sparsity=0.5)
+    record = training.run()
+    write_training_report(training, record, tmp_path)
+    figure = plot.dashboard(training.learner, training.spikes + [training.outputs],
+                            record=record, target=task.target,
+                            weights_before=training.initial_recurrent,
+                            influence_block=training.trained_influence,
+                            window=task.steps * ms)
+    # the influence matrix as training left it (held-out trials reset the learner's)
+    heat = panel(figure, "influence matrix, recurrent.v rows")
+    shown = np.ma.filled(heat.images[0].get_array(), np.nan)
+    assert np.isfinite(shown).any(axis=1).all()  # every unit depends on some weight
+    assert "(0.0% non-zero)" not in heat.get_title()
+    # rolling means end at the last trial, placed at the end of their window
+    activity = panel(figure, "activity and influence-matrix density")
+    for line in activity.lines:
+        trials = line.get_xdata()
+        assert trials[0] == 10 and trials[-1] == 12  # mean of 10 trials, trials 1..12
+    expected = 100 * np.convolve(record.active_fraction, np.ones(10) / 10, mode="valid")
+    assert np.allclose(activity.lines[0].get_ydata(), expected)
+    # spikes and traces: time within the shown window (the last trial), not since t = 0
+    for title in ("spikes", "readout.y"):
+        for line in panel(figure, title).lines:
+            times = np.asarray(line.get_xdata(), dtype=float)
+            assert times.size == 0 or (times.min() >= 0 and times.max() < 40), title
+    assert panel(figure, "spikes").get_xlabel().startswith("time from ")
+    # the operations legend names all three curves and sits above the axes
+    operations = panel(figure, "multiply-adds on the influence matrix")
+    legend = operations.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "dense engine", "sparse engine", "active units (right)"]
+    assert legend.get_bbox_to_anchor().y0 >= operations.get_window_extent().y1 - 1
+    # before and after on one colour scale, colour bars labelled
+    before, after = (panel(figure, f"s_rec.w {when} learning") for when in ("before", "after"))
+    assert before.images[0].get_clim() == after.images[0].get_clim()
+    bars = [ax for ax in figure.axes if ax.get_ylabel() == "s_rec.w"]
+    assert len(bars) == 2
+    # no empty slot: every axes shows something
+    assert all(ax.get_visible() and (ax.lines or ax.images or ax.collections)
+               for ax in figure.axes)
+    plt.close("all")
+
+
+def test_many_traces_get_no_legend():
+    """A legend of forty entries covered the panel."""
+    group = NeuronGroup(40, "dv/dt = -v / (10*ms) : 1", method="exact")
+    monitor = StateMonitor(group, "v", record=True)
+    Network(group, monitor).run(5 * ms)
+    _, ax = plt.subplots()
+    plot._traces(monitor, ax, 0 * ms, None)
+    assert ax.get_legend() is None and len(ax.lines) == 40
     plt.close("all")
 
 
