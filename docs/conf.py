@@ -5,6 +5,7 @@ The API pages import the installed package (``pip install ".[docs]"``): the
 source tree alone lacks ``rtrl_brian.models``, which is installed from ``models/``.
 """
 
+import inspect
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -28,4 +29,18 @@ autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 default_role = "py:obj"
 html_theme = "alabaster"
+html_theme_options = {"page_width": "1100px"}  # code lines of up to 100 characters fit
 html_static_path = []
+
+
+def _init_signature(app, what, name, obj, options, signature, return_annotation):
+    """Classes Brian2 creates through ``__new__(cls, *args, **kw)`` (RTRL, BPTT): the
+    signature of their ``__init__``."""
+    if what != "class" or not name.startswith("rtrl_brian.") or signature != "(*args, **kw)":
+        return None
+    parameters = list(inspect.signature(obj.__init__).parameters.values())[1:]
+    return str(inspect.Signature(parameters)), return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _init_signature)
