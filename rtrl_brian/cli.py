@@ -173,7 +173,7 @@ def _train(args):
                         sparsity=settings["sparsity"], engine=args.engine, seed=args.seed,
                         lr=settings["lr"], update_every=settings["update_every"],
                         adaptive_fraction=settings.get("adaptive_fraction", 1.0))
-    record = training.run(log=lambda line: print(line, flush=True))
+    record = training.run(log=lambda line: print(line, flush=True), bars=sys.stderr.isatty())
     paths = write_training_report(training, record, out, settings)
     print("wrote " + ", ".join(str(path) for path in paths))
 
@@ -213,7 +213,7 @@ def _run(args):
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
                  seed=args.seed, log=lambda line: print(line, flush=True),
-                 neuron_model=args.model)
+                 neuron_model=args.model, bars=sys.stderr.isatty())
     elif args.command == "bench":
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,

@@ -18,7 +18,7 @@ __all__ = ["run_demo"]
 
 
 def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=print,
-             neuron_model="lif"):
+             neuron_model="lif", bars=False):
     """
     Train recurrent spiking units online on pattern generation; write figures.
 
@@ -42,6 +42,8 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
         Receives progress lines.
     neuron_model : {'lif', 'alif'}
         `rtrl_brian.models.lif` or `rtrl_brian.models.alif` recurrent units.
+    bars : bool
+        Progress bars instead of progress lines (`Training.run`).
 
     Returns
     -------
@@ -60,7 +62,7 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     log(f"Pattern generation: {n_rec} {neuron_model.upper()} units, "
         f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the recurrent "
         f"ones pruned), {trials} trials of {steps} ms, exact online RTRL")
-    record = training.run(log=log)
+    record = training.run(log=log, bars=bars)
     write_training_report(training, record, out_dir, settings)
 
     losses = np.array(record.loss)

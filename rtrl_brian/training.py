@@ -8,12 +8,14 @@ learning switched off. The command line (``rtrl-brian train``), the demo and
 the experiments use it.
 """
 
+import shutil
 import time
 from dataclasses import dataclass, field
 
 import brian2
 import numpy as np
 from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, second
+from tqdm import tqdm
 
 from . import optim, sparsity as sparsity_tools
 from .catalog import TASK_SETTINGS
@@ -163,7 +165,7 @@ class Training:
         recorded = self.outputs.variables["y"].get_value()
         return np.array(recorded[-self.task.steps:])
 
-    def run(self, log=None, report_seconds=2.0):
+    def run(self, log=None, report_seconds=2.0, bars=False):
         """
         Train on the training trials, then score the held-out ones.
 
@@ -173,12 +175,14 @@ class Training:
             Receives progress lines: after a trial at most every
             ``report_seconds`` (and after the last), and during long trials.
         report_seconds : float
+        bars : bool
+            Progress bars (tqdm) instead of progress lines, for a terminal.
 
         Returns
         -------
         record : TrainingRun
         """
-        progress = _Progress(log, report_seconds, self.trials, self.task.score_name)
+        progress = _Progress(log, report_seconds, self.trials, self.task.score_name, bars)
         learner, record, steps = self.learner, self.record, self.task.steps
 
         def record_trial(trial):
@@ -198,6 +202,7 @@ class Training:
             log(f"preparing {self.trials} trials of {steps} steps (Brian2 code generation; the "
                 f"first cython run compiles for up to a minute)")
         learner.trials(steps, start_training_trial)
+        progress.start(self.trials, "training")
         self.net.run(self.trials * steps * defaultclock.dt, report=progress.brian_report,
                      report_period=report_seconds * second)
         start_training_trial(self.trials)
@@ -224,6 +229,7 @@ class Training:
 
         start_test_trial = self._trial_starts(self.held_out, score)
         self.learner.trials(self.task.steps, start_test_trial)
+        progress.start(self.test_trials, "held-out")
         self.net.run(self.test_trials * self.task.steps * defaultclock.dt,
                      report=progress.brian_report, report_period=progress.every * second)
         start_test_trial(self.test_trials)
@@ -244,25 +250,45 @@ class _Progress:
     Progress lines: trial, loss and score (means over the last `RECENT_TRIALS`
     trials, as the summary reports them), time left; and a heartbeat inside long
     trials. Time left is estimated from the trials after the first, which also
-    generated and compiled code.
+    generated and compiled code. With ``bars``, tqdm progress bars (for a
+    terminal) take the place of the lines.
     """
 
-    def __init__(self, log, every_seconds, trials, score_name):
+    def __init__(self, log, every_seconds, trials, score_name, bars=False):
         self.log, self.every, self.trials, self.score_name = log, every_seconds, trials, score_name
         self.started = self.last = time.time()
         self.first_done = None
+        self.bars, self.bar = bars, None
+
+    def start(self, trials, what):
+        """Before a run of ``trials`` (``what``: 'training' or 'held-out')."""
+        if self.bars:
+            width = shutil.get_terminal_size((100, 24)).columns  # (a terminal of width 0)
+            self.bar = tqdm(total=trials, desc=what, unit="trial", ncols=width)
+
+    def _advance(self, trial, trials, postfix=""):
+        """Move the bar; whether it stood in for a line."""
+        if self.bar is None:
+            return False
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(1)
+        if trial >= trials:
+            self.bar.close()
+            self.bar = None
+        return True
 
     def trial_done(self, trial, losses, scores):
         now = time.time()
         if self.first_done is None:
             self.first_done = now
-        if self.log is None or (now - self.last < self.every and trial < self.trials):
+        recent = min(RECENT_TRIALS, trial)
+        figures = (f"loss {float(np.mean(losses[-recent:])):.4f}, {self.score_name} "
+                   f"{_format_score(self.score_name, float(np.mean(scores[-recent:])))}")
+        if self._advance(trial, self.trials, f"mean of the last {recent}: {figures}") or \
+                self.log is None or (now - self.last < self.every and trial < self.trials):
             return
         self.last = now
-        recent = min(RECENT_TRIALS, trial)
-        line = (f"trial {trial:5d}/{self.trials}  mean of the last {recent:2d}: loss "
-                f"{float(np.mean(losses[-recent:])):.4f}, {self.score_name} "
-                f"{_format_score(self.score_name, float(np.mean(scores[-recent:])))}  "
+        line = (f"trial {trial:5d}/{self.trials}  mean of the last {recent:2d}: {figures}  "
                 f"elapsed {_clock(now - self.started)}")
         if trial > 1:
             per_trial = (now - self.first_done) / (trial - 1)
@@ -272,13 +298,18 @@ class _Progress:
     def held_out_done(self, trial, trials):
         """After each held-out trial: a line at most every ``every_seconds``."""
         now = time.time()
-        if self.log is None or (now - self.last < self.every and trial < trials):
+        if self._advance(trial, trials) or self.log is None or \
+                (now - self.last < self.every and trial < trials):
             return
         self.last = now
         self.log(f"held-out trial {trial:5d}/{trials}  elapsed {_clock(now - self.started)}")
 
     def brian_report(self, elapsed, completed, start, duration):
-        """Brian2's ``report`` callback: speaks only when no trial ended for a while."""
+        """Brian2's ``report`` callback: speaks only when no trial ended for a while
+        (code generation and compilation, long trials)."""
+        if self.bar is not None:
+            self.bar.refresh()  # its clock goes on
+            return
         now = time.time()
         if self.log is None or now - self.last < 2 * self.every or completed >= 1.0:
             return

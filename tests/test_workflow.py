@@ -306,3 +306,16 @@ def test_help_answers_without_importing_brian2():
 def test_catalog_names_every_task_and_model():
     assert set(TASK_SUMMARIES) == set(TASKS) == set(TASK_SETTINGS)
     assert set(MODEL_SUMMARIES) == set(MODELS)
+
+
+def test_progress_bars_stand_in_for_progress_lines(capsys):
+    """In a terminal, tqdm bars for training and held-out trials (on stderr) take the
+    place of the progress lines; the last lines still say what came out."""
+    task = PatternGeneration(steps=20, n_inputs=5, rate=0.2)
+    lines = []
+    Training(task, "lif", 6, trials=3, test_trials=2).run(log=lines.append, bars=True)
+    bars = capsys.readouterr().err
+    assert "training: 100%" in bars and "3/3" in bars and "held-out: 100%" in bars
+    assert "mean of the last 3: loss" in bars
+    assert not any(line.startswith(("trial ", "held-out trial")) for line in lines)
+    assert lines[-1].startswith("held-out nmse over 2 trials: ")
