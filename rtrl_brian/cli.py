@@ -174,6 +174,7 @@ def _train(args):
                         lr=settings["lr"], update_every=settings["update_every"],
                         adaptive_fraction=settings.get("adaptive_fraction", 1.0))
     record = training.run(log=lambda line: print(line, flush=True), bars=sys.stderr.isatty())
+    print(f"writing metrics and the dashboard to {out}/ ...", flush=True)
     paths = write_training_report(training, record, out, settings)
     print("wrote " + ", ".join(str(path) for path in paths))
 

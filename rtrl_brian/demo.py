@@ -63,6 +63,7 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
         f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the recurrent "
         f"ones pruned), {trials} trials of {steps} ms, exact online RTRL")
     record = training.run(log=log, bars=bars)
+    log(f"writing metrics and figures to {out_dir}/ ...")
     write_training_report(training, record, out_dir, settings)
 
     losses = np.array(record.loss)
