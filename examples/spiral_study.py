@@ -135,7 +135,8 @@ def plot(runs, out):
         ax.set_xlabel("recurrent parameter sparsity")
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0].legend(frameon=False, fontsize=8)
+    if any(not row["activity_sparse"] for row in table):
+        axes[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "spiral_sparsity.png", dpi=120)
     plt.close("all")
