@@ -205,7 +205,7 @@ class StepProgram:
                                     "Brian2 around the op (no generated form yet)")
             return self._local(position, op)
         except NotCompilable as error:
-            raise NotCompilable(f"{where}: {error}") from None
+            raise NotCompilable(f"{where}: {error}") from error
 
     def _external_calls(self, position, op, index_of):
         """Replace calls without a C form by inputs evaluated before the step."""

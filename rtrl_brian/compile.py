@@ -239,7 +239,7 @@ class _Compiler:
         try:
             return symbolic.differentiable(expr), symbolic
         except NotImplementedError as exc:
-            raise unsupported(obj, line, str(exc)) from None
+            raise unsupported(obj, line, str(exc)) from exc
 
 
 def _subexpressions(group, suffix=""):
@@ -461,12 +461,12 @@ def entries(owner, var):
         return int(var.size)
     try:
         return int(np.asarray(owner.variables["N"].get_value()).reshape(-1)[0])
-    except NotImplementedError:
+    except NotImplementedError as exc:
         raise UnsupportedConstructError(
             f"'{owner.name}': under a standalone device the number of synapses must be known "
             f"before the build, which it is not for synapses created by a condition or a "
             f"probability: create them from arrays, {owner.name}.connect(i=sources, "
-            f"j=targets), drawing the connectivity with numpy.") from None
+            f"j=targets), drawing the connectivity with numpy.") from exc
 
 
 def _is_run_regularly(obj):
@@ -853,7 +853,7 @@ class _OpBuilder:
         except NotImplementedError as exc:
             raise unsupported(group, line, f"a threshold condition {exc}",
                               "Each comparison gives the surrogate derivative an argument "
-                              "x = lhs - rhs.") from None
+                              "x = lhs - rhs.") from exc
         conditions, symbolic = [], None
         for comparison in comparisons:
             lhs, rhs = comparison.lhs, comparison.rhs

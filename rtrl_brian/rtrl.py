@@ -214,7 +214,7 @@ class RTRL(StepObserver):
         except NotCompilable as error:
             raise UnsupportedConstructError(
                 f"{self.name}: under cpp_standalone the learning step runs as generated C, "
-                f"which cannot be generated here: {error}.") from None
+                f"which cannot be generated here: {error}.") from error
         self._check_standalone(program, None)
         self._standalone_reset = False  # reset_state() before a run: reset at its first step
         self._standalone_reported = False
@@ -274,7 +274,7 @@ class RTRL(StepObserver):
         except NotCompilable as error:
             raise UnsupportedConstructError(
                 f"{self.name}: engine='compiled' cannot generate the step: {error}. Use "
-                f"engine='sparse' (the same gradients, evaluated in Python).") from None
+                f"engine='sparse' (the same gradients, evaluated in Python).") from error
         self._prepared_ops = self.ops
 
     def before_run(self, run_namespace):
