@@ -27,7 +27,7 @@ MODEL_SUMMARIES = {
 
 #: Settings `rtrl-brian train` starts from for each task (any can be overridden).
 TASK_SETTINGS = {
-    "pattern": dict(model="lif", neurons=100, sparsity=0.8, trials=200, test_trials=1,
+    "pattern": dict(model="lif", neurons=100, sparsity=0.8, trials=200, test_trials=5,
                     lr=3e-3, update_every=10),
     "evidence": dict(model="alif", neurons=100, sparsity=0.9, trials=2000, test_trials=200,
                      lr=3e-3, update_every=10, adaptive_fraction=0.5),

@@ -6,7 +6,7 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from brian2 import ms, prefs
+from brian2 import defaultclock, ms, prefs
 
 from . import plot
 from .catalog import TASK_SETTINGS
@@ -56,40 +56,64 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     out_dir = pathlib.Path(out_dir)
     settings = dict(TASK_SETTINGS["pattern"], model=neuron_model, neurons=n_rec, trials=trials)
     task = PatternGeneration(steps=steps, seed=seed)
-    training = Training(task, neuron_model, n_rec, trials=trials, test_trials=1,
-                        sparsity=settings["sparsity"], seed=seed, lr=settings["lr"],
-                        update_every=settings["update_every"])
+    training = Training(task, neuron_model, n_rec, trials=trials,
+                        test_trials=settings["test_trials"], sparsity=settings["sparsity"],
+                        seed=seed, lr=settings["lr"], update_every=settings["update_every"])
     log(f"Pattern generation: {n_rec} {neuron_model.upper()} units, "
         f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the recurrent "
         f"ones pruned), {trials} trials of {steps} ms, exact online RTRL")
     record = training.run(log=log, bars=bars)
     log(f"writing metrics and figures to {out_dir}/ ...")
     write_training_report(training, record, out_dir, settings)
-
-    losses = np.array(record.loss)
-    readout = np.asarray(training.outputs.y).T  # (steps, n_outputs)
-    times = np.arange(steps) * 1.0
-    last = training.spikes[1]
-    ax = plot.raster(last.i[:], last.t[:] / ms - trials * steps)
-    ax.set_title("Recurrent spikes, held-out trial after learning")
-    ax.figure.savefig(out_dir / "raster.png", dpi=120)
-    ax = plot.learning_curve(losses)
-    ax.set_title("Online RTRL: loss per trial")
-    ax.figure.savefig(out_dir / "learning_curve.png", dpi=120)
-    fig, axes = plt.subplots(2, 1, sharex=True, figsize=(6, 5))
-    plot.readout_vs_target(times, readout[:steps, 0], task.target[:, 0], ax=axes[0],
-                           label="first trial")
-    plot.readout_vs_target(times, readout[-steps:, 0], task.target[:, 0], ax=axes[1],
-                           label=f"after learning (NMSE {record.test_score:.3f})")
-    fig.savefig(out_dir / "readout.png", dpi=120)
-    ax = plot.operations(training.learner, smooth=steps)
-    ax.set_title("Influence-matrix work per step")
-    ax.figure.tight_layout()
-    ax.figure.savefig(out_dir / "operations.png", dpi=120)
+    for name, figure in demo_figures(training, record).items():
+        figure.savefig(out_dir / f"{name}.png", dpi=120)
     plt.close("all")
+    losses = np.array(record.loss)
     np.savetxt(out_dir / "losses.csv", losses, header="trial_loss", comments="")
     recent = min(RECENT_TRIALS, len(losses))
     log(f"trial loss: first {losses[0]:.4f}, mean of the last {recent} "
         f"{np.mean(losses[-recent:]):.4f} (summary.json: final_loss); held-out NMSE "
         f"{record.test_score:.4f}; figures in {out_dir}/")
     return losses
+
+
+def demo_figures(training, record):
+    """
+    The demo's figures: ``raster`` (recurrent spikes in the last held-out trial),
+    ``learning_curve`` (loss per training trial), ``readout`` (the readout against
+    its target in the first training trial and the last held-out one) and
+    ``operations`` (influence-matrix work per step).
+
+    Returns
+    -------
+    figures : dict
+        Name to matplotlib Figure.
+    """
+    task, steps = training.task, training.task.steps
+    dt_ms = float(defaultclock.dt / ms)
+    times = np.arange(steps) * dt_ms
+    last_start = (training.trials + training.test_trials - 1) * steps * dt_ms
+    recurrent = training.spikes[1]
+    keep = np.asarray(recurrent.t[:] / ms) >= last_start
+    ax = plot.raster(np.asarray(recurrent.i[:])[keep],
+                     np.asarray(recurrent.t[:] / ms)[keep] - last_start)
+    ax.set_title("recurrent spikes, last held-out trial")
+    ax.set_xlabel("time in the trial (ms)")
+    figures = {"raster": ax.figure}
+    ax = plot.learning_curve(record.loss)
+    ax.set_title("online RTRL: loss per training trial")
+    figures["learning_curve"] = ax.figure
+    readout = np.asarray(training.outputs.y).T  # (steps, n_outputs)
+    figure, axes = plt.subplots(2, 1, sharex=True, figsize=(6, 5))
+    plot.readout_vs_target(times, readout[:steps, 0], task.target[:, 0], ax=axes[0],
+                           label="first training trial")
+    plot.readout_vs_target(times, readout[-steps:, 0], task.target[:, 0], ax=axes[1],
+                           label=f"last held-out trial (held-out NMSE {record.test_score:.3f})")
+    axes[0].set_xlabel("")
+    axes[1].set_xlabel("time in the trial (ms)")
+    figures["readout"] = figure
+    ax = plot.operations(training.learner, smooth=steps)
+    ax.set_title("influence-matrix work per step", pad=18)
+    ax.figure.tight_layout()
+    figures["operations"] = ax.figure
+    return figures

@@ -1,5 +1,6 @@
 """The demo writes its figures; check_gradients agrees RTRL with BPTT on random networks."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
@@ -7,7 +8,9 @@ from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Syn
 from brian2.utils.logger import catch_logs
 
 import rtrl_brian as rb
-from rtrl_brian.demo import run_demo
+from rtrl_brian.demo import demo_figures, run_demo
+from rtrl_brian.tasks import PatternGeneration
+from rtrl_brian.training import Training
 from helpers import weighted_synapses
 
 
@@ -17,6 +20,36 @@ def test_demo_writes_figures_and_losses(tmp_path):
     for name in ("raster.png", "learning_curve.png", "readout.png", "operations.png",
                  "dashboard.png", "losses.csv", "metrics.csv", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_demo_figures_show_what_their_titles_say():
+    """Each figure's data: times within the trial, the last held-out trial, one loss
+    per training trial, the target under the readout."""
+    task = PatternGeneration(steps=30, seed=0)
+    training = Training(task, "lif", 8, trials=4, test_trials=3, sparsity=0.5)
+    record = training.run()
+    figures = demo_figures(training, record)
+    raster = figures["raster"].axes[0]
+    times = raster.lines[0].get_xdata()
+    assert raster.get_title() == "recurrent spikes, last held-out trial"
+    assert len(times) and times.min() >= 0 and times.max() < 30
+    last_start = (4 + 3 - 1) * 30 * ms
+    spikes = training.spikes[1]
+    assert len(times) == np.count_nonzero(spikes.t[:] >= last_start)
+    curve = figures["learning_curve"].axes[0]
+    assert np.allclose(curve.lines[0].get_ydata(), record.loss)
+    first, last = figures["readout"].axes
+    readout = np.asarray(training.outputs.y)[0]
+    for ax, trace in ((first, readout[:30]), (last, readout[-30:])):
+        target_line, readout_line = ax.lines
+        assert np.allclose(target_line.get_ydata(), task.target[:, 0])
+        assert np.allclose(readout_line.get_ydata(), trace)
+    assert last.get_legend().get_texts()[1].get_text().startswith(
+        f"last held-out trial (held-out NMSE {record.test_score:.3f}")
+    operations = figures["operations"].axes[0]
+    assert [t.get_text() for t in operations.get_legend().get_texts()] == [
+        "dense engine", "sparse engine", "active units (right)"]
+    plt.close("all")
 
 
 @pytest.mark.codegen_independent
