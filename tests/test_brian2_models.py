@@ -11,6 +11,7 @@ import sys
 from unittest import mock
 
 import brian2
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from brian2 import Network, StateMonitor, defaultclock, seed
@@ -125,3 +126,24 @@ def test_model_example_learns_and_writes_its_figure(name, tmp_path):
     assert max(errors.values()) < 1e-9
     assert len(losses) == 4 and np.all(np.isfinite(losses))
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.codegen_independent
+def test_model_figure_shows_the_run():
+    """What the examples' figure shows: spikes of the last trial in time from its start,
+    the readout of the first and last trials against the target, the loss per trial."""
+    model = load("adex").build()
+    learner, (spikes, trace) = fitting.learn(model, 3)
+    figure = fitting.figure("adex", learner, (spikes, trace), model)
+    raster, readout, curve = figure.axes[:3]
+    window = model.steps * float(defaultclock.dt / brian2.ms)
+    times = np.concatenate([line.get_xdata() for line in raster.lines])
+    assert times.min() >= 0 and times.max() < window
+    assert len(times) == np.count_nonzero(spikes.t[:] >= 2 * model.steps * defaultclock.dt)
+    y = np.asarray(getattr(trace, model.output.name))[0]
+    target, first, last = (line.get_ydata() for line in readout.lines)
+    steps = model.steps
+    assert np.allclose(first, y[:steps]) and np.allclose(last, y[-steps:])
+    assert np.allclose(target, fitting.sine_target(steps, len(model.output.group))[:, 0])
+    assert np.allclose(curve.lines[0].get_ydata(), learner.history["trial_loss"])
+    plt.close(figure)

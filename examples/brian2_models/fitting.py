@@ -177,8 +177,9 @@ def exactness(model, steps=None, engines=("sparse", "dense")):
     return errors, gradients
 
 
-def figure(name, learner, monitors, model, path):
-    """Spikes, readout against target (first and last trial), learning curve."""
+def figure(name, learner, monitors, model):
+    """Spikes (last trial), readout against target (first and last trial), learning
+    curve: a matplotlib Figure."""
     spikes, trace = monitors
     steps = model.steps
     dt_ms = float(b2.defaultclock.dt / b2.ms)
@@ -196,8 +197,7 @@ def figure(name, learner, monitors, model, path):
     axes[1].legend(frameon=False, fontsize=8)
     rb.plot.learning_curve(learner, ax=axes[2])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def main(name, build, argv=None, trials=30):
@@ -224,7 +224,9 @@ def main(name, build, argv=None, trials=30):
     model = build()
     learner, monitors = learn(model, args.trials)
     losses = learner.history["trial_loss"]
-    figure(name, learner, monitors, model, out / f"{name}.png")
+    fig = figure(name, learner, monitors, model)
+    fig.savefig(out / f"{name}.png", dpi=100)
+    plt.close(fig)
     window = min(5, len(losses))
     print(f"{name}: RTRL vs BPTT {max(errors.values()):.1e} (sparse and dense engines); "
           f"trial loss, mean of the first and last {window} of {len(losses)} trials: "
