@@ -1,5 +1,6 @@
 """The documentation's code runs as printed."""
 
+import json
 import pathlib
 import re
 
@@ -44,3 +45,33 @@ def test_readme_code_runs_as_printed(capsys):
     assert "relative error (RTRL vs BPTT)" in printed
     gradient = namespace["learner"].gradient(namespace["s_rec"].w)
     assert np.abs(gradient).max() > 0  # the weights are set: a real gradient
+
+
+def recorded(folder):
+    """The held-out score a gallery run recorded in its summary.json."""
+    return json.loads((DOCS / folder / "summary.json").read_text())["results"]["test_score"]
+
+
+#: Held-out results the pages quote, each with the run that recorded it: (page, text
+#: with ``{}`` where the number stands, format, folder of the run).
+QUOTED = [
+    ("gallery.md", "NMSE **{}** on 5 trials after 200", ".3f", "gallery/demo"),
+    ("gallery.md", "accuracy **{}** on 200 trials after 2,000", ".1%", "gallery/evidence"),
+    ("gallery.md", "accuracy {} per bit after 1,000 trials", ".1%", "gallery/recall"),
+    ("gallery.md", "accuracy {} on 500 sequences after 1,000", ".0%", "gallery/spiral"),
+    ("gallery.md", "Held-out NMSE {} on 5 trials after 200", ".3f", "images/alif_demo"),
+    ("models.md", "held-out NMSE {} over 5 trials", ".3f", "gallery/demo"),
+    ("models.md", "ALIF: held-out NMSE {} ", ".3f", "images/alif_demo"),
+    ("../README.md", "pattern generation held-out NMSE {}\n", ".3f", "gallery/demo"),
+    ("../README.md", "evidence accumulation\n{} held-out", ".0%", "gallery/evidence"),
+]
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("page, text, form, folder", QUOTED,
+                         ids=[f"{page}:{folder}" for page, _, _, folder in QUOTED])
+def test_quoted_results_are_the_recorded_ones(page, text, form, folder):
+    """Found by a new user: the README quoted an NMSE the code no longer gave. The
+    quoted number is the one the gallery run recorded (regenerate both together)."""
+    number = format(recorded(folder), form).replace("%", " %")
+    assert text.format(number) in (DOCS / page).read_text(), (page, text, number)
