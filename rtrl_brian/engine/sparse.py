@@ -94,6 +94,41 @@ class _Coupling:
         return np.asarray(matrix @ source_rows, dtype=source_rows.dtype)
 
 
+class _RowsBefore:
+    """
+    The influence-matrix rows one op reads, as they are before it writes.
+
+    Rows of the blocks in ``written`` are copied when first asked for, and the
+    copy serves every later request of the op's outputs (a pathway writing
+    several per-synapse variables reads the same rows for each); other rows are
+    read where they are. With ``shared`` (several outputs) no copy is handed
+    out as owned, since `_Coupling.product` may overwrite an owned array.
+    """
+
+    def __init__(self, engine, written, shared):
+        self.engine, self.written, self.shared = engine, written, shared
+        self.copies = {}  # block -> (array of copied rows, row of each element or -1)
+
+    def rows(self, block, elements):
+        """``(array, positions, scale, owned)`` as `SparseEngine._rows`."""
+        engine = self.engine
+        if block not in self.written or block in engine._spikes:
+            return engine._rows(block, elements)
+        array, position = self.copies.get(block, (None, None))
+        if array is None:
+            array = np.zeros((0, engine.n_columns), dtype=engine.dtype)
+            position = np.full(engine.layout.size(block), -1, dtype=np.intp)
+        missing = elements[position[elements] < 0]
+        if len(missing):
+            position[missing] = len(array) + np.arange(len(missing))
+            copied = engine.S[engine._global(block, missing)]
+            array = np.concatenate([array, copied]) if len(array) else copied
+            self.copies[block] = (array, position)
+        positions = position[elements]
+        return array, positions, engine.scale[engine._global(block, elements)], \
+            not self.shared and len(positions) == len(array)
+
+
 def _is_identity(index):
     return len(index) == 0 or (index[0] == 0 and index[-1] == len(index) - 1
                                and bool(np.all(np.diff(index) == 1)))
@@ -146,36 +181,36 @@ class SparseEngine(Engine):
             return self._spikes[block].position[elements] >= 0
         return self.scale[self._global(block, elements)] != 0.0
 
-    def _rows(self, block, elements, in_place):
-        """
-        Where rows ``elements`` of ``block`` are: ``M[block][elements[e]] =
-        scale[e] * array[positions[e]]``.
+    def _before(self, written, shared):
+        """The rows an op reads as they are before it writes (`_RowsBefore`)."""
+        return _RowsBefore(self, written, shared)
 
-        Spike rows are always read in place (their store is replaced, never
-        written, see `_SpikeRows.assign`); state rows are copied unless
-        ``in_place`` (the op reading them does not write their block).
+    def _rows(self, block, elements):
+        """
+        Where rows ``elements`` of ``block`` are, read in place: ``M[block][elements[e]]
+        = scale[e] * array[positions[e]]`` (spike rows: scale 1; their store is
+        replaced, never written, see `_SpikeRows.assign`).
 
         Returns
         -------
         array, positions, scale : ndarray
         owned : bool
-            Whether ``array`` is a private copy.
+            Whether ``array`` is a private copy (never, here; see `_RowsBefore`).
         """
         if block in self._spikes:
             store = self._spikes[block]
             return store.rows, store.position[elements], np.ones(len(elements)), False
         rows = self._global(block, elements)
-        if in_place:
-            return self.S, rows, self.scale[rows], False
-        return self.S[rows], np.arange(len(rows)), self.scale[rows], True
+        return self.S, rows, self.scale[rows], False
 
     # -- applying ops -----------------------------------------------------------------
     def apply(self, linearization):
         if linearization.assigns:
             self._assign(linearization)
         else:
-            written = {out.block for out in linearization.outputs}
-            pending = [(out, self._coupling(out.rows, out.index, out.n, written),
+            before = self._before({out.block for out in linearization.outputs},
+                                  len(linearization.outputs) > 1)
+            pending = [(out, self._coupling(out.rows, out.index, out.n, before),
                         self._immediate(out.columns, out.index))
                        for out in linearization.outputs]  # all from M before the op
             for out, coupling, columns in pending:
@@ -199,9 +234,9 @@ class SparseEngine(Engine):
                 else:
                     cross.append(term)
             split.append((out, diagonal, cross))
-        written = {out.block for out, diagonal, cross in split
-                   if diagonal is not None or cross or out.columns}
-        pending = [(out, diagonal, self._coupling(cross, out.index, out.n, written),
+        before = self._before({out.block for out, diagonal, cross in split
+                               if diagonal is not None or cross or out.columns}, len(split) > 1)
+        pending = [(out, diagonal, self._coupling(cross, out.index, out.n, before),
                     self._immediate(out.columns, out.index)) for out, diagonal, cross in split]
         for out, diagonal, coupling, columns in pending:
             if out.block in self._spikes:
@@ -218,14 +253,14 @@ class SparseEngine(Engine):
         self._add_rows(out.block, coupling)
         self._add_columns(out.block, columns)
 
-    def _coupling(self, terms, out_index, n_out, written):
+    def _coupling(self, terms, out_index, n_out, before):
         """
         The row terms of one output as a CSR coupling over its receiving rows.
 
         Only elements with a non-zero coefficient and a non-zero source row
-        enter; each source row is read once. Source rows of a block in
-        ``written`` (the blocks the op writes) are copied first; all others
-        are read where they are.
+        enter; each source row is read once, through ``before`` (`_RowsBefore`:
+        rows of the blocks the op writes are copied, once for all its outputs;
+        all others are read where they are).
 
         Returns
         -------
@@ -245,8 +280,7 @@ class SparseEngine(Engine):
                 needed, source_of = live, np.arange(len(live))
             else:
                 needed, source_of = np.unique(index[live], return_inverse=True)
-            array, positions, row_scale, owned = self._rows(term.block, needed,
-                                                            term.block not in written)
+            array, positions, row_scale, owned = before.rows(term.block, needed)
             found.append((array, positions, source_of, owned))
             targets.append(live if out_index is None else out_index[live])
             weights.append(term.coef[live] * row_scale[source_of])
