@@ -57,8 +57,14 @@ def owner_of(view):
     if not isinstance(view, VariableView):
         raise TypeError(f"Expected a Brian2 group variable such as 'S.w' or 'G.v', "
                         f"got {type(view).__name__} {view!r}.")
-    owner = view.group
-    if isinstance(owner, Subgroup):
+    try:
+        owner = view.group
+        subgroup = isinstance(owner, Subgroup)
+    except ReferenceError as exc:  # Brian2's variables refer to their group weakly
+        raise ValueError(f"The group that owned the variable '{view.name}' no longer exists: "
+                         f"keep a reference to the group (or synapses) while learning "
+                         f"it.") from exc
+    if subgroup:
         raise UnsupportedConstructError(
             f"Cannot learn through Subgroup '{owner.name}': use the variable of the "
             f"full group '{owner.source.name}' instead."

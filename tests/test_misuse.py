@@ -4,6 +4,7 @@ is wrong, and leaves the network, the parameters and the learner as they were.
 """
 
 import copy
+import gc
 import re
 
 import numpy as np
@@ -201,3 +202,19 @@ def test_synapses_added_to_a_learned_group_are_learned_through():
         assert np.abs(reference).max() > 0
         assert np.max(np.abs(objects["learner"].gradient(var) - reference)) <= \
             1e-12 * np.abs(reference).max()
+
+
+@pytest.mark.codegen_independent
+def test_a_variable_whose_synapses_are_gone_is_refused_by_name():
+    """Brian2's variables refer to their group weakly: once the synapses are collected,
+    their `w` names a group that no longer exists."""
+    group = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
+                        method="exact")
+    synapses = Synapses(group, group, "w : 1", on_pre="v += w")
+    synapses.connect()
+    weights = synapses.w
+    del synapses
+    gc.collect()
+    with pytest.raises(ValueError, match=r"The group that owned the variable 'w' no longer "
+                                         r"exists: keep a reference"):
+        rb.RTRL([weights], rb.losses.MSE(group.v, np.zeros((5, 3))))

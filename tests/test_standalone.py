@@ -259,18 +259,18 @@ def small_network(target=None, drive=False, poisson=False, connect_arrays=True,
 
 @pytest.mark.codegen_independent
 @pytest.mark.parametrize("change, error, message", [
-    (lambda: rb.BPTT(*_parts(small_network()), namespace={}), UnsupportedConstructError,
+    (lambda: _learner(rb.BPTT, small_network(), namespace={}), UnsupportedConstructError,
      r"'CPPStandaloneDevice' is not supported: BPTT runs as a NetworkOperation"),
-    (lambda: rb.RTRL(*_parts(small_network()), engine="dense", namespace={}), ValueError,
+    (lambda: _learner(rb.RTRL, small_network(), engine="dense", namespace={}), ValueError,
      r"engine='dense' runs in Python only"),
-    (lambda: rb.RTRL(*_parts(small_network()), dtype=np.float32, namespace={}), ValueError,
+    (lambda: _learner(rb.RTRL, small_network(), dtype=np.float32, namespace={}), ValueError,
      "float64"),
-    (lambda: rb.RTRL(*_parts(small_network(connect_arrays=False)), namespace={}),
+    (lambda: _learner(rb.RTRL, small_network(connect_arrays=False), namespace={}),
      UnsupportedConstructError, r"'s_in': under a standalone device the number of synapses "
                                 r"must be known before the build.*connect\(i=sources"),
-    (lambda: rb.RTRL(*_parts(small_network(drive=True)), namespace={}),
+    (lambda: _learner(rb.RTRL, small_network(drive=True), namespace={}),
      UnsupportedConstructError, r"'rec' calls a function without a C form"),
-    (lambda: rb.RTRL(*_parts(small_network(facilitation=True)), namespace={}),
+    (lambda: _learner(rb.RTRL, small_network(facilitation=True), namespace={}),
      UnsupportedConstructError, r"(?s)the learning step runs as generated C, which cannot be "
                                 r"generated here: PathwayOp of 's_in' .*per-synapse state"),
 ], ids=["bptt", "dense", "float32", "connect-p", "timed-array-drive", "synaptic-state"])
@@ -280,9 +280,11 @@ def test_what_the_binary_cannot_do_is_refused_at_construction(tmp_path, change, 
             change()
 
 
-def _parts(network):
+def _learner(kind, network, **options):
+    """A learner of the input weights; ``network`` holds the synapses meanwhile (their
+    variable refers to them weakly, so a collection could take them)."""
     synapses, loss = network
-    return [synapses.w], loss
+    return kind([synapses.w], loss, **options)
 
 
 @pytest.mark.codegen_independent
