@@ -181,10 +181,6 @@ class SparseEngine(Engine):
             return self._spikes[block].position[elements] >= 0
         return self.scale[self._global(block, elements)] != 0.0
 
-    def _before(self, written, shared):
-        """The rows an op reads as they are before it writes (`_RowsBefore`)."""
-        return _RowsBefore(self, written, shared)
-
     def _rows(self, block, elements):
         """
         Where rows ``elements`` of ``block`` are, read in place: ``M[block][elements[e]]
@@ -208,8 +204,8 @@ class SparseEngine(Engine):
         if linearization.assigns:
             self._assign(linearization)
         else:
-            before = self._before({out.block for out in linearization.outputs},
-                                  len(linearization.outputs) > 1)
+            before = _RowsBefore(self, {out.block for out in linearization.outputs},
+                                 len(linearization.outputs) > 1)
             pending = [(out, self._coupling(out.rows, out.index, out.n, before),
                         self._immediate(out.columns, out.index))
                        for out in linearization.outputs]  # all from M before the op
@@ -234,8 +230,9 @@ class SparseEngine(Engine):
                 else:
                     cross.append(term)
             split.append((out, diagonal, cross))
-        before = self._before({out.block for out, diagonal, cross in split
-                               if diagonal is not None or cross or out.columns}, len(split) > 1)
+        before = _RowsBefore(self, {out.block for out, diagonal, cross in split
+                                    if diagonal is not None or cross or out.columns},
+                             len(split) > 1)
         pending = [(out, diagonal, self._coupling(cross, out.index, out.n, before),
                     self._immediate(out.columns, out.index)) for out, diagonal, cross in split]
         for out, diagonal, coupling, columns in pending:
