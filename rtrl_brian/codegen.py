@@ -33,13 +33,24 @@ from sympy.printing.c import C99CodePrinter
 
 from .compile import linked_variables
 from .ir import SPIKE, PathwayOp, ThresholdOp
-from .surrogates import Triangle
 
 __all__ = ["NotCompilable", "ExternalCall", "StepProgram"]
 
 
 class NotCompilable(Exception):
     """The network uses something the generated step does not support."""
+
+
+def _surrogate_in_c(surrogate):
+    """The surrogate of the threshold argument ``_out0`` as a C expression."""
+    c_expression = getattr(surrogate, "c_expression", None)
+    try:
+        if c_expression is None:
+            raise NotImplementedError
+        return c_expression("_out0")
+    except NotImplementedError as error:
+        raise NotCompilable(f"the surrogate {surrogate!r} (it has no C form; derive it from "
+                            f"rtrl_brian.surrogates.Surrogate and define c_shape)") from error
 
 
 class _Printer(C99CodePrinter):
@@ -123,7 +134,8 @@ class StepProgram:
         The learner's ops, in schedule order.
     layout : StateLayout
         Row blocks of the influence matrix.
-    surrogate : Triangle
+    surrogate : Surrogate
+        Its C form (`Surrogate.c_expression`) gates the spike's derivative.
 
     Attributes
     ----------
@@ -155,10 +167,8 @@ class StepProgram:
     """
 
     def __init__(self, ops, layout, surrogate):
-        if type(surrogate) is not Triangle:
-            raise NotCompilable(f"the surrogate {surrogate!r} (only Triangle has a C form)")
         self._layout = layout
-        self._surrogate = surrogate
+        self._gate = _surrogate_in_c(surrogate)
         self._slots = _Slots()
         self._printer = _Printer()
         self._static_rows = 0  # dense count: rows times n_columns, fixed per step
@@ -311,8 +321,7 @@ class StepProgram:
             spikes = self._slots("spikes", group)
             active = self._slots("active", group)
             count = self._slots("active_count", position)
-            gate = (f"{self._surrogate.gain!r} * fmax(0.0, 1.0 - fabs(_out0) / "
-                    f"{self._surrogate.width!r})") if not op.op.constant else "0.0"
+            gate = self._gate if not op.op.constant else "0.0"
             if op.op.refractory:
                 flag = self._slots("not_refractory", group, "updated")
                 gate = f"({gate}) * D({flag})[e]"

@@ -75,3 +75,19 @@ def test_quoted_results_are_the_recorded_ones(page, text, form, folder):
     quoted number is the one the gallery run recorded (regenerate both together)."""
     number = format(recorded(folder), form).replace("%", " %")
     assert text.format(number) in (DOCS / page).read_text(), (page, text, number)
+
+
+@pytest.mark.codegen_independent
+def test_the_surrogate_of_your_own_is_the_tested_one():
+    """docs/concepts.md's example surrogate is tests/test_surrogates.py's `RaisedCosine`,
+    which that file runs on every engine and in the binary."""
+    from test_surrogates import RaisedCosine
+
+    namespace = {}
+    block, = [b for b in python_blocks("concepts.md") if "class RaisedCosine" in b]
+    exec(compile(block, "concepts.md", "exec"), namespace)
+    ours, tested = namespace["RaisedCosine"](0.7, 1.3), RaisedCosine(0.7, 1.3)
+    x = np.linspace(-1.0, 1.0, 41)
+    np.testing.assert_array_equal(ours(x), tested(x))
+    assert ours.c_expression("x") == tested.c_expression("x")
+    assert ours.support == tested.support

@@ -191,8 +191,9 @@ class ALIF(AdaptiveThreshold):
         return {"v": a["v"].copy(), "a": a["a"].copy()}, a_z, {"v_th": -z * a["v"]}
 
 
-def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach):
-    """Forward then backward through the hand-written step; returns gradients."""
+def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach, psi=psi):
+    """Forward then backward through the hand-written step, the spike's derivative
+    replaced by ``psi``; returns gradients."""
     n = w_rec.shape[0]
     alpha_out = np.exp(-DT / TAU_OUT)
     s, y = model.initial(n), np.zeros(w_out.shape[1])
