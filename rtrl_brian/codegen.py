@@ -32,13 +32,10 @@ from sympy.core.function import AppliedUndef
 from sympy.printing.c import C99CodePrinter
 
 from .compile import linked_variables
+from .errors import NotCompilable
 from .ir import SPIKE, PathwayOp, ThresholdOp
 
 __all__ = ["NotCompilable", "ExternalCall", "StepProgram"]
-
-
-class NotCompilable(Exception):
-    """The network uses something the generated step does not support."""
 
 
 def _surrogate_in_c(surrogate):

@@ -2,7 +2,7 @@
 Errors raised when a network cannot be differentiated exactly.
 """
 
-__all__ = ["UnsupportedConstructError", "unsupported"]
+__all__ = ["UnsupportedConstructError", "NotCompilable", "unsupported"]
 
 
 class UnsupportedConstructError(NotImplementedError):
@@ -13,6 +13,11 @@ class UnsupportedConstructError(NotImplementedError):
     Brian2 only fixes then), before anything in the network changes. The message
     names the object, the equation or statement, and the construct.
     """
+
+
+class NotCompilable(Exception):
+    """Something has no C form: the generated step (engine='compiled', cpp_standalone)
+    cannot include it. The message names it."""
 
 
 def unsupported(obj, line, construct, hint=""):

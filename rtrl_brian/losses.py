@@ -5,19 +5,39 @@ A loss reads one state variable of one group. ``step`` counts time steps since
 the learner's last `reset_state` (trial time): array targets, labels and masks
 are indexed by it; a `TimedArray` target is evaluated at the network time ``t``,
 as Brian2 does.
+
+A new loss is one class: derive from `Loss` and give ``__call__`` (numpy);
+for the learner inside Brian2's C++ standalone binary also ``c_arrays`` and
+``c_code`` (its C form).
 """
 
 import numpy as np
 from brian2 import TimedArray, second
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
+from .cforms import render
 from .compile import owner_of
+from .errors import NotCompilable
 
-__all__ = ["MSE", "CrossEntropy"]
+__all__ = ["Loss", "MSE", "CrossEntropy"]
 
 
-class _Loss:
-    """Common part: the variable read, and its group."""
+class Loss:
+    """
+    Base class: a loss on one state variable of one group, at every step.
+
+    Parameters
+    ----------
+    var : VariableView
+        The output, e.g. ``out.y``.
+
+    Notes
+    -----
+    Subclasses define ``__call__(y, step, t)``: the loss at one step and its
+    derivative by ``y``. Their C form, used by the learner inside the C++
+    standalone binary, is ``c_arrays()`` (the data it reads) and
+    ``c_code(arrays)`` (its statements).
+    """
 
     def __init__(self, var):
         self.group, self.name = owner_of(var)
@@ -33,6 +53,63 @@ class _Loss:
         """``(group name, variable)``: the rows of the influence matrix it reads."""
         return (self.group.name, self.name)
 
+    def __call__(self, y, step, t):
+        """
+        Loss and its derivative at one step.
+
+        Parameters
+        ----------
+        y : ndarray
+            The output's values (``n``), in Brian2's base units.
+        step : int
+            The step of the trial (0 at the last `reset_state`).
+        t : float
+            The network time in seconds.
+
+        Returns
+        -------
+        loss : float
+        dloss : ndarray
+            ``dL_t/dy``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no __call__.")
+
+    def c_arrays(self):
+        """
+        The data the C form reads, by name: 1-D float64 or int64 arrays.
+
+        Their sizes are fixed when the learner is created; the values are
+        written anew before each run.
+
+        Raises
+        ------
+        NotCompilable
+            When this loss has no C form (e.g. a `TimedArray` target).
+        """
+        return {}
+
+    def c_code(self, arrays):
+        """
+        The C statements of one step.
+
+        They read the output ``const double* _y`` (``n`` values) and the trial
+        step ``const int64_t _step``, and write ``double _loss`` (starting at 0)
+        and every entry of ``double _dloss[n]``; where the data has no entry for
+        the step they set ``int _short = 1`` (the learner stops, as the numpy
+        form's `IndexError` does).
+
+        Parameters
+        ----------
+        arrays : dict
+            The C pointer of each array of `c_arrays`, by name.
+
+        Returns
+        -------
+        code : str
+        """
+        raise NotCompilable(f"the loss {type(self).__name__} (it has no C form; define "
+                            f"c_code)")
+
     def _check_length(self, what, length, step):
         if step >= length:
             raise IndexError(
@@ -41,7 +118,7 @@ class _Loss:
                 f"reset_state() at the start of each trial or give a longer {what}.")
 
 
-class MSE(_Loss):
+class MSE(Loss):
     """
     ``L_t = 0.5 * sum_k (y_k(t) - y*_k(t))**2``.
 
@@ -96,20 +173,20 @@ class MSE(_Loss):
         return self.target[step]
 
     def __call__(self, y, step, t):
-        """
-        Loss and its derivative at one step.
-
-        Returns
-        -------
-        loss : float
-        dloss : ndarray
-            ``dL_t/dy``.
-        """
         error = y - self.target_at(step, t)
         return 0.5 * float(error @ error), error
 
+    def c_arrays(self):
+        if isinstance(self.target, TimedArray):
+            raise NotCompilable("a TimedArray target (give the MSE target as a (steps, n) "
+                                "array)")
+        return {"target": np.ravel(self.target).astype(np.float64)}
 
-class CrossEntropy(_Loss):
+    def c_code(self, arrays):
+        return render("loss_mse", n=self.n, steps=len(self.target), target=arrays["target"])
+
+
+class CrossEntropy(Loss):
     """
     Softmax cross-entropy over the group's neurons, on masked steps.
 
@@ -164,3 +241,13 @@ class CrossEntropy(_Loss):
         dloss = probabilities.copy()
         dloss[label] -= 1.0
         return float(-np.log(probabilities[label])), dloss
+
+    def c_arrays(self):
+        mask = np.ones(0) if self.mask is None else self.mask
+        return {"labels": np.ravel(self.labels).astype(np.int64),
+                "mask": np.ravel(mask).astype(np.int64)}
+
+    def c_code(self, arrays):
+        return render("loss_cross_entropy", n=self.n, labels=arrays["labels"],
+                      mask=arrays["mask"], label_steps=len(self.labels) if self.labels.ndim else 0,
+                      mask_steps=0 if self.mask is None else len(self.mask))

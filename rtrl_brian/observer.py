@@ -30,7 +30,7 @@ from .errors import UnsupportedConstructError
 from .derive import StepInputs, derive_ops
 from .ir import SPIKE, PathwayOp, delayed_spike, event_key, event_variable, is_spike
 from .linear import StateLayout
-from .losses import _Loss
+from .losses import Loss
 from .noise import probe_names
 from .surrogates import Triangle
 
@@ -74,9 +74,9 @@ class StepObserver(BrianObject):
 
     def __init__(self, params, loss, surrogate=None, detach_reset=False, name="observer*",
                  namespace=None, level=0):
-        if not isinstance(loss, _Loss):
-            raise TypeError(f"'loss' must be rtrl_brian.losses.MSE or CrossEntropy, "
-                            f"got {type(loss).__name__}.")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"'loss' must be a loss of rtrl_brian.losses (MSE, CrossEntropy or "
+                            f"a subclass of Loss), got {type(loss).__name__}.")
         surrogate = Triangle() if surrogate is None else surrogate
         if not callable(surrogate):
             raise TypeError(f"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, "

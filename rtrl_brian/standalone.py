@@ -34,11 +34,9 @@ from brian2.devices.device import get_device
 from brian2.groups.group import CodeRunner
 
 from .compile import base_group, entries
-from .errors import UnsupportedConstructError
+from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
-from .losses import MSE
 from .observer import REPLAY_RTOL
-from .optim import SGD, Adam
 
 __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
            "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
@@ -96,16 +94,21 @@ class StandaloneLearning(Group, CodeRunner):
                          values=np.arange(max(1, n_params), dtype=np.int64))
         arrays.add_array("scratch", size=max(1, program.n_scratch_rows * n_params),
                          dtype=np.float64)
-        for name in ("grad", "pending", "moment1", "moment2", "before_update", "step_grad"):
+        for name in ("grad", "pending", "before_update", "step_grad"):
+            arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
+        optimizer = learner.optimizer
+        self._optimizer_state = [f"_optimizer_state{k}" for k in range(
+            0 if optimizer is None else optimizer.c_state_arrays)]
+        for name in self._optimizer_state:
             arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
         arrays.add_array("counters", size=len(COUNTERS), dtype=np.int64)
         arrays.add_array("trial_loss", size=1, dtype=np.float64)
         for name in HISTORY + ("trial_losses",):
             arrays.add_dynamic_array(f"_history_{name}", size=0, dtype=np.float64)
         self._loss_sizes = {}
-        for name, values in self._loss_arrays().items():
+        for name, values in learner.loss.c_arrays().items():
             self._loss_sizes[name] = values.size
-            arrays.add_array(name, size=max(1, values.size), dtype=values.dtype)
+            arrays.add_array(f"_loss_{name}", size=max(1, values.size), dtype=values.dtype)
         self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
         for k, (group, var) in enumerate(self._blocks):
             arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
@@ -220,6 +223,11 @@ class StandaloneLearning(Group, CodeRunner):
         thresholds = [(self._ptr(f"_count{key[1]}"), learner.ops[key[1]].op.group.n)
                       for key in program.slots if key[0] == "active_count"]
         optimizer = learner.optimizer
+        if optimizer is not None:
+            state = [f"{ptr[name]}[_p]" for name in self._optimizer_state]
+            updates = [(ptr[f"_param{p.offset}"], p.offset, p.size,
+                        optimizer.c_update(f"{ptr[f'_param{p.offset}']}[_i]", "_g", state))
+                       for p in learner.ir.params]
         kwds = {
             "step_c": program.c_source,
             "n_slots": max(1, len(program.slots)),
@@ -241,12 +249,15 @@ class StandaloneLearning(Group, CodeRunner):
                        for g in self._active_groups],
             "threshold_units": sum(n for _, n in thresholds),
             "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
-            "loss_kind": "mse" if isinstance(loss, MSE) else "ce",
+            "loss_code": loss.c_code({name: ptr[f"_loss_{name}"] for name in self._loss_sizes}),
             "loss_state": ptr[f"_state{self._blocks.index(loss.block)}"],
             "loss_row0": loss_rows.start,
             "n_out": loss.n,
             "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
-            "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+            "optimizer": optimizer is not None,
+            "optimizer_prepare": "" if optimizer is None else optimizer.c_prepare(
+                f"_counters[{COUNTERS.index('optimizer_steps')}]"),
+            "updates": updates if optimizer is not None else [],
             "update_every": learner.update_every,
             "clip": learner.clip_grad_norm,
             "learning": learner.learning,
@@ -256,38 +267,19 @@ class StandaloneLearning(Group, CodeRunner):
             "replay_rtol": repr(REPLAY_RTOL),
             "counter": {name: k for k, name in enumerate(COUNTERS)},
         }
-        if isinstance(optimizer, SGD):
-            kwds.update(lr=optimizer.lr, momentum=optimizer.momentum)
-        elif isinstance(optimizer, Adam):
-            kwds.update(lr=optimizer.lr, beta1=optimizer.betas[0], beta2=optimizer.betas[1],
-                        eps=optimizer.eps)
-        kwds.update(self._loss_data())
+        self._fill_loss_arrays()
         return kwds
 
-    def _loss_arrays(self):
-        """The loss's target, or labels and mask, flattened for the binary."""
-        loss = self.learner.loss
-        if isinstance(loss, MSE):
-            return {"_target": np.ravel(loss.target).astype(np.float64)}
-        mask = np.ones(0) if loss.mask is None else loss.mask
-        return {"_labels": np.ravel(loss.labels).astype(np.int64),
-                "_mask": np.ravel(mask).astype(np.int64)}
-
-    def _loss_data(self):
-        """Fill the loss's arrays for this run (its target may have changed); their sizes."""
-        loss = self.learner.loss
-        for name, values in self._loss_arrays().items():
+    def _fill_loss_arrays(self):
+        """Write the loss's data for this run (its target may have changed)."""
+        for name, values in self.learner.loss.c_arrays().items():
             if values.size != self._loss_sizes[name]:
                 raise UnsupportedConstructError(
-                    f"{self.learner.name}: under cpp_standalone the loss's "
-                    f"{name[1:]} keeps the size it had when the learner was created "
-                    f"({self._loss_sizes[name]} values, now {values.size}).")
+                    f"{self.learner.name}: under cpp_standalone the loss's {name} keeps the "
+                    f"size it had when the learner was created ({self._loss_sizes[name]} "
+                    f"values, now {values.size}).")
             if values.size:
-                self.variables[name].set_value(values)
-        if isinstance(loss, MSE):
-            return {"target_steps": len(loss.target)}
-        return {"label_steps": len(loss.labels) if np.ndim(loss.labels) else 0,
-                "mask_steps": 0 if loss.mask is None else len(loss.mask)}
+                self.variables[f"_loss_{name}"].set_value(values)
 
     # -- results ---------------------------------------------------------------------------
     def counters(self):
@@ -364,8 +356,9 @@ def check_standalone(learner, program):
         return "sparsity controllers (they run in Python after each step)"
     if learner.history_limit is not None:
         return "history_limit (the binary records every step)"
-    if isinstance(learner.loss, MSE) and not isinstance(learner.loss.target, np.ndarray):
-        return "a TimedArray target (give the MSE target as a (steps, n) array)"
+    missing = _missing_c_form(learner.loss, learner.optimizer)
+    if missing is not None:
+        return missing
     if learner._trial_start is not None:
         return ("a trial start callback (Python cannot run during a standalone simulation); "
                 "call trials(steps) without 'start'")
@@ -375,6 +368,18 @@ def check_standalone(learner, program):
         return "bounds on parameters"
     if prefs.devices.cpp_standalone.openmp_threads:
         return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"
+    return None
+
+
+def _missing_c_form(loss, optimizer):
+    """Why the loss or the optimizer has no C form, or None."""
+    try:
+        loss.c_code({name: name for name in loss.c_arrays()})
+        if optimizer is not None:
+            optimizer.c_prepare("count")
+            optimizer.c_update("value", "gradient", ["state"] * optimizer.c_state_arrays)
+    except NotCompilable as error:
+        return str(error)
     return None
 
 

@@ -24,13 +24,6 @@ from test_sparse_engine import STEPS, build
 pytestmark = pytest.mark.cython
 
 
-@pytest.fixture
-def compiled_step():
-    """The learner's step compiled, Brian2 itself on numpy (no compile of every network)."""
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
-        yield
-
-
 def compiled_and_dense(objects, params, loss, detach=False, **options):
     surrogate = rb.surrogates.Triangle(0.4, 0.5)
     dense = rb.RTRL(params, loss, surrogate=surrogate, detach_reset=detach, engine="dense",

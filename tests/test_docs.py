@@ -79,9 +79,9 @@ def test_quoted_results_are_the_recorded_ones(page, text, form, folder):
 
 @pytest.mark.codegen_independent
 def test_the_surrogate_of_your_own_is_the_tested_one():
-    """docs/concepts.md's example surrogate is tests/test_surrogates.py's `RaisedCosine`,
+    """docs/concepts.md's example surrogate is tests/test_plugins.py's `RaisedCosine`,
     which that file runs on every engine and in the binary."""
-    from test_surrogates import RaisedCosine
+    from test_plugins import RaisedCosine
 
     namespace = {}
     block, = [b for b in python_blocks("concepts.md") if "class RaisedCosine" in b]

@@ -106,7 +106,8 @@ MISUSES = [
     ("state-variable-as-parameter", lambda o: rb.RTRL([o["rec"].v], o["loss"]),
      ValueError, r"'rec.v' is a state variable of 'rec'"),
     ("loss-not-a-loss", lambda o: rb.RTRL([o["s_rec"].w], lambda y: 0.0),
-     TypeError, r"'loss' must be rtrl_brian.losses.MSE or CrossEntropy, got function"),
+     TypeError, r"'loss' must be a loss of rtrl_brian.losses \(MSE, CrossEntropy or a "
+                r"subclass of Loss\), got function"),
     ("surrogate-not-callable", lambda o: rb.RTRL([o["s_rec"].w], o["loss"], surrogate=0.5),
      TypeError, r"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, got float"),
     ("surrogate-negative-gain", lambda o: rb.surrogates.Triangle(width=1.0, gain=-1),

@@ -4,42 +4,25 @@ Surrogate derivatives: each one's formula, its C form, and exact gradients with 
 The references do not share the library's code: each surrogate's formula is
 written here from the literature (in another algebraic form where there is
 one), gradients come from the hand-written BPTT of tests/test_exact_bptt.py,
-and the C forms are compiled here with the system's C compiler. A surrogate
-defined in this file only (`RaisedCosine`) runs on every engine and inside the
-C++ standalone binary, as a user's own would.
+and the C forms are compiled here with the system's C compiler. A user's own
+surrogate (tests/test_plugins.py's `RaisedCosine`) is checked alongside.
 """
 
 import ctypes
 import shutil
 import subprocess
-from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import Network, SpikeMonitor, ms
 
 import rtrl_brian as rb
 from rtrl_brian.surrogates import (ArcTan, Exponential, FastSigmoid, Gaussian, Rectangular,
                                    Sigmoid, Surrogate, Triangle)
 from rtrl_brian.errors import UnsupportedConstructError
-from helpers import dense_weights, relative_error, synapse_gradient
-import test_exact_bptt
-from test_exact_bptt import LIF, N_IN, N_OUT, N_REC, STEPS, hand_bptt
-from test_standalone import build_dir, lif_network, run_learner, standalone  # noqa: F401
+from test_plugins import RaisedCosine, assert_equals_hand_bptt
+from test_standalone import lif_network
 
 WIDTH, GAIN = 0.6, 0.4
-
-
-class RaisedCosine(Surrogate):
-    """A user's surrogate: ``(1 + cos(pi u)) / 2`` on ``|u| < 1``."""
-
-    support = 1.0
-
-    def shape(self, u):
-        return np.where(np.abs(u) < 1.0, 0.5 * (1.0 + np.cos(np.pi * u)), 0.0)
-
-    def c_shape(self, u):
-        return f"(fabs({u}) < 1.0 ? 0.5 * (1.0 + cos({np.pi!r} * ({u}))) : 0.0)"
 
 
 def logistic(x):
@@ -59,6 +42,11 @@ FORMULAS = {
                                            0.0),
 }
 SURROGATES = sorted(FORMULAS, key=lambda cls: cls.__name__)
+
+
+def formula(cls):
+    """``psi`` of ``cls`` at the width and gain of the gradient tests."""
+    return lambda x: FORMULAS[cls](x, WIDTH, GAIN)
 
 
 @pytest.mark.codegen_independent
@@ -122,74 +110,18 @@ def test_a_surrogate_without_c_form_is_refused_by_the_compiled_engine():
     rb.RTRL(params, loss, surrogate=NumpyOnly(), engine="sparse")  # numpy engines take it
 
 
-def lif_learners(surrogate, engines, seed=3):
-    """The LIF network of tests/test_exact_bptt.py with one learner per engine."""
-    raster, inp, rec, out, s_in, s_rec, s_out, target = test_exact_bptt.build(LIF, seed)
-    params = [s_in.w, s_rec.w, s_out.w]
-    learners = {engine: rb.RTRL(params, rb.losses.MSE(out.y, target), surrogate=surrogate,
-                                engine=engine, name=f"learner_{engine}")
-                for engine in engines}
-    weights = [dense_weights(s_in, N_IN, N_REC), dense_weights(s_rec, N_REC, N_REC),
-               dense_weights(s_out, N_REC, N_OUT)]
-    spikes = SpikeMonitor(rec)
-    network = Network(inp, rec, out, s_in, s_rec, s_out, spikes, *learners.values())
-    return network, learners, raster, weights, target, (s_in, s_rec, s_out), spikes
-
-
-def assert_equals_hand_bptt(cls, engines):
-    surrogate = cls(WIDTH, GAIN)
-    network, learners, raster, weights, target, synapses, spikes = lif_learners(surrogate,
-                                                                                engines)
-    network.run(STEPS * ms)
-    psi = lambda x: FORMULAS[cls](x, WIDTH, GAIN)  # noqa: E731
-    *gradients, _, n_spikes = hand_bptt(LIF(None), raster, *weights, target, False, psi=psi)
-    assert spikes.num_spikes == n_spikes > 10
-    for engine, learner in learners.items():
-        for s, gradient in zip(synapses, gradients):
-            error = relative_error(learner.gradient(s.w), synapse_gradient(gradient, s))
-            assert error < 1e-9, (engine, s.name, error)
-        assert np.abs(learner.gradient(synapses[1].w)).max() > 0
-    return learners
-
-
 @pytest.mark.codegen_independent
 @pytest.mark.parametrize("cls", SURROGATES, ids=lambda cls: cls.__name__)
 def test_rtrl_with_each_surrogate_equals_hand_written_bptt(cls):
-    learners = assert_equals_hand_bptt(cls, ["sparse", "dense"])
+    learners = assert_equals_hand_bptt(cls(WIDTH, GAIN), formula(cls), ["sparse", "dense"])
     active = np.mean(learners["sparse"].history["active_fraction"])
     assert active < 1 if cls.support < np.inf else active > 0.5
 
 
-@pytest.fixture
-def compiled_step():
-    """The learner's step compiled, Brian2 itself on numpy."""
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
-        yield
-
-
-@pytest.mark.cython
-def test_a_users_surrogate_runs_on_every_engine(compiled_step):
-    assert_equals_hand_bptt(RaisedCosine, ["sparse", "dense", "compiled"])
-
-
 @pytest.mark.cython
 @pytest.mark.long
+@pytest.mark.usefixtures("compiled_step")
 @pytest.mark.parametrize("cls", [cls for cls in SURROGATES if cls is not RaisedCosine],
                          ids=lambda cls: cls.__name__)
-def test_the_compiled_engine_with_each_surrogate_equals_hand_written_bptt(cls, compiled_step):
-    assert_equals_hand_bptt(cls, ["compiled"])
-
-
-@pytest.mark.standalone
-@pytest.mark.long
-def test_a_users_surrogate_runs_in_the_binary(build_dir):  # noqa: F811
-    options = dict(surrogate=RaisedCosine(0.5, 0.5), optimizer=rb.optim.Adam(lr=0.02),
-                   update_every=4)
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
-        compiled = run_learner(lif_network, dict(options, engine="compiled"), 40 * ms)
-    with standalone(build_dir):
-        binary = run_learner(lif_network, options, 40 * ms)
-    for ours, reference in zip(binary["gradients"] + binary["parameters"],
-                               compiled["gradients"] + compiled["parameters"]):
-        assert relative_error(ours, reference) < 1e-12
-    assert np.abs(binary["gradients"][1]).max() > 0
+def test_the_compiled_engine_with_each_surrogate_equals_hand_written_bptt(cls):
+    assert_equals_hand_bptt(cls(WIDTH, GAIN), formula(cls), ["compiled"])

@@ -140,51 +140,7 @@ namespace {
         double _dloss[{{n_out}}];
         double _loss = 0.0;
         int _short = 0;
-        {% if loss_kind == 'mse' %}
-        const double* const _target = {{ptr['_target']}};
-        if (_step >= {{target_steps}})
-            _short = 1;
-        else
-            for (size_t _k = 0; _k < {{n_out}}; _k++)
-            {
-                _dloss[_k] = _y[_k] - _target[_step * {{n_out}} + _k];
-                _loss += _dloss[_k] * _dloss[_k];
-            }
-        _loss *= 0.5;
-        {% else %}
-        const int64_t* const _labels = {{ptr['_labels']}};
-        const int64_t* const _mask = {{ptr['_mask']}};
-        bool _counted = true;
-        {% if mask_steps %}
-        if (_step >= {{mask_steps}})
-            _short = 1;
-        else
-            _counted = _mask[_step] != 0;
-        {% endif %}
-        {% if label_steps %}
-        if (_counted && _step >= {{label_steps}})
-            _short = 1;
-        const int64_t _label = _short ? 0 : _labels[_step];
-        {% else %}
-        const int64_t _label = _labels[0];
-        {% endif %}
-        for (size_t _k = 0; _k < {{n_out}}; _k++)
-            _dloss[_k] = 0.0;
-        if (_counted && !_short)
-        {
-            double _largest = _y[0];
-            for (size_t _k = 1; _k < {{n_out}}; _k++)
-                if (_y[_k] > _largest)
-                    _largest = _y[_k];
-            double _sum = 0.0;
-            for (size_t _k = 0; _k < {{n_out}}; _k++)
-                _sum += exp(_y[_k] - _largest);
-            for (size_t _k = 0; _k < {{n_out}}; _k++)
-                _dloss[_k] = exp(_y[_k] - _largest) / _sum;
-            _loss = -log(_dloss[_label]);
-            _dloss[_label] -= 1.0;
-        }
-        {% endif %}
+        {{loss_code | autoindent}}
         if (_short)
         {
             _counters[{{c.error}}] = 5;
@@ -260,26 +216,15 @@ namespace {
                 _factor = {{clip}} / _norm;
             {% endif %}
             _counters[{{c.optimizer_steps}}] += 1;
-            {% if optimizer == 'Adam' %}
-            const double _scale1 = 1.0 - pow({{beta1}}, (double) _counters[{{c.optimizer_steps}}]);
-            const double _scale2 = 1.0 - pow({{beta2}}, (double) _counters[{{c.optimizer_steps}}]);
-            {% endif %}
+            {{optimizer_prepare | autoindent}}
             bool _finite = true;
-            {% for param, offset, size in params %}
+            {% for param, offset, size, update in updates %}
             for (size_t _i = 0; _i < {{size}}; _i++)
             {
                 const size_t _p = {{offset}} + _i;
                 const double _g = _factor == 1.0 ? _pending[_p] : _pending[_p] * _factor;
                 {{ptr['before_update']}}[_p] = {{param}}[_i];
-                {% if optimizer == 'SGD' %}
-                {{ptr['moment1']}}[_p] = {{ptr['moment1']}}[_p] * {{momentum}} + _g;
-                {{param}}[_i] -= {{lr}} * {{ptr['moment1']}}[_p];
-                {% else %}
-                {{ptr['moment1']}}[_p] = {{ptr['moment1']}}[_p] * {{beta1}} + (1.0 - {{beta1}}) * _g;
-                {{ptr['moment2']}}[_p] = {{ptr['moment2']}}[_p] * {{beta2}} + (1.0 - {{beta2}}) * _g * _g;
-                {{param}}[_i] -= {{lr}} * ({{ptr['moment1']}}[_p] / _scale1)
-                                 / (sqrt({{ptr['moment2']}}[_p] / _scale2) + {{eps}});
-                {% endif %}
+                {{update | autoindent}}
                 _finite = _finite && std::isfinite({{param}}[_i]);
             }
             {% endfor %}

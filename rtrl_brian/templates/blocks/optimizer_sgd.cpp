@@ -1,0 +1,3 @@
+{# SGD (rtrl_brian.optim.SGD) with momentum, one element #}
+{{velocity}} = {{velocity}} * {{momentum}} + {{gradient}};
+{{value}} -= {{lr}} * {{velocity}};
