@@ -20,11 +20,10 @@ from brian2.devices.device import get_device
 
 from .codegen import NotCompilable, StepProgram
 from .compile import is_current
-from .engine import ENGINES, CompiledEngine, SparseEngine
+from .engine import ENGINES
 from .errors import UnsupportedConstructError
 from .history import StepRecord
-from .ir import is_spike
-from .kernels import kernels_for_target, resolve_target
+from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
 from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
                          failure_exception)
@@ -154,8 +153,8 @@ class RTRL(StepObserver):
         else:
             self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
             self._prepare_engine()
-        self._step_seconds = 0.0  # the compiled engine's step, timed in _linearize
         self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
+        self._step_active = 0  # units active at the last step, as the engine counted them
         self._update_due = False
         self._update_where = ""  # the step an update due belongs to, for messages
         if not self.standalone:
@@ -266,15 +265,15 @@ class RTRL(StepObserver):
             raise failure_exception(self.name, failure)
 
     def _prepare_engine(self):
-        """Generate the compiled engine's step for the current ops (once per compilation)."""
-        if not isinstance(self.engine, CompiledEngine) or self._prepared_ops is self.ops:
+        """Hand the engine the current ops (once per compilation of the network)."""
+        if self._prepared_ops is self.ops:
             return
         try:
             self.engine.prepare(self.ops, self.surrogate, self.ir.params)
         except NotCompilable as error:
             raise UnsupportedConstructError(
-                f"{self.name}: engine='compiled' cannot generate the step: {error}. Use "
-                f"engine='sparse' (the same gradients, evaluated in Python).") from error
+                f"{self.name}: engine='{self.engine_name}' cannot generate the step: {error}. "
+                f"Use engine='sparse' (the same gradients, evaluated in Python).") from error
         self._prepared_ops = self.ops
 
     def before_run(self, run_namespace):
@@ -282,16 +281,12 @@ class RTRL(StepObserver):
             self.check_standalone_run(run_namespace)
         super().before_run(run_namespace)
         self._run_steps, self._run_most_active = 0, 0.0
-        if isinstance(self.engine, SparseEngine):
-            self.engine.kernels = kernels_for_target(prefs.codegen.target)
-        if isinstance(self.engine, CompiledEngine):
-            if resolve_target(prefs.codegen.target) != "cython":
-                raise ValueError(
-                    f"{self.name}: engine='compiled' runs generated C and needs "
-                    f"prefs.codegen.target = 'cython' (or 'auto' with a working compiler); it "
-                    f"is {prefs.codegen.target!r}. Use engine='sparse' with numpy.")
+        if self.engine is not None:
             self._prepare_engine()
-            self.engine.compile()
+            try:
+                self.engine.before_run(prefs.codegen.target)
+            except ValueError as error:
+                raise ValueError(f"{self.name}: {error}") from error
 
     def after_run(self):
         super().after_run()
@@ -323,12 +318,9 @@ class RTRL(StepObserver):
                         f"them optimizer=None, or learn disjoint parameters.")
 
     def _linearize(self, state, inputs):
-        if isinstance(self.engine, CompiledEngine):
-            started = time.perf_counter()
-            self.engine.step(state, inputs, self._values)
-            self._step_seconds = time.perf_counter() - started
-            return []
-        return super()._linearize(state, inputs)
+        """The engine replays the step (it holds what it applies at `_consume`)."""
+        self._step_active = self.engine.step(state, inputs, self._values)
+        return []
 
     def _on_step_end(self):
         started = time.perf_counter()
@@ -353,12 +345,8 @@ class RTRL(StepObserver):
         self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
 
     def _consume(self, linearizations, loss, dloss):
-        started = time.perf_counter()
-        for linearization in linearizations:
-            self.engine.apply(linearization)
+        self.engine.commit()
         step_grad = self.engine.loss_gradient(self.loss.block, dloss)
-        self.history["engine_seconds"].append(time.perf_counter() - started
-                                              + self._step_seconds)
         if not np.all(np.isfinite(step_grad)):
             raise self._non_finite("the gradient of", step_grad, "before it was used")
         self._grad += step_grad
@@ -377,12 +365,8 @@ class RTRL(StepObserver):
         self._update_where = self._where()  # this step, for messages there
 
     def _active_fraction(self):
-        active = total = 0
-        for op in self.ops:
-            if op.last_active is not None:
-                active += op.last_active
-                total += op.op.group.n
-        return active / total if total else 0.0
+        total = sum(op.op.group.n for op in self.ops if isinstance(op.op, ThresholdOp))
+        return self._step_active / total if total else 0.0
 
     def _bound(self, var, low, high):
         """A constraint of ``bounds`` in base units, checked against the variable's units."""

@@ -277,6 +277,15 @@ class _Progress:
             self.bar = None
         return True
 
+    def _line_due(self, now, trial, trials, postfix=""):
+        """Whether a line is due after ``trial`` of ``trials`` (the bar moved instead, or
+        at most one every ``every`` seconds, always at the last); it counts as written."""
+        if self._advance(trial, trials, postfix) or self.log is None or \
+                (now - self.last < self.every and trial < trials):
+            return False
+        self.last = now
+        return True
+
     def trial_done(self, trial, losses, scores):
         now = time.time()
         if self.first_done is None:
@@ -284,10 +293,9 @@ class _Progress:
         recent = min(RECENT_TRIALS, trial)
         figures = (f"loss {float(np.mean(losses[-recent:])):.4f}, {self.score_name} "
                    f"{_format_score(self.score_name, float(np.mean(scores[-recent:])))}")
-        if self._advance(trial, self.trials, f"mean of the last {recent}: {figures}") or \
-                self.log is None or (now - self.last < self.every and trial < self.trials):
+        if not self._line_due(now, trial, self.trials,
+                              f"mean of the last {recent}: {figures}"):
             return
-        self.last = now
         line = (f"trial {trial:5d}/{self.trials}  mean of the last {recent:2d}: {figures}  "
                 f"elapsed {_clock(now - self.started)}")
         if trial > 1:
@@ -298,10 +306,8 @@ class _Progress:
     def held_out_done(self, trial, trials):
         """After each held-out trial: a line at most every ``every_seconds``."""
         now = time.time()
-        if self._advance(trial, trials) or self.log is None or \
-                (now - self.last < self.every and trial < trials):
+        if not self._line_due(now, trial, trials):
             return
-        self.last = now
         self.log(f"held-out trial {trial:5d}/{trials}  elapsed {_clock(now - self.started)}")
 
     def brian_report(self, elapsed, completed, start, duration):

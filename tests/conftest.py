@@ -39,7 +39,7 @@ def fresh_brian(tmp_path):
 @pytest.fixture
 def compiled_step():
     """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
         yield
 
 

@@ -109,7 +109,7 @@ def test_model_below_threshold_equals_finite_differences(name):
 @pytest.mark.cython
 @pytest.mark.parametrize("name", by_default("compiled", sorted(set(MODELS) - NOT_COMPILED)))
 def test_compiled_engine_on_the_models(name):
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
         errors, gradients = fitting.exactness(load(name).build(), steps=200,
                                               engines=("dense", "compiled"))
     rtol = COMPILED_RTOL.get(name, 1e-12)

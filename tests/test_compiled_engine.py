@@ -91,7 +91,7 @@ def test_model_library_compiled_equals_sparse(model):
     for engine in ("sparse", "compiled"):
         training = Training(Spiral(seed=0), model, 12, trials=3, test_trials=1, sparsity=0.5,
                             engine=engine, adaptive_fraction=0.5)
-        with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+        with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
             runs[engine] = (training.run(), training.learner)
     (sparse_run, sparse), (compiled_run, compiled) = runs["sparse"], runs["compiled"]
     assert relative_error(np.array(compiled_run.loss), np.array(sparse_run.loss)) < 1e-12

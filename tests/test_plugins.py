@@ -158,7 +158,7 @@ def test_a_users_surrogate_loss_and_optimizer_run_in_the_binary(build_dir):  # n
 
     options = dict(surrogate=RaisedCosine(0.5, 0.5), optimizer=SignDescent(lr=0.01),
                    update_every=4)
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
         compiled = run_learner(network, dict(options, engine="compiled"), 40 * ms)
     with standalone(build_dir):
         binary = run_learner(network, options, 40 * ms)

@@ -64,7 +64,7 @@ def assert_bitwise(first, second):
 @pytest.mark.parametrize("engine", ["sparse", "dense",
                                     pytest.param("compiled", marks=pytest.mark.cython)])
 def test_resume_from_disk_is_bitwise_identical(tmp_path, engine):
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
         resume_from_disk(tmp_path, engine)
 
 

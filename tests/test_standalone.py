@@ -141,7 +141,7 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     def trials(learner):
         learner.trials(20)
 
-    with mock.patch("rtrl_brian.rtrl.resolve_target", lambda target: "cython"):
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
         compiled = run_learner(make, dict(options(), engine="compiled"), 60 * ms, trials)
     with standalone(build_dir):
         binary = run_learner(make, options(), 60 * ms, trials)

@@ -1,7 +1,14 @@
 """
 The interface every influence-matrix engine implements.
+
+A learner hands its engine the whole step: `Engine.prepare` once per
+compilation of the network, `Engine.before_run` at the start of each run, and
+every step `Engine.step` (the replay), `Engine.commit` (the influence-matrix
+update, once the learner accepts the step) and `Engine.loss_gradient`. The
+learner never asks which engine it holds.
 """
 
+import time
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -26,6 +33,9 @@ class Engine(ABC):
         active at first (see `set_active`).
     """
 
+    #: Attributes that are not the engine's state (see `state`).
+    _NOT_STATE = ("layout", "_ops", "_staged")
+
     def __init__(self, layout, n_params):
         self.layout = layout
         self.n_params = n_params
@@ -33,7 +43,83 @@ class Engine(ABC):
         self.columns = np.arange(n_params)
         #: Column of each parameter, -1 for inactive (pruned) parameters.
         self.column_of = np.arange(n_params)
+        self._ops = []
+        self._staged = []  # linearizations of the step replayed, until commit
         self.reset_operations()
+
+    # -- the step --------------------------------------------------------------------------
+    def prepare(self, ops, surrogate, params):
+        """
+        Take the learner's ops (again after each compilation of the network).
+
+        Parameters
+        ----------
+        ops : list of DerivedOp
+            In schedule order.
+        surrogate : Surrogate
+        params : list of ParamIR
+
+        Raises
+        ------
+        NotCompilable
+            An engine that generates code for the step cannot generate it.
+        """
+        self._ops = ops
+
+    def before_run(self, target):
+        """
+        Get ready for a run.
+
+        Parameters
+        ----------
+        target : str
+            Brian2's ``prefs.codegen.target``.
+        """
+
+    def step(self, state, inputs, values):
+        """
+        Replay one step; update the influence matrix now or at `commit`.
+
+        This implementation replays op by op in Python and keeps each op's
+        `Linearization` for `commit`, so that a step the learner refuses (its
+        replay differs from Brian2, its loss has no target) leaves the matrix
+        as it was.
+
+        Parameters
+        ----------
+        state : dict
+            ``(group, var)`` to the replayed values at the step's start (float64
+            copies); advanced in place to the step's end. Spike entries are set.
+        inputs : StepInputs
+            Spikes, refractoriness and the realised random numbers of the step.
+        values : callable
+            ``values(owner, var)``: Brian2's current values.
+
+        Returns
+        -------
+        active : int
+            Units of the thresholds inside the surrogate's support or sending an
+            event this step (activity sparsity).
+        """
+        active = 0
+        self._staged = []  # a step the learner refused is dropped
+        for op in self._ops:
+            self._staged.extend(op.step(state, inputs))
+            if op.last_active is not None:
+                active += op.last_active
+        return active
+
+    def commit(self):
+        """Apply the step: ``M <- J M + Mbar`` for every op `step` replayed."""
+        started = time.perf_counter()
+        for linearization in self._staged:
+            self.apply(linearization)
+        self._staged = []
+        self._seconds += time.perf_counter() - started
+
+    def apply(self, linearization):
+        """Apply one op (engines that use the op-by-op `step`): ``M <- J M + Mbar``."""
+        raise NotImplementedError(f"{type(self).__name__} runs whole steps only.")
 
     @property
     def n_columns(self):
@@ -90,10 +176,13 @@ class Engine(ABC):
             ``multiply_adds``: multiply-adds this engine did on the influence
             matrix; ``multiply_adds_dense``: those the dense reference engine
             does for the same ops (full Jacobian blocks times whole row
-            blocks); ``bytes``: bytes of the influence matrix read or written.
+            blocks); ``bytes``: bytes of the influence matrix read or written;
+            ``engine_seconds``: time spent updating and reading the matrix
+            (for an engine that runs the whole step as one call, the replay
+            included).
         """
         counts = {"multiply_adds": self._done, "multiply_adds_dense": self._dense,
-                  "bytes": self._bytes}
+                  "bytes": self._bytes, "engine_seconds": self._seconds}
         self.reset_operations()
         return counts
 
@@ -102,19 +191,15 @@ class Engine(ABC):
         self._done = 0
         self._dense = 0
         self._bytes = 0
+        self._seconds = 0.0
 
     @abstractmethod
     def reset(self):
         """Zero the influence matrix (start of a trial)."""
 
-    @abstractmethod
-    def apply(self, linearization):
-        """Apply one op: ``M <- J M + Mbar``."""
-
-    @abstractmethod
     def loss_gradient(self, block, dloss):
         """
-        ``dL/dtheta`` contribution ``dloss @ M[block]``.
+        ``dL/dtheta`` contribution ``dloss @ M[block]`` (timed as engine work).
 
         Parameters
         ----------
@@ -128,11 +213,19 @@ class Engine(ABC):
         grad : ndarray
             Length ``n_params`` (zero for inactive parameters).
         """
+        started = time.perf_counter()
+        grad = self._loss_gradient(block, dloss)
+        self._seconds += time.perf_counter() - started
+        return grad
+
+    @abstractmethod
+    def _loss_gradient(self, block, dloss):
+        """`loss_gradient` itself."""
 
     def state(self):
         """The matrix and bookkeeping, for saving (copied by the caller)."""
         return {key: value for key, value in vars(self).items()
-                if key not in ("layout", "kernels")}
+                if key not in self._NOT_STATE}
 
     def load_state(self, state):
         """Restore what `state` returned."""

@@ -15,12 +15,14 @@ it keeps every spike row allocated (``M`` is about twice as large for
 spiking networks) and copies the rows an op mixes.
 """
 
+import time
+
 import numpy as np
 
 from ..codegen import StepProgram
 from ..derive import _OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
-from ..kernels import compile_extension
+from ..kernels import compile_extension, resolve_target
 from .base import Engine
 
 __all__ = ["CompiledEngine"]
@@ -56,21 +58,8 @@ class CompiledEngine(Engine):
 
     # -- compilation --------------------------------------------------------------------
     def prepare(self, ops, surrogate, params):
-        """
-        Generate the step for ``ops``; `compile` builds it.
-
-        Parameters
-        ----------
-        ops : list of DerivedOp
-        surrogate : Triangle
-        params : list of ParamIR
-
-        Raises
-        ------
-        NotCompilable
-            When the network uses what the generated step does not support.
-        """
-        self._ops = ops
+        """Generate the step for ``ops`` (`before_run` compiles it)."""
+        super().prepare(ops, surrogate, params)
         self._program = StepProgram(ops, self.layout, surrogate)
         self._module = None
         self._params = {param.offset: param for param in params}
@@ -82,8 +71,19 @@ class CompiledEngine(Engine):
         self._active_counts = {key[1]: np.zeros(1, dtype=np.int64)
                                for key in self._program.slots if key[0] == "active_count"}
 
-    def compile(self):
-        """Compile the generated step (Brian2's Cython cache: once per network)."""
+    def before_run(self, target):
+        """
+        Compile the generated step (Brian2's Cython cache: once per network).
+
+        Raises
+        ------
+        ValueError
+            When ``target`` is not Cython (or 'auto' without a working compiler).
+        """
+        if resolve_target(target) != "cython":
+            raise ValueError(f"engine='compiled' runs generated C and needs "
+                             f"prefs.codegen.target = 'cython' (or 'auto' with a working "
+                             f"compiler); it is {target!r}. Use engine='sparse' with numpy.")
         if self._module is None:
             self._module = compile_extension(self._program.source, "rtrl_brian_step")
         self._addresses = None  # arrays are bound again at the first step of every run
@@ -91,17 +91,10 @@ class CompiledEngine(Engine):
     # -- one step -----------------------------------------------------------------------------
     def step(self, state, inputs, values):
         """
-        Replay one step and update the influence matrix.
-
-        Parameters
-        ----------
-        state : dict
-            ``(group, var)`` to the replayed values at the step's start (float64
-            copies); advanced in place to the step's end. Spike entries are set.
-        inputs : StepInputs
-        values : callable
-            ``values(owner, var)``: Brian2's current values.
+        The whole step as one call of the generated C (see `Engine.step`): the
+        influence matrix is updated here already, `commit` has nothing left to do.
         """
+        started = time.perf_counter()
         if self._addresses is None:  # first step of a run: every slot
             self._bind(range(len(self._program.slots)), state, inputs, values)
         else:
@@ -115,13 +108,13 @@ class CompiledEngine(Engine):
             self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
         self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
                           self.M, self.scale, self.column_of)
-        for position, count in self._active_counts.items():
-            self._ops[position].last_active = int(count[0])
         for group in self._active:
             state[(group, SPIKE)] = inputs.spikes[group]
         self._done += int(counts[0])
         self._bytes += int(counts[1]) * 8
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
+        self._seconds += time.perf_counter() - started
+        return sum(int(count[0]) for count in self._active_counts.values())
 
     def _bind(self, positions, state, inputs, values):
         """
@@ -184,14 +177,13 @@ class CompiledEngine(Engine):
         return (outgoing.indptr if kind == "outgoing" else outgoing.order), True
 
     # -- the Engine interface ---------------------------------------------------------------------
-    def apply(self, linearization):
-        raise TypeError("engine='compiled' runs whole steps (CompiledEngine.step), not single "
-                        "linearizations.")
+    def commit(self):
+        pass  # step updated the matrix
 
     def reset(self):
         self.scale[:] = 0.0  # every row zero: no pass over the matrix
 
-    def loss_gradient(self, block, dloss):
+    def _loss_gradient(self, block, dloss):
         rows = self.layout.rows(block)
         live = np.flatnonzero(self.scale[rows])
         self._done += len(live) * self.n_columns

@@ -73,7 +73,7 @@ class DenseEngine(Engine):
         self._dense += multiply_adds
         self._bytes += nbytes
 
-    def loss_gradient(self, block, dloss):
+    def _loss_gradient(self, block, dloss):
         rows = self.M[self.layout.rows(block)]
         self._count(rows.size, rows.nbytes)
         return self._to_parameters(dloss @ rows)

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from ..ir import is_spike
-from ..kernels import NumpyKernels, gather
+from ..kernels import NumpyKernels, gather, kernels_for_target
 from .base import Engine
 
 __all__ = ["SparseEngine"]
@@ -146,9 +146,11 @@ class SparseEngine(Engine):
         Storage precision of the influence matrix (scales and coefficients
         stay float64).
     kernels : NumpyKernels or CythonKernels, optional
-        Implementation of the inner loops (default: numpy). `RTRL` sets it
-        from ``prefs.codegen.target`` before each run.
+        Implementation of the inner loops (default: numpy); chosen anew from
+        ``prefs.codegen.target`` before each run (`before_run`).
     """
+
+    _NOT_STATE = Engine._NOT_STATE + ("kernels",)
 
     def __init__(self, layout, n_params, dtype=np.float64, kernels=None):
         super().__init__(layout, n_params)
@@ -165,6 +167,9 @@ class SparseEngine(Engine):
         self.scale = np.zeros(offset)  # M starts at zero: every row lazily zero
         self._spikes = {block: _SpikeRows(layout.size(block), n_params, self.dtype)
                         for block in layout.blocks if is_spike(block[1])}
+
+    def before_run(self, target):
+        self.kernels = kernels_for_target(target)
 
     def reset(self):
         self.scale[:] = 0.0  # every row lazily zero: no pass over the matrix
@@ -380,7 +385,7 @@ class SparseEngine(Engine):
         self._bytes += rows.nbytes
 
     # -- reading the result -----------------------------------------------------------------
-    def loss_gradient(self, block, dloss):
+    def _loss_gradient(self, block, dloss):
         rows = self._state_rows[block]
         self._done += (rows.stop - rows.start) * self.n_columns
         self._dense += (rows.stop - rows.start) * self.n_columns
