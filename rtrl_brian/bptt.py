@@ -37,8 +37,8 @@ class BPTT(StepObserver):
         self._tape = []
         self._grad = None
 
-    def _consume(self, linearizations, loss, dloss):
-        self._tape.append((linearizations, dloss))
+    def _consume(self, linearizations, loss, dlosses):
+        self._tape.append((linearizations, dlosses))
         self._grad = None
 
     def reset_state(self):
@@ -65,20 +65,21 @@ class BPTT(StepObserver):
         total = 0
         for entry in self._tape:
             if entry is not None:
-                linearizations, dloss = entry
-                total += np.asarray(dloss).nbytes + sum(lin.nbytes for lin in linearizations)
+                linearizations, dlosses = entry
+                total += sum(np.asarray(dloss).nbytes for _, dloss in dlosses) + \
+                    sum(lin.nbytes for lin in linearizations)
         return total
 
     def _backward(self):
         adjoint = np.zeros(self.layout.n_rows)
         grad = np.zeros(self.ir.n_params)
-        rows = self.layout.rows(self.loss.block)
         for entry in reversed(self._tape):
             if entry is None:
                 adjoint[:] = 0.0
                 continue
-            linearizations, dloss = entry
-            adjoint[rows] += dloss
+            linearizations, dlosses = entry
+            for block, dloss in dlosses:
+                adjoint[self.layout.rows(block)] += dloss
             for linearization in reversed(linearizations):
                 linearization.vjp(adjoint, grad, self.layout)
         return grad

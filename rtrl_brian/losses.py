@@ -6,20 +6,21 @@ the learner's last `reset_state` (trial time): array targets, labels and masks
 are indexed by it; a `TimedArray` target is evaluated at the network time ``t``,
 as Brian2 does.
 
-A new loss is one class: derive from `Loss` and give ``__call__`` (numpy);
-for the learner inside Brian2's C++ standalone binary also ``c_arrays`` and
-``c_code`` (its C form).
+Losses add up: ``MSE(out.y, target) + RateRegularizer(rec.r, 0.02, weight=0.1)``
+learns both (`LossSum`). A new loss is one class: derive from `Loss` and give
+``__call__`` (numpy); for the learner inside Brian2's C++ standalone binary also
+``c_arrays`` and ``c_code`` (its C form).
 """
 
 import numpy as np
-from brian2 import TimedArray, second
-from brian2.units.fundamentalunits import DIMENSIONLESS
+from brian2 import DimensionMismatchError, TimedArray, second
+from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from .cforms import render
 from .compile import owner_of
 from .errors import NotCompilable
 
-__all__ = ["Loss", "MSE", "CrossEntropy"]
+__all__ = ["Loss", "LossSum", "MSE", "CrossEntropy", "RateRegularizer"]
 
 
 class Loss:
@@ -52,6 +53,17 @@ class Loss:
     def block(self):
         """``(group name, variable)``: the rows of the influence matrix it reads."""
         return (self.group.name, self.name)
+
+    @property
+    def parts(self):
+        """The losses the learner evaluates, each on its own variable (here: itself)."""
+        return (self,)
+
+    def __add__(self, other):
+        return LossSum(self, other)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.group.name}.{self.name})"
 
     def __call__(self, y, step, t):
         """
@@ -110,6 +122,23 @@ class Loss:
         raise NotCompilable(f"the loss {type(self).__name__} (it has no C form; define "
                             f"c_code)")
 
+    def _counts(self, step):
+        """Whether the loss counts at ``step`` (its ``mask``, where it has one)."""
+        mask = getattr(self, "mask", None)
+        if mask is None:
+            return True
+        self._check_length("mask", len(mask), step)
+        return bool(mask[step])
+
+    def _mask_array(self):
+        """The mask for the C form (empty without one)."""
+        mask = getattr(self, "mask", None)
+        return {"mask": np.ravel(np.ones(0) if mask is None else mask).astype(np.int64)}
+
+    def _mask_keywords(self, arrays):
+        mask = getattr(self, "mask", None)
+        return {"mask": arrays["mask"], "mask_steps": 0 if mask is None else len(mask)}
+
     def _check_length(self, what, length, step):
         if step >= length:
             raise IndexError(
@@ -129,11 +158,15 @@ class MSE(Loss):
     target : ndarray or TimedArray
         ``(steps, n)`` (or ``(steps,)`` for one neuron) indexed by trial step,
         or a `TimedArray` evaluated at ``t`` (values per neuron or shared).
+    mask : array of bool, optional
+        Steps on which the loss counts (e.g. the end of each trial, or a
+        membrane potential fitted only between spikes); default: every step.
     """
 
-    def __init__(self, var, target):
+    def __init__(self, var, target, mask=None):
         super().__init__(var)
         self.set_target(target)
+        self.mask = _check_mask("MSE", mask)
 
     @property
     def dimensions(self):
@@ -173,6 +206,8 @@ class MSE(Loss):
         return self.target[step]
 
     def __call__(self, y, step, t):
+        if not self._counts(step):
+            return 0.0, np.zeros(self.n)
         error = y - self.target_at(step, t)
         return 0.5 * float(error @ error), error
 
@@ -180,10 +215,11 @@ class MSE(Loss):
         if isinstance(self.target, TimedArray):
             raise NotCompilable("a TimedArray target (give the MSE target as a (steps, n) "
                                 "array)")
-        return {"target": np.ravel(self.target).astype(np.float64)}
+        return {"target": np.ravel(self.target).astype(np.float64), **self._mask_array()}
 
     def c_code(self, arrays):
-        return render("loss_mse", n=self.n, steps=len(self.target), target=arrays["target"])
+        return render("loss_mse", n=self.n, steps=len(self.target), target=arrays["target"],
+                      **self._mask_keywords(arrays))
 
 
 class CrossEntropy(Loss):
@@ -205,9 +241,7 @@ class CrossEntropy(Loss):
     def __init__(self, var, labels, mask=None):
         super().__init__(var)
         self.set_labels(labels)
-        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
-        if self.mask is not None and self.mask.ndim != 1:
-            raise ValueError(f"CrossEntropy mask must be 1-D (steps,), got shape {self.mask.shape}.")
+        self.mask = _check_mask("CrossEntropy", mask)
 
     def set_labels(self, labels):
         """
@@ -227,10 +261,8 @@ class CrossEntropy(Loss):
 
     def __call__(self, y, step, t):
         """Loss and ``dL_t/dy`` at one step (zero off the mask)."""
-        if self.mask is not None:
-            self._check_length("mask", len(self.mask), step)
-            if not self.mask[step]:
-                return 0.0, np.zeros(self.n)
+        if not self._counts(step):
+            return 0.0, np.zeros(self.n)
         if self.labels.ndim:
             self._check_length("labels", len(self.labels), step)
             label = int(self.labels[step])
@@ -243,11 +275,108 @@ class CrossEntropy(Loss):
         return float(-np.log(probabilities[label])), dloss
 
     def c_arrays(self):
-        mask = np.ones(0) if self.mask is None else self.mask
-        return {"labels": np.ravel(self.labels).astype(np.int64),
-                "mask": np.ravel(mask).astype(np.int64)}
+        return {"labels": np.ravel(self.labels).astype(np.int64), **self._mask_array()}
 
     def c_code(self, arrays):
         return render("loss_cross_entropy", n=self.n, labels=arrays["labels"],
-                      mask=arrays["mask"], label_steps=len(self.labels) if self.labels.ndim else 0,
-                      mask_steps=0 if self.mask is None else len(self.mask))
+                      label_steps=len(self.labels) if self.labels.ndim else 0,
+                      **self._mask_keywords(arrays))
+
+
+class RateRegularizer(Loss):
+    """
+    ``L_t = weight/2 * sum_j (r_j(t) - target)**2``: keeps a rate near a target.
+
+    The firing-rate regulariser of e-prop (Bellec et al. 2020), online: ``r`` is
+    a variable of the learned group that follows its firing rate, e.g.
+    ``dr/dt = -r / (100*ms) : Hz`` with ``r += 1/(100*ms)`` in the reset (the
+    reset is differentiated through the spike, so the rate is). Add it to the
+    task's loss: ``MSE(out.y, target) + RateRegularizer(rec.r, 10*Hz, weight)``.
+
+    Parameters
+    ----------
+    var : VariableView
+        The rate variable, e.g. ``rec.r``.
+    target : float or Quantity
+        The rate it is kept near, in ``var``'s units.
+    weight : float or Quantity, optional
+        Its weight. Added to another loss, the two must have the same
+        dimensions: give ``weight`` the units that make it so (for an MSE on a
+        unitless output and a rate in Hz, ``weight`` in ``second**2``).
+    """
+
+    def __init__(self, var, target, weight=1.0):
+        super().__init__(var)
+        dimensions = self.group.variables[self.name].dim
+        if get_dimensions(target) is not dimensions and np.asarray(target).item() != 0:
+            raise DimensionMismatchError(
+                f"RateRegularizer on '{self.group.name}.{self.name}': the target must have the "
+                f"variable's units", get_dimensions(target), dimensions)
+        self.target = float(target)
+        self.weight = float(weight)
+        self._weight_dimensions = get_dimensions(weight)
+        if not (np.isfinite(self.target) and np.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"RateRegularizer on '{self.group.name}.{self.name}': 'target' "
+                             f"must be finite and 'weight' positive, got {target} and {weight}.")
+
+    @property
+    def dimensions(self):
+        return self._weight_dimensions * self.group.variables[self.name].dim ** 2
+
+    def __call__(self, y, step, t):
+        error = y - self.target
+        return 0.5 * self.weight * float(error @ error), self.weight * error
+
+    def c_code(self, arrays):
+        return render("loss_rate_regularizer", n=self.n, target=self.target,
+                      weight=self.weight)
+
+
+class LossSum(Loss):
+    """
+    The sum of losses, each on its own variable (``loss_a + loss_b``).
+
+    Parameters
+    ----------
+    *losses : Loss
+        Of the same dimensions, on groups of one clock.
+    """
+
+    def __init__(self, *losses):
+        self._parts = tuple(part for loss in losses for part in loss.parts)
+        first = self._parts[0]
+        for part in self._parts[1:]:
+            if part.dimensions is not first.dimensions:
+                raise DimensionMismatchError(
+                    f"Cannot add {part!r} to {first!r}: their dimensions differ (give the "
+                    f"regulariser a weight with units)", part.dimensions, first.dimensions)
+            if part.group.clock is not first.group.clock:
+                raise ValueError(f"Cannot add {part!r} to {first!r}: their groups run on "
+                                 f"different clocks.")
+        #: The first loss's group: its clock and time are the learner's.
+        self.group, self.name, self.n = first.group, first.name, first.n
+
+    @property
+    def parts(self):
+        return self._parts
+
+    @property
+    def dimensions(self):
+        return self._parts[0].dimensions
+
+    @property
+    def block(self):
+        raise AttributeError("A LossSum reads several variables: see its parts.")
+
+    def __repr__(self):
+        return " + ".join(repr(part) for part in self._parts)
+
+
+def _check_mask(owner, mask):
+    """``mask`` as a 1-D bool array, or None."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 1:
+        raise ValueError(f"{owner} mask must be 1-D (steps,), got shape {mask.shape}.")
+    return mask

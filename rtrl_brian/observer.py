@@ -158,15 +158,15 @@ class StepObserver(BrianObject):
     # -- compilation ----------------------------------------------------------------------
     def _compile(self, namespace):
         ir = compile_step(self.params, namespace)
-        if self.loss.group.name not in ir.groups:
-            raise ValueError(
-                f"The loss reads '{self.loss.group.name}.{self.loss.name}', but no parameter in "
-                f"'params' influences '{self.loss.group.name}'.")
-        if self.loss.name not in ir.groups[self.loss.group.name].state_vars:
-            raise ValueError(
-                f"The loss reads '{self.loss.group.name}.{self.loss.name}', which is not a state "
-                f"variable of '{self.loss.group.name}' (state variables: "
-                f"{', '.join(v for v in ir.groups[self.loss.group.name].state_vars if not is_spike(v))}).")
+        for part in self.loss.parts:
+            group, name = part.block
+            if group not in ir.groups:
+                raise ValueError(f"The loss reads '{group}.{name}', but no parameter in "
+                                 f"'params' influences '{group}'.")
+            if name not in ir.groups[group].state_vars:
+                names = ", ".join(v for v in ir.groups[group].state_vars if not is_spike(v))
+                raise ValueError(f"The loss reads '{group}.{name}', which is not a state "
+                                 f"variable of '{group}' (state variables: {names}).")
         layout = StateLayout(ir.groups)
         if hasattr(self, "ir") and (layout.blocks != self.layout.blocks
                                     or ir.n_params != self.ir.n_params):
@@ -348,10 +348,13 @@ class StepObserver(BrianObject):
         self._remember_spikes(inputs)
         self._check_replay(state)
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
-        y = state[self.loss.block]
-        loss, dloss = self.loss(y, self._step, t)
+        loss, dlosses = 0.0, []
+        for part in self.loss.parts:
+            value, dloss = part(state[part.block], self._step, t)
+            loss += value
+            dlosses.append((part.block, dloss))
         self._steps_total += 1  # this step counts as done for what _consume triggers
-        self._consume(linearizations, loss, dloss)
+        self._consume(linearizations, loss, dlosses)
         self._step += 1
 
     def _linearize(self, state, inputs):
@@ -393,7 +396,11 @@ class StepObserver(BrianObject):
                 f"not model (a NetworkOperation, a changed schedule, or an unsupported "
                 f"construct); its gradients would not be exact.")
 
-    def _consume(self, linearizations, loss, dloss):
+    def _consume(self, linearizations, loss, dlosses):
+        """
+        Use one step: its linearizations, its loss, and ``dlosses``, the loss's
+        derivative by each block it reads (a list of ``(block, dloss)``).
+        """
         raise NotImplementedError
 
     def reset_state(self):

@@ -344,9 +344,9 @@ class RTRL(StepObserver):
                 controller(self, self._steps_total)
         self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
 
-    def _consume(self, linearizations, loss, dloss):
+    def _consume(self, linearizations, loss, dlosses):
         self.engine.commit()
-        step_grad = self.engine.loss_gradient(self.loss.block, dloss)
+        step_grad = sum(self.engine.loss_gradient(block, dloss) for block, dloss in dlosses)
         if not np.all(np.isfinite(step_grad)):
             raise self._non_finite("the gradient of", step_grad, "before it was used")
         self._grad += step_grad

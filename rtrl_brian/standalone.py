@@ -105,10 +105,12 @@ class StandaloneLearning(Group, CodeRunner):
         arrays.add_array("trial_loss", size=1, dtype=np.float64)
         for name in HISTORY + ("trial_losses",):
             arrays.add_dynamic_array(f"_history_{name}", size=0, dtype=np.float64)
-        self._loss_sizes = {}
-        for name, values in learner.loss.c_arrays().items():
-            self._loss_sizes[name] = values.size
-            arrays.add_array(f"_loss_{name}", size=max(1, values.size), dtype=values.dtype)
+        self._loss_sizes = {}  # (part, name): size of each array of the loss's parts
+        for k, part in enumerate(learner.loss.parts):
+            for name, values in part.c_arrays().items():
+                self._loss_sizes[(k, name)] = values.size
+                arrays.add_array(f"_loss{k}_{name}", size=max(1, values.size),
+                                 dtype=values.dtype)
         self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
         for k, (group, var) in enumerate(self._blocks):
             arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
@@ -209,8 +211,6 @@ class StandaloneLearning(Group, CodeRunner):
         """What ``rtrl_learn.cpp`` and ``rtrl_snapshot.cpp`` fill in for this run."""
         learner, program = self.learner, self.program
         layout = learner.layout
-        loss = learner.loss
-        loss_rows = layout.rows(loss.block)
         ptr = {name: self._ptr(name) for name in self.variables.keys()
                if not name.startswith("_history_") and name != "N"}
         dynamic = {name: get_device().get_array_name(self.variables[f"_history_{name}"],
@@ -249,10 +249,12 @@ class StandaloneLearning(Group, CodeRunner):
                        for g in self._active_groups],
             "threshold_units": sum(n for _, n in thresholds),
             "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
-            "loss_code": loss.c_code({name: ptr[f"_loss_{name}"] for name in self._loss_sizes}),
-            "loss_state": ptr[f"_state{self._blocks.index(loss.block)}"],
-            "loss_row0": loss_rows.start,
-            "n_out": loss.n,
+            "loss_parts": [
+                (ptr[f"_state{self._blocks.index(part.block)}"], layout.rows(part.block).start,
+                 part.n, part.c_code({name: ptr[f"_loss{k}_{name}"]
+                                      for j, name in self._loss_sizes if j == k}))
+                for k, part in enumerate(learner.loss.parts)],
+            "loss_rows": sum(part.n for part in learner.loss.parts),
             "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
             "optimizer": optimizer is not None,
             "optimizer_prepare": "" if optimizer is None else optimizer.c_prepare(
@@ -272,14 +274,16 @@ class StandaloneLearning(Group, CodeRunner):
 
     def _fill_loss_arrays(self):
         """Write the loss's data for this run (its target may have changed)."""
-        for name, values in self.learner.loss.c_arrays().items():
-            if values.size != self._loss_sizes[name]:
-                raise UnsupportedConstructError(
-                    f"{self.learner.name}: under cpp_standalone the loss's {name} keeps the "
-                    f"size it had when the learner was created ({self._loss_sizes[name]} "
-                    f"values, now {values.size}).")
-            if values.size:
-                self.variables[f"_loss_{name}"].set_value(values)
+        for k, part in enumerate(self.learner.loss.parts):
+            for name, values in part.c_arrays().items():
+                size = self._loss_sizes[(k, name)]
+                if values.size != size:
+                    raise UnsupportedConstructError(
+                        f"{self.learner.name}: under cpp_standalone the loss's {name} keeps "
+                        f"the size it had when the learner was created ({size} values, now "
+                        f"{values.size}).")
+                if values.size:
+                    self.variables[f"_loss{k}_{name}"].set_value(values)
 
     # -- results ---------------------------------------------------------------------------
     def counters(self):
@@ -374,7 +378,8 @@ def check_standalone(learner, program):
 def _missing_c_form(loss, optimizer):
     """Why the loss or the optimizer has no C form, or None."""
     try:
-        loss.c_code({name: name for name in loss.c_arrays()})
+        for part in loss.parts:
+            part.c_code({name: name for name in part.c_arrays()})
         if optimizer is not None:
             optimizer.c_prepare("count")
             optimizer.c_update("value", "gradient", ["state"] * optimizer.c_state_arrays)

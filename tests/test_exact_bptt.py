@@ -191,14 +191,14 @@ class ALIF(AdaptiveThreshold):
         return {"v": a["v"].copy(), "a": a["a"].copy()}, a_z, {"v_th": -z * a["v"]}
 
 
-def mse_derivative(y, target):
+def mse_derivative(y, target, step):
     return y - target
 
 
 def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach, psi=psi,
               dloss=mse_derivative):
     """Forward then backward through the hand-written step, the spike's derivative
-    replaced by ``psi``, the loss's derivative by the output ``dloss(y, target)``;
+    replaced by ``psi``, the loss's derivative by the output ``dloss(y, target, step)``;
     returns gradients."""
     n = w_rec.shape[0]
     alpha_out = np.exp(-DT / TAU_OUT)
@@ -228,7 +228,7 @@ def hand_bptt(model, raster, w_in, w_rec, w_out, target, detach, psi=psi,
     for t in reversed(range(len(raster))):
         s_prev, s_dec, z, s_syn, y_t, free, receives = tape[t]
         spikes += z.sum()
-        a_y = a_y + dloss(y_t, target[t])
+        a_y = a_y + dloss(y_t, target[t], t)
         a_syn, a_z, param_reset = model.reset_back(s_syn, z, a, detach)
         for name, value in param_reset.items():
             g_neuron[name] += value

@@ -9,8 +9,6 @@ as arguments) and inside the C++ standalone binary (against the compiled
 engine on the runtime device).
 """
 
-from unittest import mock
-
 import numpy as np
 import pytest
 from brian2 import Network, SpikeMonitor, ms
@@ -23,7 +21,8 @@ from rtrl_brian.surrogates import Surrogate
 from helpers import dense_weights, relative_error, synapse_gradient
 import test_exact_bptt
 from test_exact_bptt import LIF, N_IN, N_OUT, N_REC, STEPS, hand_bptt, mse_derivative
-from test_standalone import build_dir, lif_network, run_learner, standalone  # noqa: F401 (fixture)
+from test_standalone import (binary_and_compiled, build_dir,  # noqa: F401 (fixture)
+                             lif_network, run_learner, standalone)
 
 
 class RaisedCosine(Surrogate):
@@ -73,7 +72,7 @@ class SignDescent(Optimizer):
         return f"{value} -= {self.lr!r} * (double) (({gradient} > 0) - ({gradient} < 0));"
 
 
-def logcosh_derivative(y, target):
+def logcosh_derivative(y, target, step):
     return np.tanh(y - target)
 
 
@@ -158,13 +157,7 @@ def test_a_users_surrogate_loss_and_optimizer_run_in_the_binary(build_dir):  # n
 
     options = dict(surrogate=RaisedCosine(0.5, 0.5), optimizer=SignDescent(lr=0.01),
                    update_every=4)
-    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
-        compiled = run_learner(network, dict(options, engine="compiled"), 40 * ms)
-    with standalone(build_dir):
-        binary = run_learner(network, options, 40 * ms)
-    for ours, reference in zip(binary["gradients"] + binary["parameters"],
-                               compiled["gradients"] + compiled["parameters"]):
-        assert relative_error(ours, reference) < 1e-12
+    binary, compiled = binary_and_compiled(build_dir, network, options, 40 * ms)
     assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
     assert np.abs(binary["gradients"][1]).max() > 0
     initial = run_learner(network, {}, 0 * ms)["parameters"]

@@ -66,6 +66,20 @@ def run_learner(make_network, learner_options, duration, before_run=None):
     return result
 
 
+def binary_and_compiled(build_dir, make_network, options, duration, before_run=None):
+    """The learner on the compiled engine (runtime device, Brian2 on numpy) and in the
+    binary; their gradients and parameters agree to 1e-12. Both results."""
+    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
+        compiled = run_learner(make_network, dict(options, engine="compiled"), duration,
+                               before_run)
+    with standalone(build_dir):
+        binary = run_learner(make_network, options, duration, before_run)
+    for ours, reference in zip(binary["gradients"] + binary["parameters"],
+                               compiled["gradients"] + compiled["parameters"]):
+        assert relative_error(ours, reference) < 1e-12
+    return binary, compiled
+
+
 def lif_network(seed=3, steps=60, delay=None):
     """Input raster, a recurrent LIF group with refractoriness and a leaky readout."""
     rng = np.random.default_rng(seed)
@@ -141,16 +155,9 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     def trials(learner):
         learner.trials(20)
 
-    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
-        compiled = run_learner(make, dict(options(), engine="compiled"), 60 * ms, trials)
-    with standalone(build_dir):
-        binary = run_learner(make, options(), 60 * ms, trials)
-    for ours, reference in zip(binary["parameters"], compiled["parameters"]):
-        assert relative_error(ours, reference) < 1e-12
+    binary, compiled = binary_and_compiled(build_dir, make, options(), 60 * ms, trials)
     initial = run_learner(make, {}, 0 * ms)["parameters"]
     assert all(np.max(np.abs(p - q)) > 1e-3 for p, q in zip(binary["parameters"], initial))
-    for ours, reference in zip(binary["gradients"], compiled["gradients"]):
-        assert relative_error(ours, reference) < 1e-12
     for key in ("loss", "trial_loss"):
         assert relative_error(binary["history"][key], compiled["history"][key]) < 1e-12, key
     assert len(binary["history"]["trial_loss"]) == 2  # two trials ended, the third runs on

@@ -134,37 +134,44 @@ namespace {
             _counters[{{c.error_trial_step}}] = _counters[{{c.step}}];
             break;
         }
-        // -- the loss at this step and its derivative by the output
-        const double* const _y = {{loss_state}};
+        // -- the loss at this step, each part's derivative by its output, and this
+        //    step's gradient: dL/dy times the output's rows of the influence matrix
         const int64_t _step = _counters[{{c.step}}];
-        double _dloss[{{n_out}}];
-        double _loss = 0.0;
+        const auto _gradient_started = std::chrono::steady_clock::now();
+        double* const _step_grad = {{ptr['step_grad']}};
+        for (size_t _p = 0; _p < {{P}}; _p++)
+            _step_grad[_p] = 0.0;
+        long long _live = 0;
+        double _step_loss = 0.0;
         int _short = 0;
-        {{loss_code | autoindent}}
+        {% for state, row0, n, code in loss_parts %}
+        if (!_short)
+        {
+            const double* const _y = {{state}};
+            double _dloss[{{n}}];
+            double _loss = 0.0;
+            {{code | autoindent}}
+            _step_loss += _loss;
+            for (size_t _k = 0; _k < {{n}} && !_short; _k++)
+            {
+                const size_t _r = {{row0}} + _k;
+                const double _scale = {{ptr['scale']}}[_r];
+                if (_scale == 0.0)
+                    continue;
+                _live += 1;
+                const double _weight = _dloss[_k] * _scale;
+                const double* const _row = {{ptr['M']}} + _r * {{P}};
+                for (size_t _p = 0; _p < {{P}}; _p++)
+                    _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
+            }
+        }
+        {% endfor %}
         if (_short)
         {
             _counters[{{c.error}}] = 5;
             _counters[{{c.error_step}}] = _counters[{{c.steps_total}}];
             _counters[{{c.error_trial_step}}] = _step;
             break;
-        }
-        // -- this step's gradient: dL/dy times the output's rows of the influence matrix
-        const auto _gradient_started = std::chrono::steady_clock::now();
-        double* const _step_grad = {{ptr['step_grad']}};
-        for (size_t _p = 0; _p < {{P}}; _p++)
-            _step_grad[_p] = 0.0;
-        long long _live = 0;
-        for (size_t _k = 0; _k < {{n_out}}; _k++)
-        {
-            const size_t _r = {{loss_row0}} + _k;
-            const double _scale = {{ptr['scale']}}[_r];
-            if (_scale == 0.0)
-                continue;
-            _live += 1;
-            const double _weight = _dloss[_k] * _scale;
-            const double* const _row = {{ptr['M']}} + _r * {{P}};
-            for (size_t _p = 0; _p < {{P}}; _p++)
-                _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
         }
         for (size_t _p = 0; _p < {{P}}; _p++)
             if (!std::isfinite(_step_grad[_p]))
@@ -185,8 +192,8 @@ namespace {
             {{ptr['pending']}}[_p] += _step_grad[_p];
         }
         _counters[{{c.pending_steps}}] += 1;
-        {{ptr['trial_loss']}}[0] += _loss;
-        {{dynamic['loss']}}.push_back(_loss);
+        {{ptr['trial_loss']}}[0] += _step_loss;
+        {{dynamic['loss']}}.push_back(_step_loss);
         {% if threshold_units %}
         long long _active_units = 0;
         {% for count, n in thresholds %}
@@ -198,7 +205,7 @@ namespace {
         {% endif %}
         {{dynamic['multiply_adds']}}.push_back((double) (_counts[0] + _live * {{P}}));
         {{dynamic['multiply_adds_dense']}}.push_back(
-            (double) ({{dense_fixed}}LL + _counts[2] + {{n_out}}LL * {{P}}));
+            (double) ({{dense_fixed}}LL + _counts[2] + {{loss_rows}}LL * {{P}}));
         {{dynamic['bytes']}}.push_back((double) (_counts[1] * 8 + _live * {{P}} * 8));
         {{dynamic['engine_seconds']}}.push_back(_engine_seconds);
         {% if optimizer %}

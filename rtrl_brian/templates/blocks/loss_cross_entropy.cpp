@@ -1,11 +1,5 @@
 {# CrossEntropy (rtrl_brian.losses.CrossEntropy): -log softmax(y)[label] on masked steps #}
-bool _counted = true;
-{% if mask_steps %}
-if (_step >= {{mask_steps}})
-    _short = 1;
-else
-    _counted = {{mask}}[_step] != 0;
-{% endif %}
+{% include "loss_mask.cpp" %}
 {% if label_steps %}
 if (_counted && _step >= {{label_steps}})
     _short = 1;

@@ -1,0 +1,121 @@
+"""
+Losses: masks, sums of losses and the rate regulariser.
+
+References that do not share the library's code: the hand-written BPTT of
+tests/test_exact_bptt.py (a mask is its derivative times the mask), the sum of
+separately learned gradients (a sum of losses has the sum of their gradients),
+the regulariser's value from a StateMonitor, and BPTT of the same run.
+"""
+
+import numpy as np
+import pytest
+from brian2 import (DimensionMismatchError, Hz, Network, NeuronGroup, SpikeGeneratorGroup,
+                    StateMonitor, Synapses, ms, second)
+
+import rtrl_brian as rb
+from rtrl_brian.losses import MSE, CrossEntropy, LossSum, RateRegularizer
+from helpers import input_raster, relative_error
+from test_exact_bptt import STEPS
+from test_plugins import assert_equals_hand_bptt
+from test_standalone import binary_and_compiled, build_dir  # noqa: F401 (fixture)
+
+MASK = np.arange(STEPS) % 3 == 2
+
+
+@pytest.mark.codegen_independent
+def test_a_masked_mse_equals_hand_written_bptt():
+    learners = assert_equals_hand_bptt(
+        rb.surrogates.Triangle(0.6, 0.4), lambda x: 0.4 * np.maximum(0, 1 - np.abs(x) / 0.6),
+        ["sparse", "dense"], loss=lambda y, target: MSE(y, target, mask=MASK),
+        dloss=lambda y, target, step: (y - target) * MASK[step])
+    losses = np.asarray(learners["sparse"].history["loss"])
+    assert np.all(losses[~MASK] == 0) and np.all(losses[MASK] > 0)
+
+
+def rate_network(seed=4, steps=STEPS):
+    """Inputs -> LIF units with a rate trace ``r`` -> leaky readout."""
+    rng = np.random.default_rng(seed)
+    _, neuron, step = input_raster(rng, 6, steps, 0.2)
+    inputs = SpikeGeneratorGroup(6, neuron, step * ms, name="inputs")
+    rec = NeuronGroup(10, """dv/dt = -v / (20*ms) : 1
+                             dr/dt = -r / (50*ms) : Hz""",
+                      threshold="v > 1", reset="v -= 1\nr += 1/(50*ms)", method="exact",
+                      name="rec")
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    synapses = []
+    for source, target, on_pre, density, weights in [
+            (inputs, rec, "v_post += w", 0.7, lambda k: rng.uniform(0.2, 0.9, k)),
+            (rec, rec, "v_post += w", 0.5, lambda k: rng.normal(0, 0.4, k)),
+            (rec, out, "y_post += w", 1.0, lambda k: rng.normal(0, 0.5, k))]:
+        pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
+        keep = (pre != post) | (source is not target)
+        s = Synapses(source, target, "w : 1", on_pre=on_pre, name=f"{source.name}_{target.name}")
+        s.connect(i=pre[keep], j=post[keep])  # from arrays: the binary takes it
+        s.w = weights(int(np.count_nonzero(keep)))
+        synapses.append(s)
+    return ([inputs, rec, out] + synapses, [s.w for s in synapses], rec, out,
+            rng.normal(0.0, 0.5, (steps, 2)))
+
+
+@pytest.mark.codegen_independent
+def test_a_sum_of_losses_has_the_sum_of_their_gradients():
+    objects, params, rec, out, target = rate_network()
+    weight, rate = 2e-4 * second ** 2, 15 * Hz
+    task = lambda: MSE(out.y, target, mask=MASK)  # noqa: E731
+    regulariser = lambda: RateRegularizer(rec.r, rate, weight=weight)  # noqa: E731
+    total = task() + regulariser()
+    assert isinstance(total, LossSum) and len(total.parts) == 2
+    learners = {"sum": rb.RTRL(params, total, name="sum"),
+                "dense": rb.RTRL(params, task() + regulariser(), engine="dense", name="dense"),
+                "task": rb.RTRL(params, task(), name="task"),
+                "regulariser": rb.RTRL(params, regulariser(), name="regulariser")}
+    bptt = rb.BPTT(params, task() + regulariser(), name="bptt")
+    monitor = StateMonitor(rec, "r", record=True)
+    Network(*objects, monitor, bptt, *learners.values()).run(STEPS * ms)
+    for var in params:
+        parts = learners["task"].gradient(var) + learners["regulariser"].gradient(var)
+        assert relative_error(learners["sum"].gradient(var), parts) < 1e-12
+        assert relative_error(learners["dense"].gradient(var), parts) < 1e-12
+        assert relative_error(bptt.gradient(var), parts) < 1e-9
+    for var in params[:2]:  # the readout's weights do not change the rates
+        assert np.abs(learners["regulariser"].gradient(var)).max() > 0
+    # the regulariser's value, from Brian2's own record of r (at the start of the next step)
+    r = np.asarray(monitor.r_)[:, 1:].T
+    expected = 0.5 * float(weight) * np.sum((r - float(rate)) ** 2, axis=1)
+    np.testing.assert_allclose(np.asarray(learners["regulariser"].history["loss"])[:-1],
+                               expected, rtol=1e-12)
+    np.testing.assert_allclose(learners["sum"].history["loss"],
+                               np.add(learners["task"].history["loss"],
+                                      learners["regulariser"].history["loss"]), rtol=1e-12)
+
+
+@pytest.mark.codegen_independent
+def test_what_cannot_be_added_is_refused_by_name():
+    objects, params, rec, out, target = rate_network()
+    with pytest.raises(DimensionMismatchError, match=r"Cannot add RateRegularizer\(rec.r\) to "
+                                                     r"MSE\(out.y\): their dimensions differ"):
+        MSE(out.y, target) + RateRegularizer(rec.r, 10 * Hz)
+    with pytest.raises(DimensionMismatchError, match=r"RateRegularizer on 'rec.r': the target "
+                                                     r"must have the variable's units"):
+        RateRegularizer(rec.r, 0.5)
+    with pytest.raises(ValueError, match=r"'weight' positive"):
+        RateRegularizer(rec.r, 10 * Hz, weight=-1.0)
+    with pytest.raises(ValueError, match=r"mask must be 1-D"):
+        MSE(out.y, target, mask=np.ones((2, 2)))
+    with pytest.raises(AttributeError, match="reads several variables"):
+        (MSE(out.y, target) + CrossEntropy(out.y, 0)).block
+
+
+@pytest.mark.standalone
+@pytest.mark.long
+def test_a_sum_of_losses_in_the_binary_equals_the_compiled_engine(build_dir):  # noqa: F811
+    def network():
+        objects, params, rec, out, target = rate_network(steps=40)
+        loss = MSE(out.y, target, mask=np.arange(40) % 2 == 0) + \
+            RateRegularizer(rec.r, 15 * Hz, weight=2e-4 * second ** 2)
+        return objects, params, loss
+
+    options = dict(optimizer=rb.optim.Adam(lr=0.02), update_every=5)
+    binary, compiled = binary_and_compiled(build_dir, network, options, 40 * ms)
+    for key in ("loss", "multiply_adds", "multiply_adds_dense"):
+        assert relative_error(binary["history"][key], compiled["history"][key]) < 1e-12, key
