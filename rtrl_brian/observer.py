@@ -36,6 +36,12 @@ from .surrogates import Triangle
 
 __all__ = ["StepObserver"]
 
+
+def _is_cpp_standalone(device):
+    """Whether ``device`` is Brian2's own cpp_standalone device (not a device derived from
+    it, such as brian2cuda's, which generates other code)."""
+    return type(device) is CPPStandaloneDevice
+
 #: Relative tolerance of the replay-vs-Brian2 consistency check.
 REPLAY_RTOL = 1e-8
 
@@ -83,7 +89,7 @@ class StepObserver(BrianObject):
                             f"got {type(surrogate).__name__}.")
         BrianObject.__init__(self, when="end", name=name)
         #: Created under the C++ standalone device (`rtrl_brian.standalone`).
-        self.standalone = isinstance(get_device(), CPPStandaloneDevice)
+        self.standalone = _is_cpp_standalone(get_device())
         self._check_device()
         self.params = list(params)
         self.loss = loss
@@ -219,7 +225,13 @@ class StepObserver(BrianObject):
 
     def _check_device(self):
         device = get_device()
-        standalone = isinstance(device, CPPStandaloneDevice)
+        standalone = _is_cpp_standalone(device)
+        if isinstance(device, CPPStandaloneDevice) and not standalone:
+            raise UnsupportedConstructError(
+                f"{self.name}: the device '{type(device).__name__}' is not supported: it "
+                f"derives from Brian2's cpp_standalone device but generates code of its own "
+                f"(as brian2cuda's does), which rtrl_brian's learning step is not written for. "
+                f"Use 'cpp_standalone' or the runtime device.")
         if not isinstance(device, RuntimeDevice) and not (standalone and self.supports_standalone):
             raise UnsupportedConstructError(
                 f"{self.name}: the device '{type(device).__name__}' is not supported: "

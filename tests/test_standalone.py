@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
                     TimedArray, device, ms, set_device)
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice
 from hypothesis import Phase, given, note, settings
 
@@ -285,6 +286,19 @@ def test_what_the_binary_cannot_do_is_refused_at_construction(tmp_path, change, 
     with standalone(tmp_path / "build"):
         with pytest.raises(error, match=message):
             change()
+
+
+@pytest.mark.codegen_independent
+def test_a_device_derived_from_cpp_standalone_is_refused():
+    class DerivedDevice(CPPStandaloneDevice):
+        """As brian2cuda's device: cpp_standalone's interface, code of its own."""
+
+    synapses, loss = small_network()
+    with mock.patch("rtrl_brian.observer.get_device", DerivedDevice):
+        with pytest.raises(UnsupportedConstructError,
+                           match=r"the device 'DerivedDevice' is not supported: it derives from "
+                                 r"Brian2's cpp_standalone device but generates code of its own"):
+            rb.RTRL([synapses.w], loss, namespace={})
 
 
 def _learner(kind, network, **options):
