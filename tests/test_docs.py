@@ -1,5 +1,6 @@
 """The documentation's code runs as printed."""
 
+import csv
 import json
 import pathlib
 import re
@@ -91,3 +92,44 @@ def test_the_surrogate_of_your_own_is_the_tested_one():
     np.testing.assert_array_equal(ours(x), tested(x))
     assert ours.c_expression("x") == tested.c_expression("x")
     assert ours.support == tested.support
+
+
+def metrics(path):
+    """The columns of a ``metrics.csv`` as float arrays."""
+    rows = list(csv.DictReader(path.open()))
+    return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+
+
+@pytest.mark.codegen_independent
+def test_a_short_run_reproduces_the_gallery_demo(tmp_path):
+    """The demo's first trials, run now, are the recorded run's (docs/gallery/demo): a
+    change of the code that changes the numbers the pages quote fails here, until the
+    gallery is made again (examples/make_gallery.py)."""
+    from rtrl_brian.demo import run_demo
+
+    run_demo(tmp_path, trials=3, log=lambda line: None)
+    now, recorded = metrics(tmp_path / "metrics.csv"), metrics(DOCS / "gallery/demo/metrics.csv")
+    for key in ("loss", "score", "active_fraction", "influence_density", "multiply_adds"):
+        np.testing.assert_allclose(now[key], recorded[key][:3], rtol=1e-6, err_msg=key)
+
+
+@pytest.mark.codegen_independent
+def test_the_gallery_script_makes_every_run_of_the_page(capsys):
+    """examples/make_gallery.py and docs/gallery.md list the same runs."""
+    from test_examples import load
+
+    script = load("make_gallery")
+    page = (DOCS / "gallery.md").read_text()
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", page, flags=re.S))
+    printed = {line.strip() for line in blocks.splitlines()
+               if line.startswith(("rtrl-brian ", "python examples/"))}
+    loop = re.search(r"for m in (.*?); do\s*\n\s*(python examples/brian2_models/\$m\.py .*?); "
+                     r"done", blocks, flags=re.S)
+    models = tuple(loop.group(1).replace("\\", " ").split())
+    printed |= {loop.group(2).replace("$m", model) for model in models}
+    assert models == script.BRIAN2_MODELS
+    assert printed == set(script.RUNS.values())
+    assert "python examples/make_gallery.py" in page
+    script.main(["--list", "demo", "brian2_models"])
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1 + len(models) and listed[0].split()[0] == "demo"
