@@ -19,6 +19,7 @@ from brian2 import Synapses
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
 from .compile import base_group, linked_variables
+from .connectivity import OutgoingSynapses
 from .ir import (NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, comparison_symbol,
                  delayed_spike, event_key, event_variable, is_spike)
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
@@ -336,7 +337,7 @@ class DerivedOp:
 
     def _outgoing(self, pre, n_pre):
         if self._csr is None or self._csr.n_synapses != len(pre):
-            self._csr = _OutgoingSynapses(pre, n_pre)
+            self._csr = OutgoingSynapses(pre, n_pre)
         return self._csr
 
     def value(self, binding, state, inputs, index):
@@ -486,25 +487,6 @@ class DerivedOp:
             return [Linearization(True, outputs)]
         # one linearization: every output from the influence before the op
         return [Linearization(False, [_active(out) for out in outputs])]
-
-
-class _OutgoingSynapses:
-    """Synapse indices grouped by the unit of one side (CSR; names as for the
-    presynaptic side, where it is mostly used)."""
-
-    def __init__(self, pre, n_pre):
-        self.n_synapses = len(pre)
-        self.order = np.argsort(pre, kind="stable")
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
-
-    def select(self, units):
-        """Indices of the synapses leaving ``units``, sorted."""
-        starts, stops = self.indptr[units], self.indptr[units + 1]
-        counts = stops - starts
-        if not counts.sum():
-            return np.zeros(0, dtype=np.intp)
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        return np.sort(self.order[np.arange(counts.sum()) + offsets])
 
 
 def _active(out):

@@ -19,10 +19,13 @@ own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
 """
 
 import numpy as np
+from brian2 import get_logger
 from scipy import sparse
 
 __all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target", "resolve_target", "gather",
            "compile_extension"]
+
+logger = get_logger(__name__)
 
 CYTHON_SOURCE = """
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
@@ -194,7 +197,8 @@ def _index(array):
 
 def resolve_target(target):
     """
-    The code-generation target the learner uses for ``prefs.codegen.target``.
+    The code-generation target the learner uses for ``prefs.codegen.target``
+    (a warning when 'auto' falls back to numpy, once per process).
 
     Parameters
     ----------
@@ -208,7 +212,12 @@ def resolve_target(target):
     """
     if target == "auto":
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
-        return "cython" if CythonCodeObject.is_available() else "numpy"
+        if CythonCodeObject.is_available():
+            return "cython"
+        logger.warn("prefs.codegen.target is 'auto' and Cython cannot compile here: the "
+                    "learners run their numpy kernels (the same gradients, slower; "
+                    "engine='compiled' is refused).", name_suffix="numpy_fallback", once=True)
+        return "numpy"
     if target in ("numpy", "cython"):
         return target
     raise ValueError(f"No rtrl_brian kernels for the code-generation target {target!r} "

@@ -1,8 +1,11 @@
 """Compiled kernels equal the numpy reference; the learner follows prefs.codegen.target."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from brian2 import ms, prefs
+from brian2.utils.logger import BrianLogger, catch_logs
 
 import rtrl_brian as rb
 from rtrl_brian.kernels import CythonKernels, NumpyKernels, kernels_for_target
@@ -88,3 +91,16 @@ def test_sparse_equals_dense_under_cython(model):
     assert isinstance(sparse.engine.kernels, CythonKernels)
     for var in params:
         assert relative_error(sparse.gradient(var), dense.gradient(var)) < 1e-12, var.name
+
+
+@pytest.mark.codegen_independent
+def test_auto_falling_back_to_numpy_says_so_once():
+    with mock.patch("brian2.codegen.runtime.cython_rt.CythonCodeObject.is_available",
+                    lambda: False), \
+            mock.patch.object(BrianLogger, "_log_messages", set()), \
+            catch_logs(only_from=("rtrl_brian",)) as logs:
+        assert isinstance(kernels_for_target("auto"), NumpyKernels)
+        assert isinstance(kernels_for_target("auto"), NumpyKernels)
+    assert [(level, name) for level, name, _ in logs] == [
+        ("WARNING", "rtrl_brian.kernels.numpy_fallback")]
+    assert "Cython cannot compile here" in logs[0][2]

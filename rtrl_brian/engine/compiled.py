@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..codegen import StepProgram
-from ..derive import _OutgoingSynapses
+from ..connectivity import OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
 from ..kernels import compile_extension, resolve_target
 from .base import Engine
@@ -173,7 +173,7 @@ class CompiledEngine(Engine):
         outgoing = self._outgoing.get(synapses)
         n_pre = self._n_pre[synapses]
         if outgoing is None or outgoing.n_synapses != len(pre):
-            outgoing = self._outgoing[synapses] = _OutgoingSynapses(pre, n_pre)
+            outgoing = self._outgoing[synapses] = OutgoingSynapses(pre, n_pre)
         return (outgoing.indptr if kind == "outgoing" else outgoing.order), True
 
     # -- the Engine interface ---------------------------------------------------------------------
