@@ -16,7 +16,6 @@ import numpy as np
 
 from brian2 import DimensionMismatchError, NetworkOperation, Quantity, get_logger, prefs, second
 from brian2.units.fundamentalunits import get_dimensions
-from brian2.devices.device import get_device
 
 from .codegen import NotCompilable, StepProgram
 from .compile import is_current
@@ -25,8 +24,7 @@ from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
-from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
-                         failure_exception)
+from .standalone import StandaloneLearning, StandaloneSnapshot, check_standalone
 
 __all__ = ["RTRL"]
 
@@ -215,8 +213,6 @@ class RTRL(StepObserver):
                 f"{self.name}: under cpp_standalone the learning step runs as generated C, "
                 f"which cannot be generated here: {error}.") from error
         self._check_standalone(program, None)
-        self._standalone_reset = False  # reset_state() before a run: reset at its first step
-        self._standalone_reported = False
         self._standalone_learning = StandaloneLearning(self, program)
         self.contained_objects.extend([StandaloneSnapshot(self._standalone_learning),
                                        self._standalone_learning])
@@ -242,27 +238,21 @@ class RTRL(StepObserver):
                                             f"{message}.")
 
     def _read_standalone(self):
-        """After a standalone run: counters and figures from the binary; its failure, once."""
-        if not get_device().has_been_run:
+        """After a standalone run: take the binary's results as this learner's state."""
+        results = self._standalone_learning.results()
+        if results is None:
             return
-        learning = self._standalone_learning
-        counters = learning.counters()
+        counters = results.counters
         self._step, self._steps_total = counters["step"], counters["steps_total"]
         self._pending_steps = counters["pending_steps"]
         self._trials_started = counters["trials_started"]
-        self._trial_loss = float(learning.variables["trial_loss"].get_value()[0])
-        held = 8.0 * (learning.variables["M"].size + learning.variables["scale"].size)
+        self._trial_loss = results.trial_loss
+        self._grad = results.grad
         for key in STEP_FIGURES:
-            values = (np.full(len(learning.read_history("loss")), held) if key == "M_bytes"
-                      else learning.read_history(key))
             self._history[key] = StepRecord(self.history_limit)
-            for value in values:
+            for value in results.history[key]:
                 self._history[key].append(value)
-        self._history["trial_loss"] = learning.read_history("trial_losses").tolist()
-        failure = learning.failure()
-        if failure is not None and not self._standalone_reported:
-            self._standalone_reported = True
-            raise failure_exception(self.name, failure)
+        self._history["trial_loss"] = results.trial_losses
 
     def _prepare_engine(self):
         """Hand the engine the current ops (once per compilation of the network)."""
@@ -613,10 +603,7 @@ class RTRL(StepObserver):
         param = self._param_view(var)
         if self.standalone:
             self._read_standalone()
-            grad = np.array(self._standalone_learning.variables["grad"].get_value()[param.span],
-                            dtype=np.float64)
-        else:
-            grad = self._grad[param.span].copy()
+        grad = self._grad[param.span].copy()
         return self._with_units(param, grad) if units else grad
 
     def zero_grad(self):
@@ -632,7 +619,7 @@ class RTRL(StepObserver):
         The trial's summed loss goes to ``history['trial_loss']``.
         """
         if self.standalone:  # at the first step of the next run, in the binary
-            self._standalone_reset = True
+            self._standalone_learning.reset_pending = True
             super().reset_state()
             return
         if self._step:

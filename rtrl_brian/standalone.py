@@ -24,6 +24,8 @@ other, and the learner reads them back after the run (`read_history`,
 `failure`).
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from brian2 import Group, prefs
 from brian2.codegen.generators.cpp_generator import CPPCodeGenerator
@@ -39,7 +41,7 @@ from .ir import SPIKE
 from .observer import REPLAY_RTOL
 
 __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
-           "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
+           "BinaryResults", "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
 
 #: Integer state of the learner in the binary, in the order of its ``counters`` array.
 COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
@@ -52,6 +54,32 @@ ERRORS = {1: "replay", 2: "non-finite state", 3: "non-finite gradient", 4: "non-
 #: Per-step figures recorded in the binary (dynamic arrays ``_history_<name>``).
 HISTORY = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
            "engine_seconds", "step_seconds")
+
+
+@dataclass
+class BinaryResults:
+    """
+    What the learner's arrays held after a standalone run (`StandaloneLearning.results`).
+
+    Attributes
+    ----------
+    counters : dict
+        The integer state (`COUNTERS`).
+    history : dict
+        Per-step figures (`HISTORY` and ``M_bytes``), float64 arrays.
+    trial_losses : list of float
+        The summed loss of each trial that ended.
+    trial_loss : float
+        The loss of the trial running at the end.
+    grad : ndarray
+        The accumulated gradient, per parameter.
+    """
+
+    counters: dict
+    history: dict
+    trial_losses: list
+    trial_loss: float
+    grad: np.ndarray
 
 
 class RTRLStandaloneCodeObject(CPPStandaloneCodeObject):
@@ -134,6 +162,10 @@ class StandaloneLearning(Group, CodeRunner):
             self._reference(f"_param{param.offset}", param.owner.name, param.name)
         #: Template keywords of the current run, computed by the snapshot first.
         self.run_keywords = None
+        #: Whether the binary starts a trial at the next run's first step
+        #: (`RTRL.reset_state` between runs).
+        self.reset_pending = False
+        self._failure_reported = False
         self._bind_lines, self._active_groups = [], []
         for k, key in enumerate(program.slots):
             self._bind_lines += self._slot(k, key)
@@ -263,7 +295,7 @@ class StandaloneLearning(Group, CodeRunner):
             "update_every": learner.update_every,
             "clip": learner.clip_grad_norm,
             "learning": learner.learning,
-            "reset_first": learner._standalone_reset,
+            "reset_first": self.reset_pending,
             "trial_steps": learner._trial_steps or 0,
             "trial_offset": learner._trial_offset,
             "replay_rtol": repr(REPLAY_RTOL),
@@ -286,6 +318,37 @@ class StandaloneLearning(Group, CodeRunner):
                     self.variables[f"_loss{k}_{name}"].set_value(values)
 
     # -- results ---------------------------------------------------------------------------
+    def results(self):
+        """
+        What the binary left after its run, or None before one.
+
+        Returns
+        -------
+        results : BinaryResults or None
+
+        Raises
+        ------
+        Exception
+            The first time it is read after learning stopped in the binary: the
+            error the runtime learner would have raised (`failure_exception`).
+        """
+        if not get_device().has_been_run:
+            return None
+        held = 8.0 * (self.variables["M"].size + self.variables["scale"].size)
+        steps = len(self.read_history("loss"))
+        results = BinaryResults(
+            counters=self.counters(),
+            history={key: np.full(steps, held) if key == "M_bytes" else self.read_history(key)
+                     for key in HISTORY + ("M_bytes",)},
+            trial_losses=self.read_history("trial_losses").tolist(),
+            trial_loss=float(self.variables["trial_loss"].get_value()[0]),
+            grad=np.array(self.variables["grad"].get_value(), dtype=np.float64))
+        failure = self.failure()
+        if failure is not None and not self._failure_reported:
+            self._failure_reported = True
+            raise failure_exception(self.learner.name, failure)
+        return results
+
     def counters(self):
         """The integer state after the run (`COUNTERS`), as a dict."""
         return dict(zip(COUNTERS, (int(v) for v in self.variables["counters"].get_value())))
@@ -338,7 +401,7 @@ class StandaloneSnapshot(CodeRunner):
         self.learning.learner.check_standalone_run(run_namespace)
         # once per run, for both code objects (it also fills the loss's arrays)
         self.template_kwds = self.learning.run_keywords = self.learning.keywords()
-        self.learning.learner._standalone_reset = False  # done at this run's first step
+        self.learning.reset_pending = False  # done at this run's first step
         super().before_run(run_namespace)
 
 
