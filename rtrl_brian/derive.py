@@ -133,9 +133,6 @@ class DerivedOp:
         self.op = op
         self.surrogate = surrogate
         self._csr = None
-        #: Active units at the last step (thresholds only): inside the surrogate's
-        #: support or sending an event; only they couple influence across units.
-        self.last_active = None
         #: Per output, how elements index its block: 'post' or 'pre' (a pathway's
         #: increments), 'synapse' (its per-synapse state) or 'self'.
         self.sides = []
@@ -376,6 +373,9 @@ class DerivedOp:
         Returns
         -------
         linearizations : list of Linearization
+        active : int
+            Thresholds: units inside the surrogate's support or sending an event
+            (only they couple influence across units); other ops: 0.
         """
         n, index = self._elements(inputs)
         args = [None] * len(self.symbols)
@@ -401,7 +401,7 @@ class DerivedOp:
                 state[(group, var)] = value.copy()
         else:
             self._accumulate(state, index, forward)
-        return linearizations
+        return linearizations, 0
 
     def _solve_noise(self, args, state, inputs, n):
         """
@@ -440,7 +440,6 @@ class DerivedOp:
         key = event_key(group.name, self.op.variable)
         active = np.logical_or.reduce([gate != 0 for gate in gates]) | (inputs.spikes[key] != 0)
         inputs.active[key] = active
-        self.last_active = int(np.count_nonzero(active))
         coefficients = [gates[output] * c for (output, _), c in zip(self.terms, coefficients)]
         state[(group.name, self.op.variable)] = inputs.spikes[key]
         linearization, = self._linearize(group.n, index, coefficients, inputs)
@@ -449,7 +448,7 @@ class DerivedOp:
             merged.rows += out.rows
             merged.columns += out.columns
         linearization.outputs = [merged]
-        return [linearization]
+        return [linearization], int(np.count_nonzero(active))
 
     def _accumulate(self, state, index, increments):
         for (group, var, _), side, size, increment, assigns in zip(

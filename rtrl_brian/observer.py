@@ -373,7 +373,7 @@ class StepObserver(BrianObject):
         """Replay the step op by op from ``state`` (advanced in place); the linearizations."""
         linearizations = []
         for op in self.ops:
-            linearizations.extend(op.step(state, inputs))
+            linearizations.extend(op.step(state, inputs)[0])
         return linearizations
 
     def _where(self):

@@ -104,9 +104,9 @@ class Engine(ABC):
         active = 0
         self._staged = []  # a step the learner refused is dropped
         for op in self._ops:
-            self._staged.extend(op.step(state, inputs))
-            if op.last_active is not None:
-                active += op.last_active
+            linearizations, units = op.step(state, inputs)
+            self._staged.extend(linearizations)
+            active += units
         return active
 
     def commit(self):
