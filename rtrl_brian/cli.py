@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 from .catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
+from .surrogates import SURROGATES
 
 __all__ = ["main"]
 
@@ -141,6 +142,10 @@ def _add_train(commands):
                        help="Adam learning rate (default: the task's)")
     train.add_argument("--update-every", type=_positive(int),
                        help="time steps per parameter update (default: the task's)")
+    train.add_argument("--surrogate", choices=list(SURROGATES), default="triangle",
+                       help="shape of the spike's pseudo-derivative, at the model's width and "
+                            "gain; only triangle and rectangular leave units outside their "
+                            "support (activity sparsity)")
     train.add_argument("--adaptive-fraction", type=_share,
                        help="ALIF: fraction of units that adapt (default: the task's)")
     train.add_argument("--seed", type=int, default=0, help="seed of the network and the task")
@@ -164,7 +169,8 @@ def _train(args):
                 "adaptive_fraction"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    settings.update(task=args.task, engine=args.engine, target=args.target, seed=args.seed)
+    settings.update(task=args.task, engine=args.engine, target=args.target, seed=args.seed,
+                    surrogate=args.surrogate)
     prefs.codegen.target = args.target
     out = args.out or f"train_{args.task}"
     print("rtrl-brian train: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
@@ -172,7 +178,8 @@ def _train(args):
                         trials=settings["trials"], test_trials=settings["test_trials"],
                         sparsity=settings["sparsity"], engine=args.engine, seed=args.seed,
                         lr=settings["lr"], update_every=settings["update_every"],
-                        adaptive_fraction=settings.get("adaptive_fraction", 1.0))
+                        adaptive_fraction=settings.get("adaptive_fraction", 1.0),
+                        surrogate=args.surrogate)
     record = training.run(log=lambda line: print(line, flush=True), bars=sys.stderr.isatty())
     print(f"writing metrics and the dashboard to {out}/ ...", flush=True)
     paths = write_training_report(training, record, out, settings)

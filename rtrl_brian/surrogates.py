@@ -18,7 +18,7 @@ inside Brian2's C++ standalone binary, then use it.
 import numpy as np
 
 __all__ = ["Surrogate", "Triangle", "Rectangular", "FastSigmoid", "ArcTan", "Sigmoid",
-           "Exponential", "Gaussian"]
+           "Exponential", "Gaussian", "SURROGATES", "surrogate_named"]
 
 
 class Surrogate:
@@ -224,3 +224,24 @@ class Gaussian(Surrogate):
 
     def c_shape(self, u):
         return f"exp(-0.5 * (({u}) * ({u})))"
+
+
+#: The library's surrogates by the names ``rtrl-brian train --surrogate`` takes.
+SURROGATES = {"triangle": Triangle, "rectangular": Rectangular, "fast_sigmoid": FastSigmoid,
+              "arctan": ArcTan, "sigmoid": Sigmoid, "exponential": Exponential,
+              "gaussian": Gaussian}
+
+
+def surrogate_named(name, like):
+    """
+    The surrogate called ``name`` (a key of `SURROGATES`) with the width and gain of
+    the surrogate ``like``.
+
+    Examples
+    --------
+    >>> surrogate_named("gaussian", Triangle(width=0.5, gain=0.3))
+    Gaussian(width=0.5, gain=0.3)
+    """
+    if name not in SURROGATES:
+        raise ValueError(f"Unknown surrogate {name!r}; choose one of {', '.join(SURROGATES)}.")
+    return SURROGATES[name](width=like.width, gain=like.gain)

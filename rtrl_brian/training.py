@@ -21,6 +21,7 @@ from . import optim, sparsity as sparsity_tools
 from .catalog import TASK_SETTINGS
 from .networks import build_network
 from .rtrl import RTRL
+from .surrogates import surrogate_named
 
 __all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
 
@@ -89,6 +90,10 @@ class Training:
     dt : Quantity, optional
         One step of the task; sets ``defaultclock.dt`` (default 1 ms, the
         step the models' time constants are chosen for).
+    surrogate : str or Surrogate, optional
+        The spike's pseudo-derivative: a `rtrl_brian.surrogates.Surrogate`, or
+        the name of one (`rtrl_brian.surrogates.SURROGATES`) at the model's
+        width and gain (default: the model's, a `Triangle`).
 
     Attributes
     ----------
@@ -108,7 +113,7 @@ class Training:
 
     def __init__(self, task, model="lif", units=100, trials=100, test_trials=20, sparsity=0.0,
                  engine="sparse", seed=0, lr=3e-3, update_every=1, theta=0.2, tau_a=None,
-                 adaptive_fraction=1.0, dtype=np.float64, dt=None):
+                 adaptive_fraction=1.0, dtype=np.float64, dt=None, surrogate=None):
         if int(trials) != trials or trials < 1:
             raise ValueError(f"'trials' must be a positive integer, got {trials!r}.")
         if int(test_trials) != test_trials or test_trials < 0:
@@ -130,9 +135,11 @@ class Training:
                                      theta=theta, tau_a=duration if tau_a is None else tau_a,
                                      adaptive_fraction=adaptive_fraction)
         self.loss = task.loss(self.network.readout.y, self.train_trials[0])
+        if isinstance(surrogate, str):
+            surrogate = surrogate_named(surrogate, like=self.network.surrogate)
         self.learner = RTRL(self.network.params, self.loss, optimizer=optim.Adam(lr=lr),
-                            surrogate=self.network.surrogate, engine=engine, dtype=dtype,
-                            update_every=update_every, namespace={})
+                            surrogate=self.network.surrogate if surrogate is None else surrogate,
+                            engine=engine, dtype=dtype, update_every=update_every, namespace={})
         for weight in self.network.recurrent_weights:
             sparsity_tools.random_prune(self.learner, weight, sparsity, seed=seed)
         first = self.network.weights[0]

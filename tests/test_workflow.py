@@ -111,6 +111,29 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
     assert (out / "dashboard.png").stat().st_size > 10_000
 
 
+def test_train_command_takes_another_surrogate(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "recall", "--neurons", "6", "--trials", "1", "--test-trials", "0",
+          "--target", "numpy", "--surrogate", "fast_sigmoid", "--out", str(out)])
+    assert "surrogate=fast_sigmoid" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["settings"]["surrogate"] == \
+        "fast_sigmoid"
+
+
+@pytest.mark.codegen_independent
+def test_training_takes_a_surrogate_by_name_at_the_models_width_and_gain():
+    from rtrl_brian.surrogates import FastSigmoid
+
+    model = Training(DelayedRecall(seed=0), "alif", 6, trials=1, test_trials=0)
+    named = Training(DelayedRecall(seed=0), "alif", 6, trials=1, test_trials=0,
+                     surrogate="fast_sigmoid")
+    assert type(named.learner.surrogate) is FastSigmoid
+    assert (named.learner.surrogate.width, named.learner.surrogate.gain) == \
+        (model.learner.surrogate.width, model.learner.surrogate.gain)
+    with pytest.raises(ValueError, match="Unknown surrogate 'boxcar'; choose one of triangle"):
+        Training(DelayedRecall(seed=0), "alif", 6, trials=1, test_trials=0, surrogate="boxcar")
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["train", "digits"], "invalid choice: 'digits'"),
     (["train", "pattern", "--sparsity", "1.5"], "must lie in \\[0, 1\\)"),
