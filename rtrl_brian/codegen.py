@@ -35,7 +35,7 @@ from .compile import linked_variables
 from .errors import NotCompilable
 from .ir import SPIKE, PathwayOp, ThresholdOp
 
-__all__ = ["NotCompilable", "ExternalCall", "StepProgram"]
+__all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram"]
 
 
 def _surrogate_in_c(surrogate):
@@ -50,7 +50,7 @@ def _surrogate_in_c(surrogate):
                             f"rtrl_brian.surrogates.Surrogate and define c_shape)") from error
 
 
-class _Printer(C99CodePrinter):
+class CPrinter(C99CodePrinter):
     """sympy's C99 printer with the numeric meanings of `rtrl_brian.symbolic`."""
 
     def _print_Function(self, expr):
@@ -167,7 +167,7 @@ class StepProgram:
         self._layout = layout
         self._gate = _surrogate_in_c(surrogate)
         self._slots = _Slots()
-        self._printer = _Printer()
+        self._printer = CPrinter()
         self._static_rows = 0  # dense count: rows times n_columns, fixed per step
         self._static_columns = 0  # dense count: immediate-influence entries, fixed per step
         #: Calls evaluated with numpy before each step (list of `ExternalCall`).

@@ -13,14 +13,21 @@ learns both (`LossSum`). A new loss is one class: derive from `Loss` and give
 """
 
 import numpy as np
+import sympy
 from brian2 import DimensionMismatchError, TimedArray, second
+from brian2.core.functions import Function
+from brian2.core.variables import Constant
+from brian2.parsing.expressions import parse_expression_dimensions
+from brian2.utils.stringtools import get_identifiers
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from .cforms import render
+from .codegen import CPrinter
 from .compile import owner_of
 from .errors import NotCompilable
+from .symbolic import NUMPY_MODULES, SymbolicCode, substitute, to_sympy
 
-__all__ = ["Loss", "LossSum", "MSE", "CrossEntropy", "RateRegularizer"]
+__all__ = ["Loss", "LossSum", "MSE", "ExpressionLoss", "CrossEntropy", "RateRegularizer"]
 
 
 class Loss:
@@ -220,6 +227,87 @@ class MSE(Loss):
     def c_code(self, arrays):
         return render("loss_mse", n=self.n, steps=len(self.target), target=arrays["target"],
                       **self._mask_keywords(arrays))
+
+
+class ExpressionLoss(MSE):
+    """
+    ``L_t = sum_k f(y_k(t), target_k(t))`` for ``f`` a Brian2 expression.
+
+    ``f`` is differentiated symbolically (sympy, as the network's equations
+    are); its numpy form serves the runtime learner, its C form the learner
+    inside the C++ standalone binary.
+
+    Parameters
+    ----------
+    var : VariableView
+        The output, e.g. ``out.y``; the expression names it by its name.
+    expression : str
+        ``f`` in Brian2's syntax, in terms of the variable and ``target``, e.g.
+        ``'log(cosh(y - target))'`` or ``'(v - target)**2 / mV**2'``; units
+        are checked as Brian2 checks equations.
+    target, mask
+        As for `MSE`.
+
+    Examples
+    --------
+    >>> loss = ExpressionLoss(out.y, "log(cosh(y - target))", target)  # doctest: +SKIP
+    """
+
+    def __init__(self, var, expression, target, mask=None):
+        super().__init__(var, target, mask)
+        self.expression = expression
+        target_variable = Constant("target", 0.0, dimensions=self.group.variables[self.name].dim)
+        # names resolve as in the group's own code: its variables, Brian2's functions and units
+        resolved = self.group.resolve_all(get_identifiers(expression), run_namespace={},
+                                          additional_variables={"target": target_variable})
+        self._dimensions = get_dimensions(parse_expression_dimensions(expression, resolved))
+        constants = {name: sympy.Float(float(variable.get_value()))
+                     for name, variable in resolved.items()
+                     if isinstance(variable, Constant) and name != "target"}
+        others = sorted(name for name, variable in resolved.items()
+                        if name not in constants and name not in (self.name, "target")
+                        and not isinstance(variable, Function))
+        if others:
+            raise ValueError(f"ExpressionLoss on '{self.group.name}.{self.name}': "
+                             f"'{expression}' reads {', '.join(others)}; it may use "
+                             f"'{self.name}', 'target', units, numbers and functions only.")
+        code = SymbolicCode(lambda name: False, {self.name, "target"}, "loss")
+        value = code.differentiable(substitute(to_sympy(expression), constants))
+        if code.frozen:
+            raise ValueError(f"ExpressionLoss on '{self.group.name}.{self.name}': "
+                             f"'{expression}' has a piecewise-constant part "
+                             f"({code.frozen[0].expression}) whose derivative is zero almost "
+                             f"everywhere; write the loss without it.")
+        y = sympy.Symbol(self.name, real=True)
+        t = sympy.Symbol("target", real=True)
+        derivative = sympy.diff(value, y)
+        c_names = {y: sympy.Symbol("_loss_y", real=True),
+                   t: sympy.Symbol("_loss_target", real=True)}
+        printer = CPrinter()
+        self._c = {"value": printer.doprint(value.xreplace(c_names)),
+                   "derivative": printer.doprint(derivative.xreplace(c_names))}
+        self._value = sympy.lambdify([y, t], value, modules=NUMPY_MODULES)
+        self._derivative = sympy.lambdify([y, t], derivative, modules=NUMPY_MODULES)
+
+    @property
+    def dimensions(self):
+        return self._dimensions
+
+    def __call__(self, y, step, t):
+        if not self._counts(step):
+            return 0.0, np.zeros(self.n)
+        target = self.target_at(step, t)
+        value = np.broadcast_to(self._value(y, target), (self.n,))
+        derivative = np.broadcast_to(self._derivative(y, target), (self.n,))
+        return float(np.sum(value)), np.array(derivative, dtype=np.float64)
+
+    def c_code(self, arrays):
+        return render("loss_expression", n=self.n, steps=len(self.target),
+                      target=arrays["target"], y="_loss_y", target_name="_loss_target",
+                      **self._c, **self._mask_keywords(arrays))
+
+    def __repr__(self):
+        return f"ExpressionLoss({self.group.name}.{self.name}, {self.expression!r})"
 
 
 class CrossEntropy(Loss):

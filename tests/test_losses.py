@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from brian2 import (DimensionMismatchError, Hz, Network, NeuronGroup, SpikeGeneratorGroup,
                     StateMonitor, Synapses, ms, second)
+from brian2.units.fundamentalunits import DIMENSIONLESS
 
 import rtrl_brian as rb
-from rtrl_brian.losses import MSE, CrossEntropy, LossSum, RateRegularizer
+from rtrl_brian.losses import MSE, CrossEntropy, ExpressionLoss, LossSum, RateRegularizer
 from helpers import input_raster, relative_error
 from test_exact_bptt import STEPS
 from test_plugins import assert_equals_hand_bptt
@@ -30,6 +31,48 @@ def test_a_masked_mse_equals_hand_written_bptt():
         dloss=lambda y, target, step: (y - target) * MASK[step])
     losses = np.asarray(learners["sparse"].history["loss"])
     assert np.all(losses[~MASK] == 0) and np.all(losses[MASK] > 0)
+
+
+@pytest.mark.codegen_independent
+def test_an_expression_loss_equals_hand_written_bptt_with_its_derivative():
+    """'log(cosh(y - target))' differentiated by sympy; the reference writes tanh."""
+    assert_equals_hand_bptt(
+        rb.surrogates.Triangle(0.6, 0.4), lambda x: 0.4 * np.maximum(0, 1 - np.abs(x) / 0.6),
+        ["sparse", "dense"],
+        loss=lambda y, target: ExpressionLoss(y, "log(cosh(y - target))", target, mask=MASK),
+        dloss=lambda y, target, step: np.tanh(y - target) * MASK[step])
+
+
+@pytest.mark.codegen_independent
+def test_an_expression_of_the_squared_error_is_the_mse():
+    objects, params, rec, out, target = rate_network()
+    mse = rb.RTRL(params, MSE(out.y, target, mask=MASK), name="mse")
+    written = rb.RTRL(params, ExpressionLoss(out.y, "0.5*(y - target)**2", target, mask=MASK),
+                      name="written")
+    Network(*objects, mse, written).run(STEPS * ms)
+    np.testing.assert_allclose(written.history["loss"], mse.history["loss"], rtol=1e-12)
+    for var in params:
+        assert relative_error(written.gradient(var), mse.gradient(var)) < 1e-12
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("variable, expression, error, message", [
+    ("v", "(v - target) / mV + 1", None, None),
+    ("v", "v - target + 1", DimensionMismatchError, r"inconsistent units"),
+    ("y", "int(y - target)**2", ValueError, r"piecewise-constant part \(int_\(-target \+ y\)\)"),
+    ("y", "y * w", ValueError, r"'y \* w' reads w; it may use 'y', 'target', units"),
+    ("y", "y * tau_unknown", KeyError, r"tau_unknown"),
+])
+def test_an_expression_loss_checks_its_expression(variable, expression, error, message):
+    group = NeuronGroup(2, """dv/dt = -v / (10*ms) : volt
+                              dy/dt = -y / (10*ms) : 1
+                              w : 1""", method="exact")
+    var = getattr(group, variable)
+    if error is None:
+        assert ExpressionLoss(var, expression, np.zeros((3, 2))).dimensions is DIMENSIONLESS
+        return
+    with pytest.raises(error, match=message):
+        ExpressionLoss(var, expression, np.zeros((3, 2)))
 
 
 def rate_network(seed=4, steps=STEPS):
@@ -108,10 +151,14 @@ def test_what_cannot_be_added_is_refused_by_name():
 
 @pytest.mark.standalone
 @pytest.mark.long
-def test_a_sum_of_losses_in_the_binary_equals_the_compiled_engine(build_dir):  # noqa: F811
+@pytest.mark.parametrize("task", [
+    lambda y, target, mask: MSE(y, target, mask=mask),
+    lambda y, target, mask: ExpressionLoss(y, "log(cosh(y - target))", target, mask=mask)],
+    ids=["mse", "expression"])
+def test_a_sum_of_losses_in_the_binary_equals_the_compiled_engine(build_dir, task):  # noqa: F811
     def network():
         objects, params, rec, out, target = rate_network(steps=40)
-        loss = MSE(out.y, target, mask=np.arange(40) % 2 == 0) + \
+        loss = task(out.y, target, np.arange(40) % 2 == 0) + \
             RateRegularizer(rec.r, 15 * Hz, weight=2e-4 * second ** 2)
         return objects, params, loss
 
