@@ -24,7 +24,7 @@ def render(name, **keywords):
     ----------
     name : str
         The block's file name in ``rtrl_brian/templates/blocks`` without
-        ``.cpp``, e.g. ``'loss_mse'``.
+        ``.cpp``, e.g. ``'loss_per_unit'``.
     **keywords
         Its variables: C expressions (pointers, lvalues) and numbers, which are
         written with `repr`.

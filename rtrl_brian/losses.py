@@ -224,9 +224,13 @@ class MSE(Loss):
                                 "array)")
         return {"target": np.ravel(self.target).astype(np.float64), **self._mask_array()}
 
+    #: The C form of one unit's loss and its derivative, of ``_loss_y`` and ``_loss_target``.
+    _c = {"value": "0.5 * (_loss_y - _loss_target) * (_loss_y - _loss_target)",
+          "derivative": "_loss_y - _loss_target"}
+
     def c_code(self, arrays):
-        return render("loss_mse", n=self.n, steps=len(self.target), target=arrays["target"],
-                      **self._mask_keywords(arrays))
+        return render("loss_per_unit", n=self.n, steps=len(self.target),
+                      target=arrays["target"], **self._c, **self._mask_keywords(arrays))
 
 
 class ExpressionLoss(MSE):
@@ -300,11 +304,6 @@ class ExpressionLoss(MSE):
         value = np.broadcast_to(self._value(y, target), (self.n,))
         derivative = np.broadcast_to(self._derivative(y, target), (self.n,))
         return float(np.sum(value)), np.array(derivative, dtype=np.float64)
-
-    def c_code(self, arrays):
-        return render("loss_expression", n=self.n, steps=len(self.target),
-                      target=arrays["target"], y="_loss_y", target_name="_loss_target",
-                      **self._c, **self._mask_keywords(arrays))
 
     def __repr__(self):
         return f"ExpressionLoss({self.group.name}.{self.name}, {self.expression!r})"
