@@ -51,6 +51,10 @@ COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_s
 ERRORS = {1: "replay", 2: "non-finite state", 3: "non-finite gradient", 4: "non-finite update",
           5: "target too short"}
 
+#: Values per parameter entry the binary keeps for an optimizer at least (Adam's two
+#: moments), so that one given after the learner is created runs.
+OPTIMIZER_STATE = 2
+
 #: Per-step figures recorded in the binary (dynamic arrays ``_history_<name>``).
 HISTORY = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
            "engine_seconds", "step_seconds")
@@ -124,9 +128,11 @@ class StandaloneLearning(Group, CodeRunner):
                          dtype=np.float64)
         for name in ("grad", "pending", "before_update", "step_grad"):
             arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
+        # values kept per parameter entry: room for SGD's and Adam's (an optimizer may be
+        # given after the learner is created), more if the learner's needs more
         optimizer = learner.optimizer
         self._optimizer_state = [f"_optimizer_state{k}" for k in range(
-            0 if optimizer is None else optimizer.c_state_arrays)]
+            max(OPTIMIZER_STATE, 0 if optimizer is None else optimizer.c_state_arrays))]
         for name in self._optimizer_state:
             arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
         arrays.add_array("counters", size=len(COUNTERS), dtype=np.int64)
@@ -256,6 +262,12 @@ class StandaloneLearning(Group, CodeRunner):
                       for key in program.slots if key[0] == "active_count"]
         optimizer = learner.optimizer
         if optimizer is not None:
+            if optimizer.c_state_arrays > len(self._optimizer_state):
+                raise UnsupportedConstructError(
+                    f"{learner.name}: under cpp_standalone the optimizer "
+                    f"{type(optimizer).__name__} keeps {optimizer.c_state_arrays} values per "
+                    f"parameter, but the binary has room for {len(self._optimizer_state)}: "
+                    f"give it as RTRL(..., optimizer=...) when the learner is created.")
             state = [f"{ptr[name]}[_p]" for name in self._optimizer_state]
             updates = [(ptr[f"_param{p.offset}"], p.offset, p.size,
                         optimizer.c_update(f"{ptr[f'_param{p.offset}']}[_i]", "_g", state))

@@ -12,6 +12,7 @@ engine on the runtime device).
 import numpy as np
 import pytest
 from brian2 import Network, SpikeMonitor, ms
+from brian2.core.base import BrianObjectException
 
 import rtrl_brian as rb
 from rtrl_brian.errors import UnsupportedConstructError
@@ -162,3 +163,19 @@ def test_a_users_surrogate_loss_and_optimizer_run_in_the_binary(build_dir):  # n
     assert np.abs(binary["gradients"][1]).max() > 0
     initial = run_learner(network, {}, 0 * ms)["parameters"]
     assert all(np.max(np.abs(p - q)) > 1e-3 for p, q in zip(binary["parameters"], initial))
+
+
+@pytest.mark.codegen_independent
+def test_an_optimizer_given_later_with_more_state_than_the_binary_holds_is_refused(tmp_path):
+    class ThreeValues(SignDescent):
+        c_state_arrays = 3
+
+    with standalone(tmp_path, build_on_run=False):
+        objects, params, loss = lif_network()
+        learner = rb.RTRL(params, loss, namespace={})
+        learner.optimizer = ThreeValues(0.1)  # SGD's or Adam's would run: room for two
+        with pytest.raises(BrianObjectException) as raised:
+            Network(*objects, learner).run(1 * ms)
+    assert isinstance(raised.value.__cause__, UnsupportedConstructError)
+    assert "keeps 3 values per parameter, but the binary has room for 2: give it as " \
+           "RTRL(..., optimizer=...)" in str(raised.value.__cause__)
