@@ -181,8 +181,7 @@ def main(argv=None):
         print(f"units {args.units}, sparsity {level}, seed {seed}, "
               f"activity sparsity {'on' if activity_sparse else 'off'}", flush=True)
         run = train_spiral(args.model, args.units, level, seed, sequences=args.sequences, task=task,
-                          activity_sparse=activity_sparse, test_sequences=args.test_sequences,
-                          log=lambda line: print(line, flush=True))
+                          activity_sparse=activity_sparse, test_sequences=args.test_sequences)
         print(f"  test accuracy {run.test_score:.1%} in {run.seconds:.0f} s", flush=True)
         save_run(run, path)
     report(load_runs(out), out)

@@ -32,7 +32,7 @@ def main(argv=None):
     training = rb.Training(task, args.model, args.units, trials=args.trials,
                            test_trials=args.test_trials, sparsity=args.sparsity, lr=3e-3,
                            update_every=1 if task.analog else 10, adaptive_fraction=0.5)
-    record = training.run(log=print)
+    record = training.run()  # progress lines through Brian2's logger
     for path in write_training_report(training, record, args.out or f"{args.task}_{args.model}"):
         print("wrote", path)
 

@@ -16,7 +16,8 @@ sparsity:
     calibrated on a run of the same network to reach it (``1.0``: every unit).
 
 `run_benchmarks` runs the studies side by side, so that ratios come from one
-run on one machine, and writes a JSON file, a Markdown table and a figure.
+run on one machine, and writes a JSON file, a Markdown table and a figure;
+it says what it is measuring through Brian2's logger (``rtrl_brian.benchmark``, INFO).
 """
 
 import json
@@ -26,10 +27,13 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from brian2 import get_logger
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
            "machine_rates", "dense_floor", "target_study", "compiled_study", "TargetCost",
            "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
+
+logger = get_logger(__name__)
 
 #: Threshold of the benchmark's LIF units (``v > THRESHOLD``).
 THRESHOLD = 1.0
@@ -390,7 +394,7 @@ def _sparsity_study(n, steps):
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
                    target_sizes=(256, 1024), compiled_sizes=(16, 64, 256),
-                   standalone_sizes=(64, 256), log=print):
+                   standalone_sizes=(64, 256)):
     """
     Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
 
@@ -416,7 +420,6 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     standalone_sizes : tuple of int
         Sizes at which the learner runs under numpy, cython and cpp_standalone
         (cython runs only; needs a C++ compiler and make).
-    log : callable
 
     Returns
     -------
@@ -430,36 +433,37 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"machine": {"python": platform.python_version(), "target": target,
                            "processor": platform.processor() or platform.machine()}}
-    log("machine rates ...")
+    logger.info("machine rates ...")
     results["machine"].update(machine_rates())
-    log(f"sparsity study at n={sparsity_n} ...")
+    logger.info(f"sparsity study at n={sparsity_n} ...")
     results["sparsity"] = []
     for cost in _sparsity_study(sparsity_n, steps):
         results["sparsity"].append(asdict(cost))
-        log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms learner")
+        logger.info(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, "
+                    f"{cost.learner_ms:.2f} ms learner")
     dense = results["sparsity"][0]
     results["dense_floor_ms"] = 1e3 * dense_floor(dense["n"] + 2, dense["n_params"])
-    log(f"  one dense product J @ M of that size: {results['dense_floor_ms']:.1f} ms")
-    log("scaling study ...")
+    logger.info(f"  one dense product J @ M of that size: {results['dense_floor_ms']:.1f} ms")
+    logger.info("scaling study ...")
     results["scaling"] = []
     for n in sizes:
         for dtype in (np.float64, np.float32):
             cost = measure_step(n, 0.1, 0.05, "sparse", dtype, steps=steps,
                                 label=f"sparse n={n} {np.dtype(dtype).name}")
             results["scaling"].append(asdict(cost))
-            log(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, {cost.learner_ms:.2f} ms "
-                f"learner, M {cost.M_bytes / 1e6:.1f} MB")
+            logger.info(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, "
+                        f"{cost.learner_ms:.2f} ms learner, M {cost.M_bytes / 1e6:.1f} MB")
     if target == "cython":
-        log("numpy against cython kernels ...")
+        logger.info("numpy against cython kernels ...")
         results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
-        log("sparse against compiled engine ...")
+        logger.info("sparse against compiled engine ...")
         results["compiled"] = [asdict(cost) for cost in compiled_study(compiled_sizes, steps)]
-        log("numpy, cython and cpp_standalone ...")
+        logger.info("numpy, cython and cpp_standalone ...")
         results["standalone"] = [asdict(cost) for cost in standalone_study(
             standalone_sizes, max(steps, 100))]
-    log("RTRL vs BPTT ...")
+    logger.info("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
-    log("float32 against float64 ...")
+    logger.info("float32 against float64 ...")
     results["float32_error"] = float32_error(sparsity_n)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     (out_dir / "results.md").write_text(results_table(results))

@@ -2,10 +2,14 @@
 ``rtrl-brian`` command line: a thin layer over the Python API.
 
 Each command imports what it needs when it runs, so that ``--help`` and
-argument errors answer at once instead of after Brian2's import.
+argument errors answer at once instead of after Brian2's import. The library's
+progress lines (Brian2's logger, INFO) are printed as plain lines on stdout;
+warnings and errors keep Brian2's console format on stderr.
 """
 
 import argparse
+import contextlib
+import logging
 import sys
 import textwrap
 
@@ -180,7 +184,7 @@ def _train(args):
                         lr=settings["lr"], update_every=settings["update_every"],
                         adaptive_fraction=settings.get("adaptive_fraction", 1.0),
                         surrogate=args.surrogate)
-    record = training.run(log=lambda line: print(line, flush=True), bars=sys.stderr.isatty())
+    record = training.run(bars=sys.stderr.isatty())
     print(f"writing metrics and the dashboard to {out}/ ...", flush=True)
     paths = write_training_report(training, record, out, settings)
     print("wrote " + ", ".join(str(path) for path in paths))
@@ -220,23 +224,55 @@ def _run(args):
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
-                 seed=args.seed, log=lambda line: print(line, flush=True),
-                 neuron_model=args.model, bars=sys.stderr.isatty())
+                 seed=args.seed, neuron_model=args.model, bars=sys.stderr.isatty())
     elif args.command == "bench":
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
                        target_sizes=tuple(args.target_sizes),
                        compiled_sizes=tuple(args.compiled_sizes),
-                       standalone_sizes=tuple(args.standalone_sizes),
-                       log=lambda line: print(line, flush=True))
+                       standalone_sizes=tuple(args.standalone_sizes))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
+
+
+class _BelowWarnings(logging.Filter):
+    def filter(self, record):
+        return record.levelno < logging.WARNING
+
+
+@contextlib.contextmanager
+def _progress_on_stdout():
+    """
+    While a command runs: the library's INFO lines as plain lines on stdout, and
+    Brian2's console handler at WARNING (its INFO lines would repeat ours, in
+    Brian2's format). Both restored afterwards.
+    """
+    from brian2.utils.logger import BrianLogger
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setLevel(logging.INFO)
+    handler.addFilter(_BelowWarnings())
+    library = logging.getLogger("brian2.rtrl_brian")
+    library.addHandler(handler)
+    console = BrianLogger.console_handler
+    level = console.level
+    console.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        console.setLevel(level)
+        library.removeHandler(handler)
 
 
 def main(argv=None):
     """Entry point of the ``rtrl-brian`` console script."""
     args = build_parser().parse_args(argv)
+    with _progress_on_stdout():
+        return _main(args)
+
+
+def _main(args):
     if args.traceback:
         return _run(args)
     try:

@@ -6,7 +6,7 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from brian2 import defaultclock, ms, prefs
+from brian2 import defaultclock, get_logger, ms, prefs
 
 from . import plot
 from .catalog import TASK_SETTINGS
@@ -16,15 +16,17 @@ from .training import RECENT_TRIALS, Training
 
 __all__ = ["run_demo"]
 
+logger = get_logger(__name__)
 
-def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=print,
+
+def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0,
              neuron_model="lif", bars=False):
     """
     Train recurrent spiking units online on pattern generation; write figures.
 
     The settings are `rtrl-brian train pattern`'s (80 % of recurrent synapses
     pruned, Adam, an update every 10 steps), on the numpy target so that no
-    compiler is needed.
+    compiler is needed. Progress lines go to Brian2's logger (INFO).
 
     Parameters
     ----------
@@ -38,8 +40,6 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     steps : int
         Steps (ms) per trial.
     seed : int
-    log : callable
-        Receives progress lines.
     neuron_model : {'lif', 'alif'}
         `rtrl_brian.models.lif` or `rtrl_brian.models.alif` recurrent units.
     bars : bool
@@ -59,11 +59,11 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     training = Training(task, neuron_model, n_rec, trials=trials,
                         test_trials=settings["test_trials"], sparsity=settings["sparsity"],
                         seed=seed, lr=settings["lr"], update_every=settings["update_every"])
-    log(f"Pattern generation: {n_rec} {neuron_model.upper()} units, "
-        f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the recurrent "
-        f"ones pruned), {trials} trials of {steps} ms, exact online RTRL")
-    record = training.run(log=log, bars=bars)
-    log(f"writing metrics and figures to {out_dir}/ ...")
+    logger.info(f"Pattern generation: {n_rec} {neuron_model.upper()} units, "
+                f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the "
+                f"recurrent ones pruned), {trials} trials of {steps} ms, exact online RTRL")
+    record = training.run(bars=bars)
+    logger.info(f"writing metrics and figures to {out_dir}/ ...")
     write_training_report(training, record, out_dir, settings)
     for name, figure in demo_figures(training, record).items():
         figure.savefig(out_dir / f"{name}.png", dpi=120)
@@ -71,9 +71,9 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0, log=
     losses = np.array(record.loss)
     np.savetxt(out_dir / "losses.csv", losses, header="trial_loss", comments="")
     recent = min(RECENT_TRIALS, len(losses))
-    log(f"trial loss: first {losses[0]:.4f}, mean of the last {recent} "
-        f"{np.mean(losses[-recent:]):.4f} (summary.json: final_loss); held-out NMSE "
-        f"{record.test_score:.4f}; figures in {out_dir}/")
+    logger.info(f"trial loss: first {losses[0]:.4f}, mean of the last {recent} "
+                f"{np.mean(losses[-recent:]):.4f} (summary.json: final_loss); held-out NMSE "
+                f"{record.test_score:.4f}; figures in {out_dir}/")
     return losses
 
 

@@ -15,7 +15,7 @@ __all__ = ["train_spiral"]
 
 
 def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, task=None,
-                 lr=3e-3, activity_sparse=True, theta=0.2, test_sequences=None, log=None):
+                 lr=3e-3, activity_sparse=True, theta=0.2, test_sequences=None):
     """
     Train recurrent units online on spiral direction classification.
 
@@ -41,8 +41,6 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
         Initial threshold of the units.
     test_sequences : int, optional
         Held-out sequences evaluated at the end (default: the whole test split).
-    log : callable, optional
-        Receives progress lines.
 
     Returns
     -------
@@ -60,4 +58,4 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
                         test_trials=test_sequences or len(task.test), sparsity=sparsity,
                         seed=seed, lr=lr, theta=theta if activity_sparse else -1e6,
                         adaptive_fraction=0.5)
-    return training.run(log=log, report_seconds=30.0)
+    return training.run(report_seconds=30.0)

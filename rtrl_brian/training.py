@@ -6,6 +6,10 @@ an `RTRL` learner; `Training.run` trains on the training trials in one Brian2
 run (`RTRL.trials`), reports progress, then scores held-out trials with
 learning switched off. The command line (``rtrl-brian train``), the demo and
 the experiments use it.
+
+Progress lines go to Brian2's logger (``rtrl_brian.training``, level INFO), so
+that they are shown, hidden or written to Brian2's log file as Brian2's own
+messages are (``BrianLogger.log_level_warn()`` silences them).
 """
 
 import shutil
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 
 import brian2
 import numpy as np
-from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, second
+from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, get_logger, ms, second
 from tqdm import tqdm
 
 from . import optim, sparsity as sparsity_tools
@@ -24,6 +28,8 @@ from .rtrl import RTRL
 from .surrogates import surrogate_named
 
 __all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -172,15 +178,15 @@ class Training:
         recorded = self.outputs.variables["y"].get_value()
         return np.array(recorded[-self.task.steps:])
 
-    def run(self, log=None, report_seconds=2.0, bars=False):
+    def run(self, report_seconds=2.0, bars=False):
         """
         Train on the training trials, then score the held-out ones.
 
+        Progress lines (Brian2's logger, INFO) come after a trial at most every
+        ``report_seconds`` (and after the last), and during long trials.
+
         Parameters
         ----------
-        log : callable, optional
-            Receives progress lines: after a trial at most every
-            ``report_seconds`` (and after the last), and during long trials.
         report_seconds : float
         bars : bool
             Progress bars (tqdm) instead of progress lines, for a terminal.
@@ -189,7 +195,7 @@ class Training:
         -------
         record : TrainingRun
         """
-        progress = _Progress(log, report_seconds, self.trials, self.task.score_name, bars)
+        progress = _Progress(report_seconds, self.trials, self.task.score_name, bars)
         learner, record, steps = self.learner, self.record, self.task.steps
 
         def record_trial(trial):
@@ -205,9 +211,8 @@ class Training:
         start_training_trial = self._trial_starts(self.train_trials, record_trial)
 
         started = time.time()
-        if log:
-            log(f"preparing {self.trials} trials of {steps} steps (Brian2 code generation; the "
-                f"first cython run compiles for up to a minute)")
+        logger.info(f"preparing {self.trials} trials of {steps} steps (Brian2 code generation; "
+                    f"the first cython run compiles for up to a minute)")
         learner.trials(steps, start_training_trial)
         progress.start(self.trials, "training")
         self.net.run(self.trials * steps * defaultclock.dt, report=progress.brian_report,
@@ -217,10 +222,9 @@ class Training:
         self.trained_influence = learner.influence_rows()  # held-out trials reset it
         if self.test_trials:
             record.test_score = self._test(progress)
-            if log:
-                trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
-                log(f"held-out {self.task.score_name} over {trials}: "
-                    f"{_format_score(self.task.score_name, record.test_score)}")
+            trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
+            logger.info(f"held-out {self.task.score_name} over {trials}: "
+                        f"{_format_score(self.task.score_name, record.test_score)}")
         return record
 
     def _test(self, progress):
@@ -261,8 +265,8 @@ class _Progress:
     terminal) take the place of the lines.
     """
 
-    def __init__(self, log, every_seconds, trials, score_name, bars=False):
-        self.log, self.every, self.trials, self.score_name = log, every_seconds, trials, score_name
+    def __init__(self, every_seconds, trials, score_name, bars=False):
+        self.every, self.trials, self.score_name = every_seconds, trials, score_name
         self.started = self.last = time.time()
         self.first_done = None
         self.bars, self.bar = bars, None
@@ -287,7 +291,7 @@ class _Progress:
     def _line_due(self, now, trial, trials, postfix=""):
         """Whether a line is due after ``trial`` of ``trials`` (the bar moved instead, or
         at most one every ``every`` seconds, always at the last); it counts as written."""
-        if self._advance(trial, trials, postfix) or self.log is None or \
+        if self._advance(trial, trials, postfix) or \
                 (now - self.last < self.every and trial < trials):
             return False
         self.last = now
@@ -308,14 +312,14 @@ class _Progress:
         if trial > 1:
             per_trial = (now - self.first_done) / (trial - 1)
             line += f"  left {_clock(per_trial * (self.trials - trial))}"
-        self.log(line)
+        logger.info(line)
 
     def held_out_done(self, trial, trials):
         """After each held-out trial: a line at most every ``every_seconds``."""
         now = time.time()
         if not self._line_due(now, trial, trials):
             return
-        self.log(f"held-out trial {trial:5d}/{trials}  elapsed {_clock(now - self.started)}")
+        logger.info(f"held-out trial {trial:5d}/{trials}  elapsed {_clock(now - self.started)}")
 
     def brian_report(self, elapsed, completed, start, duration):
         """Brian2's ``report`` callback: speaks only when no trial ended for a while
@@ -324,11 +328,11 @@ class _Progress:
             self.bar.refresh()  # its clock goes on
             return
         now = time.time()
-        if self.log is None or now - self.last < 2 * self.every or completed >= 1.0:
+        if now - self.last < 2 * self.every or completed >= 1.0:
             return
         self.last = now
         doing = "running" if completed == 0 else f"{completed:.1%} of the simulated time"
-        self.log(f"  ... {doing}, elapsed {_clock(now - self.started)}")
+        logger.info(f"  ... {doing}, elapsed {_clock(now - self.started)}")
 
 
 def _clock(seconds):

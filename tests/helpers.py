@@ -1,7 +1,23 @@
-"""Shared helpers for the tests: relative errors, input spike trains, synapses."""
+"""Shared helpers for the tests: relative errors, input spike trains, synapses, logs."""
+
+import contextlib
+import logging
 
 import numpy as np
 from brian2 import Synapses
+from brian2.utils.logger import catch_logs
+
+
+@contextlib.contextmanager
+def library_log(level=logging.INFO):
+    """
+    The library's log records at ``level`` and above while the block runs, as
+    ``(level name, logger name, message)``; the list fills when the block ends.
+    """
+    records = []
+    with catch_logs(level, only_from=("rtrl_brian",)) as caught:
+        yield records
+    records.extend(caught)
 
 
 def relative_error(actual, expected):

@@ -10,11 +10,15 @@ import pytest
 from rtrl_brian.benchmark import compiled_study, dense_floor, run_benchmarks, target_study
 from rtrl_brian.cli import build_parser
 
+from helpers import library_log
+
 
 def test_suite_writes_every_table(tmp_path):
-    lines = []
-    results = run_benchmarks(tmp_path, sizes=(16,), sparsity_n=16, lengths=(10, 20), steps=3,
-                             target="numpy", log=lines.append)
+    with library_log() as records:
+        results = run_benchmarks(tmp_path, sizes=(16,), sparsity_n=16, lengths=(10, 20),
+                                 steps=3, target="numpy")
+    said = [message for _, _, message in records]
+    assert said[0] == "machine rates ..." and "RTRL vs BPTT ..." in said
     report = (tmp_path / "results.md").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["target"] == "numpy"
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000

@@ -4,8 +4,6 @@ them: each learns unchanged, with gradients equal on every engine and to BPTT,
 and (where no threshold is crossed) to finite differences of Brian2's own run.
 """
 
-from unittest import mock
-
 import numpy as np
 import pytest
 from brian2 import (EventMonitor, Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup,

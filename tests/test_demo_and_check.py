@@ -15,7 +15,7 @@ from helpers import weighted_synapses
 
 
 def test_demo_writes_figures_and_losses(tmp_path):
-    losses = run_demo(tmp_path, trials=3, n_rec=8, steps=30, log=lambda line: None)
+    losses = run_demo(tmp_path, trials=3, n_rec=8, steps=30)
     assert len(losses) == 3 and np.all(np.isfinite(losses))
     for name in ("raster.png", "learning_curve.png", "readout.png", "operations.png",
                  "dashboard.png", "losses.csv", "metrics.csv", "summary.json"):
@@ -153,7 +153,7 @@ def test_recompiles_only_when_the_run_namespace_changes():
 
 
 def test_demo_with_adaptive_units(tmp_path):
-    losses = run_demo(tmp_path, trials=2, n_rec=6, steps=20, log=lambda line: None,
+    losses = run_demo(tmp_path, trials=2, n_rec=6, steps=20,
                       neuron_model="alif")
     assert len(losses) == 2 and np.all(np.isfinite(losses))
     with pytest.raises(ValueError, match="Unknown neuron model 'hh'"):

@@ -107,7 +107,7 @@ def test_a_short_run_reproduces_the_gallery_demo(tmp_path):
     gallery is made again (examples/make_gallery.py)."""
     from rtrl_brian.demo import run_demo
 
-    run_demo(tmp_path, trials=3, log=lambda line: None)
+    run_demo(tmp_path, trials=3)
     now, recorded = metrics(tmp_path / "metrics.csv"), metrics(DOCS / "gallery/demo/metrics.csv")
     for key in ("loss", "score", "active_fraction", "influence_density", "multiply_adds"):
         np.testing.assert_allclose(now[key], recorded[key][:3], rtol=1e-6, err_msg=key)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from brian2 import Network, NeuronGroup, StateMonitor, ms
+from brian2.utils.logger import BrianLogger
 
 from rtrl_brian import plot
 from rtrl_brian.catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
@@ -17,6 +18,8 @@ from rtrl_brian.networks import MODELS
 from rtrl_brian.report import write_training_report
 from rtrl_brian.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
 from rtrl_brian.training import Training
+
+from helpers import library_log
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -77,8 +80,10 @@ def test_training_records_every_trial_and_learns_the_pattern():
     task = PatternGeneration(steps=60, n_inputs=10, rate=0.2, seed=2)
     training = Training(task, "lif", 16, trials=30, test_trials=1, sparsity=0.5, lr=1e-2,
                         update_every=10, seed=1)
-    lines = []
-    record = training.run(log=lines.append, report_seconds=0.0)
+    with library_log() as records:
+        record = training.run(report_seconds=0.0)
+    assert {(level, name) for level, name, _ in records} == {("INFO", "rtrl_brian.training")}
+    lines = [message for _, _, message in records]
     assert len(record.loss) == len(record.score) == len(record.multiply_adds) == 30
     assert np.mean(record.score[-5:]) < 0.5 * np.mean(record.score[:5])
     assert 0 < np.mean(record.active_fraction) < 1
@@ -92,10 +97,15 @@ def test_training_records_every_trial_and_learns_the_pattern():
 
 def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
     out = tmp_path / "run"
+    console_level = BrianLogger.console_handler.level
     main(["train", "recall", "--neurons", "8", "--trials", "3", "--test-trials", "2",
           "--target", "numpy", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "trial     3/3" in printed and "held-out accuracy over 2 trials" in printed
+    # the library's INFO lines come plain (not in Brian2's console format), and Brian2's
+    # console handler is as it was
+    assert "preparing 3 trials" in printed and "INFO" not in printed
+    assert BrianLogger.console_handler.level == console_level
     assert "held-out trial     2/2" in printed  # scoring is not silent
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("trial,loss,score") and len(rows) == 4
@@ -335,8 +345,9 @@ def test_progress_bars_stand_in_for_progress_lines(capsys):
     """In a terminal, tqdm bars for training and held-out trials (on stderr) take the
     place of the progress lines; the last lines still say what came out."""
     task = PatternGeneration(steps=20, n_inputs=5, rate=0.2)
-    lines = []
-    Training(task, "lif", 6, trials=3, test_trials=2).run(log=lines.append, bars=True)
+    with library_log() as records:
+        Training(task, "lif", 6, trials=3, test_trials=2).run(bars=True)
+    lines = [message for _, _, message in records]
     bars = capsys.readouterr().err
     assert "training: 100%" in bars and "3/3" in bars and "held-out: 100%" in bars
     assert "mean of the last 3: loss" in bars
