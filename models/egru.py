@@ -29,7 +29,7 @@ in_zx = 0
 in_zh = 0"""
 
 
-def egru(n, theta=0.5, name="egru*"):
+def egru(n, theta=0.5, name="egru*", dt=None):
     """
     Event-based GRU units (Subramoney et al., "Efficient recurrent architectures
     through activity sparsity and sparse back-propagation through time",
@@ -58,19 +58,22 @@ def egru(n, theta=0.5, name="egru*"):
     theta : float
         Initial per-unit threshold (learnable: ``group.theta``).
     name : str
+    dt : Quantity, optional
+        The group's time step (default: Brian2's ``defaultclock``).
 
     Returns
     -------
     group : NeuronGroup
         With learnable per-unit biases ``b_u``, ``b_r``, ``b_z`` and threshold ``theta``.
     """
-    group = NeuronGroup(n, _EQUATIONS, threshold="c > theta", reset="y_last = c", name=name)
+    group = NeuronGroup(n, _EQUATIONS, threshold="c > theta", reset="y_last = c", name=name,
+                        dt=dt)
     group.run_regularly(_UPDATE, when="start", name=f"{group.name}_update")
     group.theta = theta
     return group
 
 
-def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses*"):
+def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses*", dt=None):
     """
     Synapses into EGRU units: one weight per gate (``w_u``, ``w_r``, ``w_z``).
 
@@ -94,6 +97,9 @@ def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses
     recurrent : bool
         Whether the candidate input is recurrent (gated by the reset gate).
     name : str
+    dt : Quantity, optional
+        The synapses' time step, that of the groups they join (default:
+        Brian2's ``defaultclock``).
 
     Returns
     -------
@@ -105,4 +111,4 @@ def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses
     return Synapses(source, target, "w_u : 1\nw_r : 1\nw_z : 1",
                     on_pre=f"in_u_post += w_u{sent}\n"
                            f"in_r_post += w_r{sent}\n"
-                           f"{candidate}_post += w_z{sent}", name=name)
+                           f"{candidate}_post += w_z{sent}", name=name, dt=dt)

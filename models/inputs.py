@@ -24,7 +24,8 @@ def analog_input(values, dt=None, name="analog_input*"):
     values : array-like
         ``(steps, channels)``.
     dt : Quantity, optional
-        Duration of one row; default ``defaultclock.dt``.
+        Duration of one row, and the group's time step (default: Brian2's
+        ``defaultclock``).
     name : str
 
     Returns
@@ -37,6 +38,6 @@ def analog_input(values, dt=None, name="analog_input*"):
                          f"{values.shape}.")
     stimulus = TimedArray(values, dt=defaultclock.dt if dt is None else dt)
     group = NeuronGroup(values.shape[1], "x : 1", threshold="True",
-                        namespace={"stimulus": stimulus}, name=name)
+                        namespace={"stimulus": stimulus}, name=name, dt=dt)
     group.run_regularly("x = stimulus(t, i)", when="start", name=f"{group.name}_read")
     return group

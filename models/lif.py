@@ -19,7 +19,8 @@ def _reset(reset):
     return _RESETS[reset]
 
 
-def lif(n, tau=20 * ms, threshold=1.0, reset="subtract", refractory=None, name="lif*"):
+def lif(n, tau=20 * ms, threshold=1.0, reset="subtract", refractory=None, name="lif*",
+        dt=None):
     """
     Leaky integrate-and-fire neurons with a per-neuron (learnable) threshold.
 
@@ -43,6 +44,8 @@ def lif(n, tau=20 * ms, threshold=1.0, reset="subtract", refractory=None, name="
         Refractory period; while refractory, ``v`` is held and synaptic input is
         dropped (Brian2's semantics).
     name : str
+    dt : Quantity, optional
+        The group's time step (default: Brian2's ``defaultclock``).
 
     Returns
     -------
@@ -53,13 +56,13 @@ def lif(n, tau=20 * ms, threshold=1.0, reset="subtract", refractory=None, name="
                               v_th : 1 (constant)""",
                         threshold="v > v_th", reset=_reset(reset), method="exact",
                         refractory=refractory if refractory else False,
-                        namespace={"tau_m": tau}, name=name)
+                        namespace={"tau_m": tau}, name=name, dt=dt)
     group.v_th = threshold
     return group
 
 
 def alif(n, tau=20 * ms, tau_a=200 * ms, beta=0.07, threshold=1.0, refractory=None,
-         name="alif*"):
+         name="alif*", dt=None):
     """
     Adaptive LIF neurons as in e-prop (Bellec et al., Nat. Commun. 11, 3625, 2020).
 
@@ -85,6 +88,8 @@ def alif(n, tau=20 * ms, tau_a=200 * ms, beta=0.07, threshold=1.0, refractory=No
     threshold : float
     refractory : Quantity, optional
     name : str
+    dt : Quantity, optional
+        The group's time step (default: Brian2's ``defaultclock``).
 
     Returns
     -------
@@ -96,13 +101,13 @@ def alif(n, tau=20 * ms, tau_a=200 * ms, beta=0.07, threshold=1.0, refractory=No
                               beta : 1 (constant)""",
                         threshold="v > v_th + beta*a", reset="v -= v_th\na += 1",
                         method="exact", refractory=refractory if refractory else False,
-                        namespace={"tau_m": tau, "tau_adapt": tau_a}, name=name)
+                        namespace={"tau_m": tau, "tau_adapt": tau_a}, name=name, dt=dt)
     group.v_th = threshold
     group.beta = beta
     return group
 
 
-def leaky_readout(n, tau=20 * ms, name="readout*"):
+def leaky_readout(n, tau=20 * ms, name="readout*", dt=None):
     """
     Leaky linear readout ``dy/dt = -y / tau``, driven by ``on_pre='y_post += w'``.
 
@@ -111,10 +116,12 @@ def leaky_readout(n, tau=20 * ms, name="readout*"):
     n : int
     tau : Quantity
     name : str
+    dt : Quantity, optional
+        The group's time step (default: Brian2's ``defaultclock``).
 
     Returns
     -------
     group : NeuronGroup
     """
     return NeuronGroup(n, "dy/dt = -y / tau_out : 1", method="exact",
-                       namespace={"tau_out": tau}, name=name)
+                       namespace={"tau_out": tau}, name=name, dt=dt)

@@ -7,7 +7,7 @@ from brian2 import NeuronGroup, Synapses
 __all__ = ["sparse_rnn", "sparse_rnn_synapses"]
 
 
-def sparse_rnn(n, theta=0.1, name="sparse_rnn*"):
+def sparse_rnn(n, theta=0.1, name="sparse_rnn*", dt=None):
     """
     Thresholded ``tanh`` units, the activity-sparse vanilla RNN of Subramoney,
     "Efficient Real Time Recurrent Learning through combined activity and
@@ -26,6 +26,8 @@ def sparse_rnn(n, theta=0.1, name="sparse_rnn*"):
     theta : float
         Initial per-unit threshold (learnable: ``group.theta``).
     name : str
+    dt : Quantity, optional
+        The group's time step (default: Brian2's ``defaultclock``).
 
     Returns
     -------
@@ -35,13 +37,14 @@ def sparse_rnn(n, theta=0.1, name="sparse_rnn*"):
     group = NeuronGroup(n, """h : 1
                               in_h : 1
                               b : 1 (constant)
-                              theta : 1 (constant)""", threshold="h > theta", name=name)
+                              theta : 1 (constant)""", threshold="h > theta", name=name,
+                        dt=dt)
     group.run_regularly("h = tanh(in_h + b)\nin_h = 0", when="start", name=f"{group.name}_update")
     group.theta = theta
     return group
 
 
-def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
+def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*", dt=None):
     """
     Synapses ``in_h_post += w * value_pre`` into `sparse_rnn` units.
 
@@ -53,6 +56,9 @@ def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
     value : str or None
         The presynaptic variable sent; None for spikes (``in_h_post += w``).
     name : str
+    dt : Quantity, optional
+        The synapses' time step, that of the groups they join (default:
+        Brian2's ``defaultclock``).
 
     Returns
     -------
@@ -60,4 +66,5 @@ def sparse_rnn_synapses(source, target, value="h", name="sparse_rnn_synapses*"):
         Not yet connected.
     """
     sent = "" if value is None else f" * {value}_pre"
-    return Synapses(source, target, "w : 1", on_pre=f"in_h_post += w{sent}", name=name)
+    return Synapses(source, target, "w : 1", on_pre=f"in_h_post += w{sent}", name=name,
+                    dt=dt)

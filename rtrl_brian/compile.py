@@ -92,12 +92,43 @@ def _sort_key(obj, schedule):
     return (slots[obj.when], obj.order, obj.name)
 
 
-def _all_synapses():
-    return [ref() for ref in Synapses.__instances__() if ref() is not None]
+class Scope:
+    """
+    The Brian2 objects a compilation looks among for synapses, groups and inputs.
 
+    Parameters
+    ----------
+    objects : iterable of BrianObject, optional
+        The objects of the network being run (with their contained objects).
+        None: every live object, what a learner created before its network
+        can see.
+    """
 
-def _all_groups():
-    return [ref() for ref in NeuronGroup.__instances__() if ref() is not None]
+    def __init__(self, objects=None):
+        def live(cls):
+            return [ref() for ref in cls.__instances__() if ref() is not None]
+
+        #: Whether the objects are a network's (not every live one).
+        self.of_network = objects is not None
+        if objects is None:
+            self.synapses, self.groups = live(Synapses), live(NeuronGroup)
+            self.poisson_inputs = live(PoissonInput)
+        else:
+            objects = list(objects)
+            self.synapses = [obj for obj in objects if isinstance(obj, Synapses)]
+            self.groups = [obj for obj in objects if isinstance(obj, NeuronGroup)]
+            self.poisson_inputs = [obj for obj in objects if isinstance(obj, PoissonInput)]
+
+    def inputs_of(self, group):
+        """The `PoissonInput` objects that act on ``group`` or a subgroup of it, by name."""
+        return sorted((obj for obj in self.poisson_inputs
+                       if _member(base_group(obj.group), {group.name: group})),
+                      key=lambda obj: obj.name)
+
+    def incoming(self, members):
+        """The synapses that write into one of ``members`` (a name-keyed dict), by name."""
+        return sorted((s for s in self.synapses if _member(base_group(s.target), members)),
+                      key=lambda s: s.name)
 
 
 def _member(obj, objects):
@@ -160,10 +191,11 @@ def _check_synapses(synapses):
 class _Compiler:
     """Collects groups, parameters and ops for `compile_step`."""
 
-    def __init__(self, params, namespace):
+    def __init__(self, params, namespace, scope):
         self.namespace = namespace
         self.param_views = [owner_of(p) for p in params]
-        self.synapses = _all_synapses()
+        self.scope = scope
+        self.synapses = scope.synapses
         self.functions = {}
         #: Every name resolution made: ``(object, identifiers, identities)``.
         self.resolutions = []
@@ -190,7 +222,7 @@ class _Compiler:
                     _check_group(source)
                     learned[source.name] = source
                     changed = True
-            for group in _all_groups():  # groups reading a learned group's variables
+            for group in self.scope.groups:  # groups reading a learned group's variables
                 if not _member(group, learned) and any(
                         _member(owner, learned) for owner, _, _ in
                         linked_variables(group).values()):
@@ -201,10 +233,10 @@ class _Compiler:
 
     def incoming(self, learned):
         """Every Synapses object that writes into a learned group."""
-        incoming = [s for s in self.synapses if _member(base_group(s.target), learned)]
+        incoming = self.scope.incoming(learned)
         for synapses in incoming:
             _check_synapses(synapses)
-        return sorted(incoming, key=lambda s: s.name)
+        return incoming
 
     # -- resolution -----------------------------------------------------------
     def resolve(self, obj, identifiers):
@@ -275,13 +307,14 @@ def _inline(code, definitions):
     return expr
 
 
-def _written_state(group, synapses_list):
-    """State variables of ``group``: integrated ones plus every written one."""
+def _written_state(group, synapses_list, inputs):
+    """State variables of ``group``: integrated ones plus every written one (by its
+    events, run_regularly blocks, the PoissonInputs ``inputs`` and ``synapses_list``)."""
     written = [eq.varname for eq in group.equations.ordered  # ordered: no set order
                if eq.type == DIFFERENTIAL_EQUATION]
     codes = [group.event_codes[event] or "" for event in sorted(group.event_codes)]
     codes += [obj.abstract_code for _, obj in _run_regularly_blocks(group)]
-    codes += [obj.abstract_code for obj in _poisson_inputs(group)]
+    codes += [obj.abstract_code for obj in inputs]
     for code in codes:
         for var, _, _, _ in parse_statements(code):
             if var in group.variables and var not in written:  # others: temporaries
@@ -495,13 +528,6 @@ def _run_regularly_blocks(group):
                         if _is_run_regularly(block))
 
 
-def _poisson_inputs(group):
-    """The `PoissonInput` objects that act on ``group`` or a subgroup of it, by name."""
-    inputs = [ref() for ref in PoissonInput.__instances__() if ref() is not None]
-    return sorted((obj for obj in inputs if _member(base_group(obj.group), {group.name: group})),
-                  key=lambda obj: obj.name)
-
-
 def _in_parent_indices(subgroup, expr):
     """``expr`` of a subgroup's code with ``i`` and ``N`` in its owner's terms."""
     i = sympy.Symbol("i", real=True)
@@ -546,7 +572,7 @@ def _collect_params(compiler, learned):
     return params
 
 
-def compile_step(params, namespace, schedule=None):
+def compile_step(params, namespace, objects=None, schedule=None):
     """
     Compile the time step of the network around ``params`` into a `StepIR`.
 
@@ -556,6 +582,10 @@ def compile_step(params, namespace, schedule=None):
         The variables to learn, e.g. ``[S.w, G.v_th]``.
     namespace : dict
         Namespace for external names, as Brian2's ``run`` would use.
+    objects : iterable of BrianObject, optional
+        The network's objects, among which synapses into learned groups,
+        groups linked to them and PoissonInputs are looked for (default:
+        every live object; see `Scope`).
     schedule : list of str, optional
         Brian2's schedule; default ``prefs.core.network.default_schedule``.
 
@@ -573,7 +603,8 @@ def compile_step(params, namespace, schedule=None):
     if not params:
         raise ValueError("'params' is empty: give at least one variable to learn, e.g. [S.w].")
     schedule = schedule or prefs.core.network.default_schedule
-    compiler = _Compiler(params, namespace)
+    scope = Scope(objects)
+    compiler = _Compiler(params, namespace, scope)
     learned_objects = compiler.learned_groups()
     incoming = compiler.incoming(learned_objects)
 
@@ -581,7 +612,7 @@ def compile_step(params, namespace, schedule=None):
     depths = _delay_depths(incoming, dt)
     groups = {}
     for name, group in sorted(learned_objects.items()):
-        state_vars = _written_state(group, incoming)
+        state_vars = _written_state(group, incoming, scope.inputs_of(group))
         for var in state_vars:
             if var in _INTERNAL:
                 raise unsupported(group, var, f"a write to the Brian2-maintained variable '{var}'")
@@ -602,8 +633,9 @@ def compile_step(params, namespace, schedule=None):
     params_ir = _collect_params(compiler, groups)
     for param in params_ir:
         if isinstance(param.owner, Synapses) and param.owner.name not in {s.name for s in incoming}:
-            raise ValueError(f"Parameter '{param.label}' belongs to Synapses that are not "
-                             f"part of the compiled network.")
+            where = ("is not part of the network being run; add it to the network"
+                     if scope.of_network else "is not part of the compiled network")
+            raise ValueError(f"Parameter '{param.label}': '{param.owner.name}' {where}.")
 
     builder = _OpBuilder(compiler, groups, params_ir, schedule, dt)
     scheduled = []
@@ -617,7 +649,7 @@ def compile_step(params, namespace, schedule=None):
     _check_order(scheduled)
 
     spike_sources = {base_group(s.source).name: base_group(s.source) for s in incoming}
-    structure = _structure(groups, params_ir)
+    structure = _structure(groups, params_ir, scope)
     return StepIR(groups, params_ir, scheduled, spike_sources, dict(compiler.functions), dt,
                   compiler.resolutions, structure)
 
@@ -640,11 +672,9 @@ def _identities(resolved):
             else ("object", id(var)) for name, var in resolved.items()}
 
 
-def _structure(groups, params):
+def _structure(groups, params, scope):
     """Sizes, wiring and time step the IR was built for."""
-    members = {name: g.group for name, g in groups.items()}
-    incoming = sorted((s for s in _all_synapses() if _member(base_group(s.target), members)),
-                      key=lambda s: s.name)
+    incoming = scope.incoming({name: g.group for name, g in groups.items()})
     sizes = [(p.label, p.size if p.kind == "shared" else entries(p.owner, p.owner.variables[p.name]))
              for p in params]
     steps = sorted({float(g.group.clock.dt_) for g in groups.values()})
@@ -653,14 +683,15 @@ def _structure(groups, params):
     return [s.name for s in incoming], sizes, steps, delays
 
 
-def is_current(ir, namespace):
+def is_current(ir, namespace, objects=None):
     """
-    Whether ``compile_step`` would build the same IR with ``namespace``.
+    Whether ``compile_step`` would build the same IR with ``namespace`` (and
+    ``objects``, as there).
 
     True when every external name resolves to the same constant value or the
     same object, and no synapses or parameter sizes changed.
     """
-    if _structure(ir.groups, ir.params) != ir.structure:
+    if _structure(ir.groups, ir.params, Scope(objects)) != ir.structure:
         return False
     for obj, identifiers, identities in ir.resolutions:
         try:
@@ -746,7 +777,7 @@ class _OpBuilder:
                                   "Use the group's clock (dt=None).")
             ops.append(self.local(group_ir, "run_regularly", obj, obj.abstract_code,
                                   definitions, None if owner is group else owner))
-        for obj in _poisson_inputs(group):
+        for obj in self.compiler.scope.inputs_of(group):
             ops.append(self.local(group_ir, "input", obj, obj.abstract_code, definitions,
                                   obj.group if isinstance(obj.group, Subgroup) else None))
         for event in sorted(group.events):  # the spike and custom events

@@ -6,7 +6,7 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from brian2 import defaultclock, get_logger, ms, prefs
+from brian2 import get_logger, ms, prefs
 
 from . import plot
 from .catalog import TASK_SETTINGS
@@ -90,7 +90,7 @@ def demo_figures(training, record):
         Name to matplotlib Figure.
     """
     task, steps = training.task, training.task.steps
-    dt_ms = float(defaultclock.dt / ms)
+    dt_ms = float(training.dt / ms)
     times = np.arange(steps) * dt_ms
     last_start = (training.trials + training.test_trials - 1) * steps * dt_ms
     recurrent = training.spikes[1]

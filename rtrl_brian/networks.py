@@ -75,7 +75,7 @@ class RecurrentNetwork:
 
 def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_rate=1.0,
                   theta=0.2, tau=20 * ms, tau_a=200 * ms, adaptive_fraction=1.0,
-                  readout_tau=20 * ms):
+                  readout_tau=20 * ms, dt=None):
     """
     Wire ``inputs`` -> ``units`` recurrent units of ``model`` -> ``n_outputs`` readouts.
 
@@ -109,6 +109,9 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
         ALIF: the fraction of units that adapt (the others have ``beta = 0``,
         i.e. are LIF units: e-prop's LSNN mixes both).
     readout_tau : Quantity
+    dt : Quantity, optional
+        Time step of every group and synapses (default: Brian2's
+        ``defaultclock``); ``inputs`` should have it too.
 
     Returns
     -------
@@ -120,11 +123,11 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
         raise ValueError(f"'adaptive_fraction' must lie in [0, 1], got {adaptive_fraction}.")
     recurrent = MODELS[model](inputs, units, rng, input_value=input_value, input_rate=input_rate,
                               theta=theta, tau=tau, tau_a=tau_a,
-                              adaptive_fraction=adaptive_fraction)
-    readout = leaky_readout(n_outputs, tau=readout_tau, name="readout")
+                              adaptive_fraction=adaptive_fraction, dt=dt)
+    readout = leaky_readout(n_outputs, tau=readout_tau, name="readout", dt=dt)
     sent = "" if recurrent.value is None else f" * {recurrent.value}_pre"
     s_out = Synapses(recurrent.group, readout, "w : 1", on_pre=f"y_post += w{sent}",
-                     name="s_out")
+                     name="s_out", dt=dt)
     s_out.connect()
     s_out.w = rng.normal(0.0, recurrent.readout_scale / np.sqrt(units), len(s_out))
     return RecurrentNetwork(inputs, recurrent.group, readout, recurrent.s_in, recurrent.s_rec,
@@ -148,18 +151,18 @@ class _Units:
 
 
 def _spiking(model, inputs, units, rng, input_value, input_rate, tau, tau_a, adaptive_fraction,
-             **_):
+             dt, **_):
     if model == "alif":
-        group = alif(units, tau=tau, tau_a=tau_a, name="recurrent")
+        group = alif(units, tau=tau, tau_a=tau_a, name="recurrent", dt=dt)
         group.beta = np.where(np.arange(units) < round(adaptive_fraction * units), group.beta[:],
                               0.0)
         state = ("v", "a")
     else:
-        group = lif(units, tau=tau, name="recurrent")
+        group = lif(units, tau=tau, name="recurrent", dt=dt)
         state = ("v",)
     sent = "" if input_value is None else f" * {input_value}_pre"
-    s_in = Synapses(inputs, group, "w : 1", on_pre=f"v_post += w{sent}", name="s_in")
-    s_rec = Synapses(group, group, "w : 1", on_pre="v_post += w", name="s_rec")
+    s_in = Synapses(inputs, group, "w : 1", on_pre=f"v_post += w{sent}", name="s_in", dt=dt)
+    s_rec = Synapses(group, group, "w : 1", on_pre="v_post += w", name="s_rec", dt=dt)
     s_in.connect()
     s_rec.connect("i != j")
     # input events per membrane time constant: their mean alone drives v just past
@@ -179,12 +182,12 @@ def _alif(inputs, units, rng, **options):
     return _spiking("alif", inputs, units, rng, **options)
 
 
-def _egru(inputs, units, rng, input_value, theta, **_):
-    group = egru(units, theta=theta, name="recurrent")
+def _egru(inputs, units, rng, input_value, theta, dt, **_):
+    group = egru(units, theta=theta, name="recurrent", dt=dt)
     for bias in ("b_u", "b_r", "b_z"):
         setattr(group, bias, rng.normal(0.0, 0.1, units))
-    s_in = egru_synapses(inputs, group, value=input_value, recurrent=False, name="s_in")
-    s_rec = egru_synapses(group, group, name="s_rec")
+    s_in = egru_synapses(inputs, group, value=input_value, recurrent=False, name="s_in", dt=dt)
+    s_rec = egru_synapses(group, group, name="s_rec", dt=dt)
     weights = ("w_u", "w_r", "w_z")
     _connect_all(((s_in, len(inputs)), (s_rec, units)), weights, rng)
     return _Units(group, s_in, s_rec, weights, ("b_u", "b_r", "b_z", "theta"),
@@ -192,11 +195,11 @@ def _egru(inputs, units, rng, input_value, theta, **_):
                   Triangle(width=0.5, gain=0.5), readout_scale=1.0)
 
 
-def _sparse_rnn(inputs, units, rng, input_value, theta, **_):
-    group = sparse_rnn(units, theta=theta, name="recurrent")
+def _sparse_rnn(inputs, units, rng, input_value, theta, dt, **_):
+    group = sparse_rnn(units, theta=theta, name="recurrent", dt=dt)
     group.b = rng.normal(0.0, 0.1, units)
-    s_in = sparse_rnn_synapses(inputs, group, value=input_value, name="s_in")
-    s_rec = sparse_rnn_synapses(group, group, name="s_rec")
+    s_in = sparse_rnn_synapses(inputs, group, value=input_value, name="s_in", dt=dt)
+    s_rec = sparse_rnn_synapses(group, group, name="s_rec", dt=dt)
     _connect_all(((s_in, len(inputs)), (s_rec, units)), ("w",), rng)
     return _Units(group, s_in, s_rec, ("w",), ("b", "theta"), ("h", "in_h"), "h",
                   Triangle(width=0.5, gain=0.5), readout_scale=1.0)

@@ -20,7 +20,7 @@ import copy
 import functools
 
 import numpy as np
-from brian2 import BrianObject, NetworkOperation, Quantity
+from brian2 import BrianObject, Network, NetworkOperation, Quantity
 from brian2.core.namespace import get_local_namespace
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, get_device
@@ -44,6 +44,20 @@ def _is_cpp_standalone(device):
 
 #: Relative tolerance of the replay-vs-Brian2 consistency check.
 REPLAY_RTOL = 1e-8
+
+
+def _difference(before, after):
+    """What differs between two compilations of a learner's network, in words."""
+    synapses_before, synapses_after = before.structure[0], after.structure[0]
+    gone = sorted(set(synapses_before) - set(synapses_after))
+    new = sorted(set(synapses_after) - set(synapses_before))
+    if gone:
+        return (f"{', '.join(repr(name) for name in gone)} wrote into learned groups then but "
+                f"is not part of the network being run: add it, or create the learner where "
+                f"only the network's objects exist")
+    if new:
+        return f"{', '.join(repr(name) for name in new)} now writes into learned groups"
+    return "state blocks or parameter count differ"
 
 
 def _probed(ir):
@@ -87,7 +101,9 @@ class StepObserver(BrianObject):
         if not callable(surrogate):
             raise TypeError(f"'surrogate' must be callable like rtrl_brian.surrogates.Triangle, "
                             f"got {type(surrogate).__name__}.")
-        BrianObject.__init__(self, when="end", name=name)
+        # the learned groups' clock (one dt for all, checked by compile_step): a network
+        # on a clock of its own steps the learner once per step of its own
+        BrianObject.__init__(self, when="end", name=name, clock=loss.group.clock)
         #: Created under the C++ standalone device (`rtrl_brian.standalone`).
         self.standalone = _is_cpp_standalone(get_device())
         self._check_device()
@@ -102,9 +118,9 @@ class StepObserver(BrianObject):
         if not self.standalone:
             self.contained_objects.extend([
                 NetworkOperation(self._on_step_start, when="before_start", order=-(2 ** 62),
-                                 name=f"{self.name}_start"),
+                                 name=f"{self.name}_start", clock=self.clock),
                 NetworkOperation(self._on_step_end, when="after_end", order=2 ** 62,
-                                 name=f"{self.name}_end")])
+                                 name=f"{self.name}_end", clock=self.clock)])
             self.contained_objects.extend(self._create_probes())
         self._start_state = None
         self._step = 0
@@ -162,8 +178,8 @@ class StepObserver(BrianObject):
         self._learning = bool(value)
 
     # -- compilation ----------------------------------------------------------------------
-    def _compile(self, namespace):
-        ir = compile_step(self.params, namespace)
+    def _compile(self, namespace, objects=None):
+        ir = compile_step(self.params, namespace, objects)
         for part in self.loss.parts:
             group, name = part.block
             if group not in ir.groups:
@@ -176,9 +192,8 @@ class StepObserver(BrianObject):
         layout = StateLayout(ir.groups)
         if hasattr(self, "ir") and (layout.blocks != self.layout.blocks
                                     or ir.n_params != self.ir.n_params):
-            raise RuntimeError(
-                f"{self.name}: the network changed since the learner was created "
-                f"(state blocks or parameter count differ); create a new learner.")
+            raise RuntimeError(f"{self.name}: the network changed since the learner was "
+                               f"created ({_difference(self.ir, ir)}); create a new learner.")
         if hasattr(self, "_probed") and _probed(ir) != self._probed:
             raise RuntimeError(
                 f"{self.name}: the network's random inputs changed since the learner was "
@@ -255,10 +270,22 @@ class StepObserver(BrianObject):
                 f"are indexed by steps of the old dt. Call reset_state() to start a new trial "
                 f"first, or keep dt.")
         self._dt = dt
-        if run_namespace is not None and not is_current(self.ir, run_namespace):
-            self._compile(run_namespace)
+        objects = self._network_objects()
+        if run_namespace is not None and not is_current(self.ir, run_namespace, objects):
+            self._compile(run_namespace, objects)
         self._checked_network = False
         super().before_run(run_namespace)
+
+    def _network_objects(self):
+        """
+        The objects (with their contained ones) of the network that runs this
+        learner, to compile from; None where no single network holds it (Brian2
+        gives its objects no reference to their network).
+        """
+        holders = [net for net in (ref() for ref in Network.__instances__())
+                   if net is not None and self in net.objects
+                   and getattr(self, "_network", None) in (None, net.id)]
+        return holders[0].sorted_objects if len(holders) == 1 else None
 
     # -- per step -----------------------------------------------------------------------
     def _values(self, owner, var):

@@ -6,7 +6,7 @@ accepts ``ax=`` (None makes a new figure); `dashboard` combines them.
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
-from brian2 import SpikeMonitor, StateMonitor, defaultclock, get_unit, ms
+from brian2 import SpikeMonitor, StateMonitor, get_unit, ms
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 
@@ -337,8 +337,8 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     # two per row; an odd last panel (the per-step work) takes the whole row
     places = [grid[k // 2, k % 2] for k in range(len(panels) - len(panels) % 2)]
     places += [grid[rows - 1, :]] * (len(panels) % 2)
-    window = 500 * defaultclock.dt if window is None else window
-    end = defaultclock.t
+    window = 500 * learner.clock.dt if window is None else window
+    end = learner.clock.t  # the learned network's clock
     start = max(end - window, 0 * end)
     limit = None
     if weights_before is not None:

@@ -9,7 +9,6 @@ from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
-from brian2 import defaultclock
 
 from .plot import dashboard
 from .training import RECENT_TRIALS
@@ -62,7 +61,7 @@ def write_training_report(training, record, out, settings=None):
     figure = dashboard(training.learner, training.spikes + [training.outputs], record=record,
                        target=target, weights_before=training.initial_recurrent,
                        influence_block=training.trained_influence,
-                       window=task.steps * defaultclock.dt)
+                       window=task.steps * training.dt)
     figure.savefig(figure_path, dpi=110)
     plt.close(figure)
     return [metrics, summary, figure_path]

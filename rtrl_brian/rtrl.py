@@ -158,7 +158,7 @@ class RTRL(StepObserver):
         if not self.standalone:
             self.contained_objects.append(NetworkOperation(
                 self._on_step_update, when="after_end", order=2 ** 62 + 1,
-                name=f"{self.name}_update"))
+                name=f"{self.name}_update", clock=self.clock))
         self._grad = np.zeros(self.ir.n_params)
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
@@ -229,8 +229,8 @@ class RTRL(StepObserver):
 
     def _check_standalone(self, program, run_namespace):
         message = check_standalone(self, program)
-        if message is None and run_namespace is not None and not is_current(self.ir,
-                                                                            run_namespace):
+        if message is None and run_namespace is not None and not is_current(
+                self.ir, run_namespace, self._network_objects()):
             message = ("names that resolve differently in this run's namespace than when the "
                        "learner was created (create the learner where run() is called)")
         if message is not None:

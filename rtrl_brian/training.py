@@ -16,9 +16,8 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-import brian2
 import numpy as np
-from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, get_logger, ms, second
+from brian2 import Network, SpikeMonitor, StateMonitor, get_logger, ms, second
 from tqdm import tqdm
 
 from . import optim, sparsity as sparsity_tools
@@ -94,8 +93,9 @@ class Training:
     dtype : {numpy.float64, numpy.float32}
         Precision of the influence matrix.
     dt : Quantity, optional
-        One step of the task; sets ``defaultclock.dt`` (default 1 ms, the
-        step the models' time constants are chosen for).
+        One step of the task, every object's time step (default 1 ms, the
+        step the models' time constants are chosen for); Brian2's
+        ``defaultclock`` is left as it is.
     surrogate : str or Surrogate, optional
         The spike's pseudo-derivative: a `rtrl_brian.surrogates.Surrogate`, or
         the name of one (`rtrl_brian.surrogates.SURROGATES`) at the model's
@@ -125,21 +125,21 @@ class Training:
         if int(test_trials) != test_trials or test_trials < 0:
             raise ValueError(f"'test_trials' must be a non-negative integer, got {test_trials!r}.")
         self.task, self.trials, self.test_trials = task, int(trials), int(test_trials)
-        defaultclock.dt = 1 * ms if dt is None else dt
-        brian2.seed(seed)
+        #: One step of the task (every object's ``dt``).
+        self.dt = 1 * ms if dt is None else dt
         rng = np.random.default_rng(seed)
         self.order = task.training_order(self.trials, rng)
         self.train_trials = [task.trial(k, "train") for k in self.order]
         self.held_out = [task.trial(k, "test") for k in range(self.test_trials)]
         every = self.train_trials + self.held_out
-        inputs = task.input_group(every, name="inputs")
+        inputs = task.input_group(every, name="inputs", dt=self.dt)
         # mean |value| an input sends per step: the spike rate, or analog magnitudes
         rate = float(np.mean([np.mean(np.abs(trial.inputs)) for trial in every[:20]]))
-        duration = task.steps * defaultclock.dt
+        duration = task.steps * self.dt
         self.network = build_network(model, inputs, task.n_outputs, units, rng,
                                      input_value=task.input_value, input_rate=max(rate, 1e-3),
                                      theta=theta, tau_a=duration if tau_a is None else tau_a,
-                                     adaptive_fraction=adaptive_fraction)
+                                     adaptive_fraction=adaptive_fraction, dt=self.dt)
         self.loss = task.loss(self.network.readout.y, self.train_trials[0])
         if isinstance(surrogate, str):
             surrogate = surrogate_named(surrogate, like=self.network.surrogate)
@@ -153,7 +153,7 @@ class Training:
         self.initial_recurrent = (self.network.s_rec, first,
                                   np.array(getattr(self.network.s_rec, first)[:]))
         self.outputs = StateMonitor(self.network.readout, "y", record=True, when="end",
-                                    name="outputs")
+                                    name="outputs", dt=self.dt)
         self.spikes = []
         self.net = Network(*self.network.objects, self.learner, self.outputs)
         self.record = TrainingRun(units, float(sparsity), seed, bool(theta > -1e5), model,
@@ -215,7 +215,7 @@ class Training:
                     f"the first cython run compiles for up to a minute)")
         learner.trials(steps, start_training_trial)
         progress.start(self.trials, "training")
-        self.net.run(self.trials * steps * defaultclock.dt, report=progress.brian_report,
+        self.net.run(self.trials * steps * self.dt, report=progress.brian_report,
                      report_period=report_seconds * second)
         start_training_trial(self.trials)
         record.seconds = time.time() - started
@@ -241,7 +241,7 @@ class Training:
         start_test_trial = self._trial_starts(self.held_out, score)
         self.learner.trials(self.task.steps, start_test_trial)
         progress.start(self.test_trials, "held-out")
-        self.net.run(self.test_trials * self.task.steps * defaultclock.dt,
+        self.net.run(self.test_trials * self.task.steps * self.dt,
                      report=progress.brian_report, report_period=progress.every * second)
         start_test_trial(self.test_trials)
         self.learner.learning = True

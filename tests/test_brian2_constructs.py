@@ -7,7 +7,8 @@ and (where no threshold is crossed) to finite differences of Brian2's own run.
 import numpy as np
 import pytest
 from brian2 import (EventMonitor, Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup,
-                    StateMonitor, Synapses, TimedArray, Hz, linked_var, ms, seed, start_scope)
+                    StateMonitor, Synapses, TimedArray, Hz, defaultclock, linked_var, ms, seed,
+                    start_scope)
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -688,3 +689,39 @@ def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
     with pytest.raises(UnsupportedConstructError,
                        match=rf"(?s)engine='compiled' cannot generate the step: .*{construct}"):
         rb.RTRL(params, rb.losses.MSE(var, target), engine="compiled")
+
+
+def network_on_clock(dt):
+    """A recurrent network whose objects all take ``dt`` (None: Brian2's defaultclock)."""
+    rng = np.random.default_rng(5)
+    _, neuron, step = input_raster(rng, 4, 40, 0.25)
+    inp = SpikeGeneratorGroup(4, neuron, step * 0.5 * ms, name="inp", dt=dt)
+    rec = NeuronGroup(5, "dv/dt = -v / (10*ms) : 1", threshold="v > 0.5", reset="v = 0",
+                      method="exact", name="rec", dt=dt)
+    out = NeuronGroup(2, "dy/dt = -y / (5*ms) : 1", method="exact", name="out", dt=dt)
+    s_in = Synapses(inp, rec, "w : 1", on_pre="v += w", name="s_in", dt=dt)
+    connect_randomly(s_in, rng, 0.8)
+    s_in.w = rng.uniform(0.2, 0.8, len(s_in))
+    s_rec = Synapses(rec, rec, "w : 1", on_pre="v += w", name="s_rec", dt=dt)
+    s_rec.connect(condition="i != j")
+    s_rec.w = rng.normal(0.1, 0.3, len(s_rec))
+    s_out = Synapses(rec, out, "w : 1", on_pre="y += w", name="s_out", dt=dt)
+    s_out.connect()
+    s_out.w = rng.normal(0.3, 0.2, len(s_out))
+    learner = rb.RTRL([s_in.w, s_rec.w, s_out.w], rb.losses.MSE(out.y, rng.normal(0, 1, (40, 2))),
+                      surrogate=rb.surrogates.Triangle(width=0.5), namespace={})
+    Network(inp, rec, out, s_in, s_rec, s_out, learner).run(20 * ms)
+    return [learner.gradient(var) for var in (s_in.w, s_rec.w, s_out.w)], learner
+
+
+@pytest.mark.codegen_independent
+def test_a_network_on_a_clock_of_its_own_learns_once_per_its_step():
+    """Bug: the learner stepped on Brian2's defaultclock, so a network given dt= of its
+    own (0.5 ms under a defaultclock of 1 ms) was replayed at the wrong steps."""
+    own, learner = network_on_clock(0.5 * ms)
+    assert len(learner.history["loss"]) == 40
+    defaultclock.dt = 0.5 * ms
+    default, _ = network_on_clock(None)
+    assert np.any(own[1] != 0)
+    for found, expected in zip(own, default):
+        assert np.array_equal(found, expected)

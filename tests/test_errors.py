@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, Synapses, check_units, implementation, ms,
                     network_operation)
+from brian2.core.base import BrianObjectException
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
@@ -120,9 +121,30 @@ def test_parameter_outside_the_network_is_refused_at_run():
     weights = np.array(s_rec.w[:])
     from brian2 import Network
     net = Network(rec, out, s_rec, learner_obj)  # s_out missing
-    with pytest.raises(Exception, match=r"'s_out' is not part of the network being run"):
+    with pytest.raises(BrianObjectException) as raised:  # raised in before_run
         net.run(2 * ms)
+    assert "'s_out' is not part of the network being run" in str(raised.value.__cause__)
     assert np.array_equal(s_rec.w[:], weights)
+
+
+@pytest.mark.codegen_independent
+def test_synapses_left_out_of_the_network_are_left_out_of_learning():
+    """The learner compiles from the objects of the network that runs it: synapses into a
+    learned group that exist, but are not part of that network, change nothing."""
+    def gradients(stray):
+        rec, out, s_rec, s_out = network("dv/dt = (5 - v) / (10*ms) : 1")
+        s_rec.w, s_out.w = 0.3, 0.5
+        if stray:
+            stray = Synapses(rec, rec, on_pre="v_post += 0.4", name="stray")
+            stray.connect()
+        rtrl = rb.RTRL([s_rec.w, s_out.w], rb.losses.MSE(out.y, np.ones((80, 2))))
+        Network(rec, out, s_rec, s_out, rtrl).run(8 * ms)
+        return rtrl.gradient(s_rec.w), rtrl.gradient(s_out.w)
+
+    with_stray, without = gradients(True), gradients(False)
+    assert np.all(without[0] != 0)
+    for found, expected in zip(with_stray, without):
+        assert np.array_equal(found, expected)
 
 
 @pytest.mark.codegen_independent

@@ -8,7 +8,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from brian2 import Network, NeuronGroup, StateMonitor, ms
+from brian2 import Network, NeuronGroup, StateMonitor, defaultclock, ms
 from brian2.utils.logger import BrianLogger
 
 from rtrl_brian import plot
@@ -339,6 +339,24 @@ def test_help_answers_without_importing_brian2():
 def test_catalog_names_every_task_and_model():
     assert set(TASK_SUMMARIES) == set(TASKS) == set(TASK_SETTINGS)
     assert set(MODEL_SUMMARIES) == set(MODELS)
+
+
+@pytest.mark.codegen_independent
+def test_training_leaves_brian2s_defaultclock_alone():
+    """Training gives its objects their own dt (1 ms) instead of setting Brian2's
+    defaultclock; the learner steps with them."""
+    def losses():
+        task = PatternGeneration(steps=20, n_inputs=5, rate=0.2)
+        training = Training(task, "lif", 6, trials=2, test_trials=1)
+        record = training.run()
+        assert len(training.learner.history["loss"]) == 2 * 20
+        return record.loss
+
+    defaultclock.dt = 0.1 * ms
+    on_their_own = losses()
+    assert defaultclock.dt == 0.1 * ms
+    defaultclock.dt = 1 * ms
+    assert losses() == on_their_own
 
 
 def test_progress_bars_stand_in_for_progress_lines(capsys):

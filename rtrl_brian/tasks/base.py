@@ -99,7 +99,7 @@ class Task:
         """
         return np.arange(trials)
 
-    def input_group(self, trials, name="task_inputs"):
+    def input_group(self, trials, name="task_inputs", dt=None):
         """
         One Brian2 group that plays ``trials`` one after the other.
 
@@ -107,6 +107,9 @@ class Task:
         ----------
         trials : list of Trial
         name : str
+        dt : Quantity, optional
+            One step of the task, the group's time step (default: Brian2's
+            ``defaultclock``).
 
         Returns
         -------
@@ -116,8 +119,8 @@ class Task:
         """
         raster = np.concatenate([trial.inputs for trial in trials])
         step_index, indices = np.nonzero(raster)
-        return SpikeGeneratorGroup(self.n_inputs, indices, step_index * defaultclock.dt,
-                                   name=name)
+        step = defaultclock.dt if dt is None else dt
+        return SpikeGeneratorGroup(self.n_inputs, indices, step_index * step, name=name, dt=dt)
 
     def loss(self, var, trial):
         """

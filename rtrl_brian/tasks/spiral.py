@@ -71,6 +71,6 @@ class Spiral(Task):
                              f"{trials} asked for.")
         return rng.permutation(trials)
 
-    def input_group(self, trials, name="task_inputs"):
+    def input_group(self, trials, name="task_inputs", dt=None):
         """An `analog_input` group playing the trials' values (read as ``x_pre``)."""
-        return analog_input(np.concatenate([trial.inputs for trial in trials]), name=name)
+        return analog_input(np.concatenate([trial.inputs for trial in trials]), dt=dt, name=name)
