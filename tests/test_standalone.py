@@ -81,22 +81,24 @@ def binary_and_compiled(build_dir, make_network, options, duration, before_run=N
     return binary, compiled
 
 
-def lif_network(seed=3, steps=60, delay=None):
-    """Input raster, a recurrent LIF group with refractoriness and a leaky readout."""
+def lif_network(seed=3, steps=60, delay=None, dt=None):
+    """Input raster, a recurrent LIF group with refractoriness and a leaky readout; every
+    object on ``dt`` (None: the defaultclock, of 1 ms in the tests)."""
     rng = np.random.default_rng(seed)
     step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
-    inputs = SpikeGeneratorGroup(6, neuron, step * ms, name="inputs")
+    inputs = SpikeGeneratorGroup(6, neuron, step * (ms if dt is None else dt), name="inputs",
+                                 dt=dt)
     rec = NeuronGroup(10, "dv/dt = -v / (12*ms) : 1 (unless refractory)\nv_th : 1 (constant)",
                       threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
-                      method="exact", name="rec")
+                      method="exact", name="rec", dt=dt)
     rec.v_th = rng.uniform(0.6, 1.0, 10)
-    out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out")
+    out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out", dt=dt)
     objects, params = [inputs, rec, out], []
     for source, target, on_pre, density in [(inputs, rec, "v_post += w", 0.6),
                                             (rec, rec, "v_post += w", 0.3),
                                             (rec, out, "y_post += w", 0.8)]:
         synapses = Synapses(source, target, "w : 1", on_pre=on_pre,
-                            name=f"{source.name}_{target.name}")
+                            name=f"{source.name}_{target.name}", dt=dt)
         pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
         synapses.connect(i=pre, j=post)
         synapses.w = rng.normal(0.4, 0.3, len(pre))
@@ -168,6 +170,15 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     np.testing.assert_allclose(binary["history"]["active_fraction"],
                                compiled["history"]["active_fraction"], rtol=1e-15)
     assert np.all(binary["history"]["engine_seconds"] > 0)
+
+
+@pytest.mark.long
+def test_a_network_on_a_clock_of_its_own_in_the_binary(build_dir):
+    """Objects with dt=0.5 ms under a defaultclock of 1 ms: the binary learns once per
+    their step, as the compiled engine does."""
+    binary, _ = binary_and_compiled(build_dir, lambda: lif_network(dt=0.5 * ms),
+                                    dict(optimizer=rb.optim.Adam(lr=1e-2)), 30 * ms)
+    assert len(binary["history"]["loss"]) == 60
 
 
 @pytest.mark.long
