@@ -24,8 +24,8 @@ import time
 import brian2 as b2
 import numpy as np
 
-from rtrl_brian.tasks import Spiral
-from rtrl_brian.training import Training
+from rtrl_brian.apps.tasks import Spiral
+from rtrl_brian.apps.training import Training
 
 MODELS = ("lif", "alif", "egru", "sparse_rnn")
 

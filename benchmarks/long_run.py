@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import rtrl_brian as rb  # noqa: E402
-from rtrl_brian.networks import build_network  # noqa: E402
+from rtrl_brian.apps.networks import build_network  # noqa: E402
 
 
 def resident_mb():

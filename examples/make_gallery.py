@@ -47,7 +47,7 @@ def argv(command):
     """The command with this Python in place of ``python`` and ``rtrl-brian``."""
     words = shlex.split(command)
     if words[0] == "rtrl-brian":
-        return [sys.executable, "-m", "rtrl_brian.cli"] + words[1:]
+        return [sys.executable, "-m", "rtrl_brian.apps.cli"] + words[1:]
     return [sys.executable] + words[1:]
 
 

@@ -33,9 +33,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from rtrl_brian.experiments import train_spiral
-from rtrl_brian.training import TrainingRun
-from rtrl_brian.tasks import Spiral
+from rtrl_brian.apps.experiments import train_spiral
+from rtrl_brian.apps.training import TrainingRun
+from rtrl_brian.apps.tasks import Spiral
 
 
 def summarize(runs):

@@ -1,7 +1,7 @@
 """
 Train any model on any built-in task with the Python API, then draw the dashboard.
 
-The same as ``rtrl-brian train``, written out: a task from `rtrl_brian.tasks`,
+The same as ``rtrl-brian train``, written out: a task from `rtrl_brian.apps.tasks`,
 a `rtrl_brian.Training` (network, loss, learner), a run with progress lines,
 and the report (``metrics.csv``, ``summary.json``, ``dashboard.png``).
 
@@ -14,7 +14,7 @@ Usage (EGRU units on the spiral task, ALIF units on evidence accumulation)::
 import argparse
 
 import rtrl_brian as rb
-from rtrl_brian.report import write_training_report
+from rtrl_brian.apps.report import write_training_report
 
 
 def main(argv=None):

@@ -19,8 +19,10 @@ __version__ = "0.1.0"
 #: package (the ``rtrl-brian`` command's ``--help``, say) does not wait for Brian2.
 _LAZY = {"RTRL": ".rtrl", "BPTT": ".bptt", "check_gradients": ".check",
          "GradientCheck": ".check", "UnsupportedConstructError": ".errors",
-         "Training": ".training"}
-_SUBMODULES = ("losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot")
+         "Training": ".apps.training"}
+_SUBMODULES = {"losses": ".losses", "models": ".models", "optim": ".optim",
+               "sparsity": ".sparsity", "surrogates": ".surrogates", "plot": ".plot",
+               "tasks": ".apps.tasks"}
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
            "Training", "losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot",
@@ -31,7 +33,7 @@ def __getattr__(name):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = importlib.import_module(_SUBMODULES[name], __name__)
     else:
         raise AttributeError(f"module 'rtrl_brian' has no attribute '{name}'")
     globals()[name] = value  # found directly from now on

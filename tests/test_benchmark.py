@@ -7,8 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from rtrl_brian.benchmark import compiled_study, dense_floor, run_benchmarks, target_study
-from rtrl_brian.cli import build_parser
+from rtrl_brian.apps.benchmark import compiled_study, dense_floor, run_benchmarks, target_study
+from rtrl_brian.apps.cli import build_parser
 
 from helpers import library_log
 
@@ -83,7 +83,7 @@ def test_standalone_study_runs_the_learner_on_every_target():
     from brian2 import get_device, prefs
     from brian2.devices.device import RuntimeDevice
 
-    from rtrl_brian.benchmark import standalone_study
+    from rtrl_brian.apps.benchmark import standalone_study
 
     prefs.codegen.target = "numpy"
     costs = standalone_study((12,), steps=5, warmup=2)

@@ -84,8 +84,8 @@ def test_compiled_across_trials_and_pruning(compiled_step):
                                    pytest.param("sparse_rnn", marks=pytest.mark.long)])
 def test_model_library_compiled_equals_sparse(model):
     """Every built-in model, learning online with Adam: same losses, same gradients."""
-    from rtrl_brian.tasks import Spiral
-    from rtrl_brian.training import Training
+    from rtrl_brian.apps.tasks import Spiral
+    from rtrl_brian.apps.training import Training
 
     runs = {}
     for engine in ("sparse", "compiled"):

@@ -8,9 +8,9 @@ from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Syn
 from brian2.utils.logger import catch_logs
 
 import rtrl_brian as rb
-from rtrl_brian.demo import demo_figures, run_demo
-from rtrl_brian.tasks import PatternGeneration
-from rtrl_brian.training import Training
+from rtrl_brian.apps.demo import demo_figures, run_demo
+from rtrl_brian.apps.tasks import PatternGeneration
+from rtrl_brian.apps.training import Training
 from helpers import weighted_synapses
 
 

@@ -105,7 +105,7 @@ def test_a_short_run_reproduces_the_gallery_demo(tmp_path):
     """The demo's first trials, run now, are the recorded run's (docs/gallery/demo): a
     change of the code that changes the numbers the pages quote fails here, until the
     gallery is made again (examples/make_gallery.py)."""
-    from rtrl_brian.demo import run_demo
+    from rtrl_brian.apps.demo import run_demo
 
     run_demo(tmp_path, trials=3)
     now, recorded = metrics(tmp_path / "metrics.csv"), metrics(DOCS / "gallery/demo/metrics.csv")

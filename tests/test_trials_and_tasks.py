@@ -6,8 +6,8 @@ import pytest
 from brian2 import Network, ms
 
 import rtrl_brian as rb
-from rtrl_brian.experiments import train_spiral
-from rtrl_brian.tasks import Spiral
+from rtrl_brian.apps.experiments import train_spiral
+from rtrl_brian.apps.tasks import Spiral
 from helpers import relative_error
 from test_sparse_engine import build
 

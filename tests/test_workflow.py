@@ -12,12 +12,12 @@ from brian2 import Network, NeuronGroup, StateMonitor, defaultclock, ms
 from brian2.utils.logger import BrianLogger
 
 from rtrl_brian import plot
-from rtrl_brian.catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
-from rtrl_brian.cli import main
-from rtrl_brian.networks import MODELS
-from rtrl_brian.report import write_training_report
-from rtrl_brian.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
-from rtrl_brian.training import Training
+from rtrl_brian.apps.catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
+from rtrl_brian.apps.cli import main
+from rtrl_brian.apps.networks import MODELS
+from rtrl_brian.apps.report import write_training_report
+from rtrl_brian.apps.tasks import TASKS, DelayedRecall, EvidenceAccumulation, PatternGeneration, Spiral
+from rtrl_brian.apps.training import Training
 
 from helpers import library_log
 
@@ -82,7 +82,7 @@ def test_training_records_every_trial_and_learns_the_pattern():
                         update_every=10, seed=1)
     with library_log() as records:
         record = training.run(report_seconds=0.0)
-    assert {(level, name) for level, name, _ in records} == {("INFO", "rtrl_brian.training")}
+    assert {(level, name) for level, name, _ in records} == {("INFO", "rtrl_brian.apps.training")}
     lines = [message for _, _, message in records]
     assert len(record.loss) == len(record.score) == len(record.multiply_adds) == 30
     assert np.mean(record.score[-5:]) < 0.5 * np.mean(record.score[:5])
@@ -321,7 +321,7 @@ def test_help_answers_without_importing_brian2():
     """`rtrl-brian --help` and `train --help` list every task and model with the task's
     settings, without waiting for Brian2's import (seconds)."""
     code = ("import sys, contextlib, io\n"
-            "from rtrl_brian.cli import main\n"
+            "from rtrl_brian.apps.cli import main\n"
             "out = io.StringIO()\n"
             "with contextlib.redirect_stdout(out):\n"
             "    try:\n        main(['train', '--help'])\n"

@@ -10,7 +10,7 @@ from dataclasses import asdict
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plot import dashboard
+from ..plot import dashboard
 from .training import RECENT_TRIALS
 
 __all__ = ["write_training_report"]

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from brian2 import get_logger, ms, prefs
 
-from . import plot
+from .. import plot
 from .catalog import TASK_SETTINGS
 from .report import write_training_report
 from .tasks import PatternGeneration

@@ -7,7 +7,7 @@ run (`RTRL.trials`), reports progress, then scores held-out trials with
 learning switched off. The command line (``rtrl-brian train``), the demo and
 the experiments use it.
 
-Progress lines go to Brian2's logger (``rtrl_brian.training``, level INFO), so
+Progress lines go to Brian2's logger (``rtrl_brian.apps.training``, level INFO), so
 that they are shown, hidden or written to Brian2's log file as Brian2's own
 messages are (``BrianLogger.log_level_warn()`` silences them).
 """
@@ -20,11 +20,11 @@ import numpy as np
 from brian2 import Network, SpikeMonitor, StateMonitor, get_logger, ms, second
 from tqdm import tqdm
 
-from . import optim, sparsity as sparsity_tools
+from .. import optim, sparsity as sparsity_tools
 from .catalog import TASK_SETTINGS
 from .networks import build_network
-from .rtrl import RTRL
-from .surrogates import surrogate_named
+from ..rtrl import RTRL
+from ..surrogates import surrogate_named
 
 __all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
 
@@ -65,7 +65,7 @@ class Training:
     Parameters
     ----------
     task : Task
-        A `rtrl_brian.tasks` task.
+        A `rtrl_brian.apps.tasks` task.
     model : {'lif', 'alif', 'egru', 'sparse_rnn'}
     units : int
         Recurrent units.

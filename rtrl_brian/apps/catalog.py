@@ -1,7 +1,7 @@
 """
 The built-in tasks and network models by name, what each is, and the settings
 ``rtrl-brian train`` starts from: the command line's choices and help, without
-importing Brian2 (`rtrl_brian.tasks.TASKS` and `rtrl_brian.networks.MODELS` hold
+importing Brian2 (`rtrl_brian.apps.tasks.TASKS` and `rtrl_brian.apps.networks.MODELS` hold
 the classes and builders under the same names).
 """
 

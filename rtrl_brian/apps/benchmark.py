@@ -17,7 +17,7 @@ sparsity:
 
 `run_benchmarks` runs the studies side by side, so that ratios come from one
 run on one machine, and writes a JSON file, a Markdown table and a figure;
-it says what it is measuring through Brian2's logger (``rtrl_brian.benchmark``, INFO).
+it says what it is measuring through Brian2's logger (``rtrl_brian.apps.benchmark``, INFO).
 """
 
 import json
@@ -126,10 +126,10 @@ def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed
     """
     from brian2 import Network, start_scope
 
-    from .bptt import BPTT
-    from .losses import MSE
-    from .rtrl import RTRL
-    from .surrogates import Triangle
+    from ..bptt import BPTT
+    from ..losses import MSE
+    from ..rtrl import RTRL
+    from ..surrogates import Triangle
 
     start_scope()
     objects = _lif_objects(n, density, seed)
@@ -286,7 +286,7 @@ def _target_cost(n, width, target, engine, steps, warmup):
 
     from brian2 import defaultclock, device, prefs, set_device
 
-    from .optim import Adam
+    from ..optim import Adam
 
     step = defaultclock.dt  # not 'dt': Brian2 would see it in the run namespace
     if target != "cpp_standalone":
@@ -365,7 +365,7 @@ def float32_error(n=256, density=0.1, activity=0.05, steps=200, seed=0):
     """
     from brian2 import Network, defaultclock
 
-    from .rtrl import RTRL
+    from ..rtrl import RTRL
 
     width = calibrate_width(n, density, activity, seed, skip=0, steps=steps)
     network, reference = benchmark_network(n, density, width, seed=seed)

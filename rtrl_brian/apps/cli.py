@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 from .catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
-from .surrogates import SURROGATES
+from ..surrogates import SURROGATES
 
 __all__ = ["main"]
 
@@ -191,7 +191,7 @@ def _train(args):
 
 
 def _check(args):
-    from .check import check_script
+    from ..check import check_script
 
     result = check_script(args.script, engine=args.engine)
     print(result)

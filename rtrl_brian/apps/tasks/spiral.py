@@ -4,7 +4,7 @@ Spiral direction classification, the task of Subramoney (2023, arXiv:2303.05641)
 
 import numpy as np
 
-from ..models import analog_input
+from ...models import analog_input
 from .base import Task, Trial
 
 __all__ = ["Spiral"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import Synapses, ms
 
-from .models import alif, egru, egru_synapses, leaky_readout, lif, sparse_rnn, sparse_rnn_synapses
-from .surrogates import Triangle
+from ..models import alif, egru, egru_synapses, leaky_readout, lif, sparse_rnn, sparse_rnn_synapses
+from ..surrogates import Triangle
 
 __all__ = ["RecurrentNetwork", "build_network", "MODELS"]
 

@@ -136,7 +136,7 @@ class Task:
         -------
         loss : MSE or CrossEntropy
         """
-        from ..losses import MSE, CrossEntropy
+        from ...losses import MSE, CrossEntropy
 
         if self.classification:
             return CrossEntropy(var, labels=trial.labels, mask=trial.mask)
