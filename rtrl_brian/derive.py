@@ -7,7 +7,8 @@ parameters influence), a parameter's columns, a value Brian2 holds, a spike, or
 a frozen sub-expression. The derivative of each output with respect to each
 row- or column-bound symbol is taken once with sympy and turned into a numpy
 function; at each step `DerivedOp.step` evaluates them into a `Linearization`
-and advances the replayed state.
+and advances the replayed state. `replay` runs a step's ops in order and
+returns their linearizations and the units each event was active for.
 """
 
 import functools
@@ -25,7 +26,7 @@ from .ir import (NOT_REFRACTORY, SPIKE, LocalOp, PathwayOp, ThresholdOp, compari
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
 from .symbolic import NUMPY_MODULES
 
-__all__ = ["Binding", "DerivedOp", "derive_ops", "StepInputs"]
+__all__ = ["Binding", "DerivedOp", "derive_ops", "replay", "Replayed", "StepInputs"]
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,6 @@ class StepInputs:
         ago, for synaptic delays.
     earlier_active : dict
         ``(group name, k)`` to the units that were active ``k`` steps ago.
-    active : dict
-        Group name (`event_key` for custom events) to a bool array: units whose
-        spike row may be non-zero or that sent an event this step. Filled in by
-        the threshold ops.
     """
 
     spikes: dict
@@ -97,7 +94,54 @@ class StepInputs:
     check: object = None
     earlier_spikes: dict = field(default_factory=dict)
     earlier_active: dict = field(default_factory=dict)
-    active: dict = field(default_factory=dict)
+
+
+@dataclass
+class Replayed:
+    """
+    One replayed step (`replay`).
+
+    Attributes
+    ----------
+    linearizations : list of Linearization
+        In op order, for ``M <- J M + Mbar``.
+    active : dict
+        Group name (`event_key` for custom events) to a bool array: units inside
+        the surrogate's support or sending an event this step (only they couple
+        influence across units).
+    """
+
+    linearizations: list
+    active: dict
+
+    @property
+    def units(self):
+        """How many units were active, over every event."""
+        return sum(int(np.count_nonzero(units)) for units in self.active.values())
+
+
+def replay(ops, state, inputs):
+    """
+    Replay one step op by op from ``state`` (advanced in place).
+
+    Parameters
+    ----------
+    ops : list of DerivedOp
+        In schedule order.
+    state : dict
+        ``(group, var)`` to the values at the step's start (float64 copies).
+    inputs : StepInputs
+
+    Returns
+    -------
+    replayed : Replayed
+    """
+    linearizations, active = [], {}
+    for op in ops:
+        found, events = op.step(state, inputs, active)
+        linearizations.extend(found)
+        active.update(events)
+    return Replayed(linearizations, active)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -293,7 +337,7 @@ class DerivedOp:
         return Binding("value", synapses.name, name, "synapse")
 
     # -- evaluation -----------------------------------------------------------------------
-    def _elements(self, inputs):
+    def _elements(self, inputs, active):
         """
         Element count and index arrays (pre, post, synapse) for pathways.
 
@@ -302,6 +346,8 @@ class DerivedOp:
         row is zero outside the surrogate's support, so only synapses of
         active or spiking units of that side can contribute: they are found
         through the synapses' CSR by that side's unit, the others are skipped.
+        ``active``: the units the step's thresholds found active so far
+        (`Replayed.active`).
         """
         if not isinstance(self.op, PathwayOp) or self.op.every_synapse:
             return self.every_element(inputs)  # not gated by events ((summed) variables)
@@ -313,8 +359,8 @@ class DerivedOp:
             active = inputs.earlier_active[(source, self.op.delay)]
         else:
             key = event_key(source, event_variable(self.op.event))
-            active = inputs.active.get(key)
-            if active is None:
+            active = active.get(key)
+            if active is None:  # a source without rows: its spikes
                 active = inputs.spikes[key] != 0
         units = pre if self.op.prepost == "pre" else post
         selected = self._outgoing(units, len(active)).select(np.flatnonzero(active))
@@ -360,7 +406,7 @@ class DerivedOp:
         selector = index.get(binding.side)
         return value if selector is None else value[selector]
 
-    def step(self, state, inputs):
+    def step(self, state, inputs, active):
         """
         Evaluate the op at ``state``: its linearization, then advance ``state``.
 
@@ -369,15 +415,17 @@ class DerivedOp:
         state : dict
             ``(group, var)`` to the replayed values before the op; updated in place.
         inputs : StepInputs
+        active : dict
+            The units earlier thresholds of the step found active (`Replayed.active`).
 
         Returns
         -------
         linearizations : list of Linearization
-        active : int
-            Thresholds: units inside the surrogate's support or sending an event
-            (only they couple influence across units); other ops: 0.
+        events : dict
+            Thresholds: their event's key to the units inside the surrogate's
+            support or sending the event; other ops: empty.
         """
-        n, index = self._elements(inputs)
+        n, index = self._elements(inputs, active)
         args = [None] * len(self.symbols)
         for position, symbol in enumerate(self.symbols):
             binding = self.bindings[symbol]
@@ -401,7 +449,7 @@ class DerivedOp:
                 state[(group, var)] = value.copy()
         else:
             self._accumulate(state, index, forward)
-        return linearizations, 0
+        return linearizations, {}
 
     def _solve_noise(self, args, state, inputs, n):
         """
@@ -439,7 +487,6 @@ class DerivedOp:
             gates = [gate * inputs.not_refractory[(group.name, "updated")] for gate in gates]
         key = event_key(group.name, self.op.variable)
         active = np.logical_or.reduce([gate != 0 for gate in gates]) | (inputs.spikes[key] != 0)
-        inputs.active[key] = active
         coefficients = [gates[output] * c for (output, _), c in zip(self.terms, coefficients)]
         state[(group.name, self.op.variable)] = inputs.spikes[key]
         linearization, = self._linearize(group.n, index, coefficients, inputs)
@@ -448,7 +495,7 @@ class DerivedOp:
             merged.rows += out.rows
             merged.columns += out.columns
         linearization.outputs = [merged]
-        return [linearization], int(np.count_nonzero(active))
+        return [linearization], {key: active}
 
     def _accumulate(self, state, index, increments):
         for (group, var, _), side, size, increment, assigns in zip(

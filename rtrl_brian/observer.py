@@ -27,7 +27,7 @@ from brian2.devices.device import RuntimeDevice, get_device
 
 from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
-from .derive import StepInputs, derive_ops
+from .derive import StepInputs, derive_ops, replay
 from .ir import SPIKE, PathwayOp, delayed_spike, event_key, event_variable, is_spike
 from .linear import StateLayout
 from .losses import Loss
@@ -310,12 +310,13 @@ class StepObserver(BrianObject):
             return history[steps - 1]
         return np.zeros(len(self._objects[name])), np.zeros(len(self._objects[name]), bool)
 
-    def _remember_spikes(self, inputs=None):
-        """Keep this step's spikes and active units for synaptic delays."""
+    def _remember_spikes(self, spikes=None, active=None):
+        """Keep this step's spikes and active units for synaptic delays (default:
+        Brian2's spikes; active: those that spiked)."""
         for name, history in self._earlier.items():
-            spikes = self._spikes(name) if inputs is None else inputs.spikes[name]
-            active = None if inputs is None else inputs.active.get(name)
-            history.appendleft((spikes, spikes != 0 if active is None else active))
+            sent = self._spikes(name) if spikes is None else spikes[name]
+            units = None if active is None else active.get(name)
+            history.appendleft((sent, sent != 0 if units is None else units))
 
     def _check_network(self):
         network = self._network
@@ -383,8 +384,8 @@ class StepObserver(BrianObject):
         self._step_now = self._steps_total  # this step's number, for messages
         state = dict(self._start_state)
         inputs = self._inputs()
-        linearizations = self._linearize(state, inputs)
-        self._remember_spikes(inputs)
+        replayed = self._replay(state, inputs)
+        self._remember_spikes(inputs.spikes, replayed.active)
         self._check_replay(state)
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         loss, dlosses = 0.0, []
@@ -393,15 +394,12 @@ class StepObserver(BrianObject):
             loss += value
             dlosses.append((part.block, dloss))
         self._steps_total += 1  # this step counts as done for what _consume triggers
-        self._consume(linearizations, loss, dlosses)
+        self._consume(replayed.linearizations, loss, dlosses)
         self._step += 1
 
-    def _linearize(self, state, inputs):
-        """Replay the step op by op from ``state`` (advanced in place); the linearizations."""
-        linearizations = []
-        for op in self.ops:
-            linearizations.extend(op.step(state, inputs)[0])
-        return linearizations
+    def _replay(self, state, inputs):
+        """Replay the step from ``state`` (advanced in place): a `Replayed`."""
+        return replay(self.ops, state, inputs)
 
     def _where(self):
         """This step, for messages: since the learner started and within the trial."""

@@ -13,17 +13,17 @@ with ``M = ds/dtheta`` the influence matrix, applied op by op within a step
 import time
 
 import numpy as np
-
-from brian2 import DimensionMismatchError, NetworkOperation, Quantity, get_logger, prefs, second
-from brian2.units.fundamentalunits import get_dimensions
+from brian2 import NetworkOperation, get_logger, prefs
 
 from .codegen import NotCompilable, StepProgram
 from .compile import is_current
+from .derive import Replayed
 from .engine import ENGINES
 from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
+from .update import ParameterUpdate, non_finite
 from .standalone import StandaloneLearning, StandaloneSnapshot, check_standalone
 
 __all__ = ["RTRL"]
@@ -134,15 +134,18 @@ class RTRL(StepObserver):
         super().__init__(params, loss, surrogate, detach_reset, name=name,
                          namespace=namespace, level=1)
         self.optimizer = optimizer
-        #: The learning rate of each parameter (parameter groups of the optimizer).
-        self._rates = optimizer.rates([p.label for p in self.ir.params],
-                                      lambda var: self._param_view(var).label) \
-            if hasattr(optimizer, "rates") else None  # None: one rate, or a duck-typed optimizer
-        #: ``(parameter index, low, high)`` in base units, applied after each update.
-        self._bounds = [self._bound(var, low, high) for var, (low, high) in (bounds or {}).items()]
-        self._warned_updates = set()  # labels of parameters an update warning named
+        # the learning rate of each parameter (parameter groups of the optimizer); None: one
+        # rate, or a duck-typed optimizer
+        rates = optimizer.rates([p.label for p in self.ir.params],
+                                lambda var: self._param_view(var).label) \
+            if hasattr(optimizer, "rates") else None
+        #: The parameter update (`rtrl_brian.update.ParameterUpdate`): clipping, the
+        #: optimizer's step, bounds, undo on non-finite values.
+        self.updater = ParameterUpdate(
+            self.name, self.ir.params, optimizer, rates,
+            [(self._param_view(var), limits) for var, limits in (bounds or {}).items()],
+            None if clip_grad_norm is None else float(clip_grad_norm))
         self.update_every = int(update_every)
-        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.history_limit = history_limit
         self.engine_name = engine
         self._prepared_ops = None
@@ -265,6 +268,9 @@ class RTRL(StepObserver):
                 f"{self.name}: engine='{self.engine_name}' cannot generate the step: {error}. "
                 f"Use engine='sparse' (the same gradients, evaluated in Python).") from error
         self._prepared_ops = self.ops
+        #: Units the thresholds decide for: what `history`'s ``active_fraction`` divides by.
+        self._threshold_units = sum(op.op.group.n for op in self.ops
+                                    if isinstance(op.op, ThresholdOp))
 
     def before_run(self, run_namespace):
         if self.standalone:
@@ -307,10 +313,11 @@ class RTRL(StepObserver):
                         f"other's back, and neither's gradients would be exact. Give one of "
                         f"them optimizer=None, or learn disjoint parameters.")
 
-    def _linearize(self, state, inputs):
+    def _replay(self, state, inputs):
         """The engine replays the step (it holds what it applies at `_consume`)."""
-        self._step_active = self.engine.step(state, inputs, self._values)
-        return []
+        replayed = Replayed([], self.engine.step(state, inputs, self._values))
+        self._step_active = replayed.units
+        return replayed
 
     def _on_step_end(self):
         started = time.perf_counter()
@@ -329,7 +336,9 @@ class RTRL(StepObserver):
         if self._update_due:
             self._update_due = False
             if self.optimizer is not None and self._pending_steps >= self.update_every:
-                self._apply_update()
+                self.updater(self._pending, self._learnable, self._update_where)
+                self._pending[:] = 0.0
+                self._pending_steps = 0
             for controller in self.sparsity:
                 controller(self, self._steps_total)
         self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
@@ -338,13 +347,15 @@ class RTRL(StepObserver):
         self.engine.commit()
         step_grad = sum(self.engine.loss_gradient(block, dloss) for block, dloss in dlosses)
         if not np.all(np.isfinite(step_grad)):
-            raise self._non_finite("the gradient of", step_grad, "before it was used")
+            raise non_finite(self.name, self.ir.params, "the gradient of", step_grad,
+                             "before it was used", self._where())
         self._grad += step_grad
         self._pending += step_grad
         self._pending_steps += 1
         self._trial_loss += loss
         self.history["loss"].append(loss)
-        active_fraction = self._active_fraction()
+        active_fraction = (self._step_active / self._threshold_units
+                           if self._threshold_units else 0.0)
         self.history["active_fraction"].append(active_fraction)
         self._run_steps += 1
         self._run_most_active = max(self._run_most_active, active_fraction)
@@ -354,94 +365,10 @@ class RTRL(StepObserver):
         self._update_due = True  # in _on_step_update, after every learner's replay
         self._update_where = self._where()  # this step, for messages there
 
-    def _active_fraction(self):
-        total = sum(op.op.group.n for op in self.ops if isinstance(op.op, ThresholdOp))
-        return self._step_active / total if total else 0.0
-
-    def _bound(self, var, low, high):
-        """A constraint of ``bounds`` in base units, checked against the variable's units."""
-        param = self._param_view(var)
-        dimensions = param.owner.variables[param.name].dim
-        limits = []
-        for limit in (low, high):
-            if limit is not None and not (get_dimensions(limit) is dimensions or
-                                          (np.all(np.asarray(limit) == 0)
-                                           and not isinstance(limit, Quantity))):
-                raise DimensionMismatchError(
-                    f"{self.name}: the bound {limit!r} of '{param.label}' does not have its "
-                    f"units", get_dimensions(limit), dimensions)
-            limits.append(None if limit is None else float(np.asarray(limit)))
-        if limits[0] is not None and limits[1] is not None and limits[0] > limits[1]:
-            raise ValueError(f"{self.name}: the bounds of '{param.label}' are reversed: "
-                             f"{low!r} > {high!r}.")
-        return (self.ir.params.index(param), *limits)
-
-    def _non_finite(self, what, per_parameter, when, where=None):
-        """A FloatingPointError naming the first non-finite entry of a per-parameter vector
-        (at ``where`` in the run, default this step)."""
-        index = int(np.flatnonzero(~np.isfinite(per_parameter))[0])
-        param = next(p for p in self.ir.params if p.span.start <= index < p.span.stop)
-        return FloatingPointError(
-            f"{self.name}: at {where or self._where()} {what} '{param.label}' (entry "
-            f"{index - param.span.start}) is {per_parameter[index]}. Learning stopped {when}; "
-            f"the parameters keep their last finite values (lower the learning rate, clip "
-            f"gradients with clip_grad_norm, or check the loss and its target).")
-
-    def _apply_update(self):
-        values = [p.values() for p in self.ir.params]
-        pending = self._pending
-        if self.clip_grad_norm is not None:
-            norm = float(np.linalg.norm(pending))
-            if norm > self.clip_grad_norm:
-                pending = pending * (self.clip_grad_norm / norm)
-        grads = [pending[p.span].reshape(np.shape(v)) for p, v in zip(self.ir.params, values)]
-        before = [np.array(v) for v in values]
-        if self._rates is None:
-            self.optimizer.step(values, grads)
-        else:
-            self.optimizer.step(values, grads, self._rates)
-        for index, low, high in self._bounds:
-            np.clip(values[index], low, high, out=values[index])
-        if not all(np.all(np.isfinite(value)) for value in values):
-            updated = np.concatenate([np.ravel(v) for v in values])
-            for value, old in zip(values, before):
-                value[...] = old
-            raise self._non_finite("the update made", updated, "and the update was undone",
-                                   self._update_where)
-        if not self._learnable.all():  # pruned parameters stay at zero
-            for param, value in zip(self.ir.params, values):
-                value[~self._learnable[param.span]] = 0.0
-        self._pending[:] = 0.0
-        self._pending_steps = 0
-        for param, value, old in zip(self.ir.params, values, before):
-            if param.label not in self._warned_updates:
-                self._check_update(param, value, old)
-
-    def _check_update(self, param, value, old):
-        """
-        Warn (once per parameter) about an update out of proportion to the parameter:
-        a change of more than ten times its largest value (a learning rate made for
-        values of order 1, applied to nanosiemens), or a time constant that was
-        positive and is no longer.
-        """
-        dim = param.owner.variables[param.name].dim
-        scale = float(np.max(np.abs(old), initial=0.0))
-        change = float(np.max(np.abs(value - old), initial=0.0))
-        if dim is second.dim and np.all(old > 0) and np.any(value <= 0):
-            message = (f"an update made the time constant '{param.description}' "
-                       f"{Quantity(float(np.min(value)), dim=dim)}: give it bounds "
-                       f"(bounds={{G.{param.name}: (1*ms, None)}} with G the group "
-                       f"'{param.owner.name}'), or a smaller learning rate.")
-        elif scale > 0 and change > 10 * scale:
-            message = (f"one update changed '{param.description}' by {change / scale:.3g} times "
-                       f"its largest value ({Quantity(scale, dim=dim)}): the optimizer's "
-                       f"learning rate suits values of order 1. Give it a rate of its own, about "
-                       f"{scale:.0e} times the current one (optimizer groups=), or bounds.")
-        else:
-            return
-        self._warned_updates.add(param.label)
-        logger.warn(f"{self.name} at {self._update_where}: {message}",
-                    name_suffix="large_update")
+    @property
+    def clip_grad_norm(self):
+        """The norm each update's gradient is scaled down to (None: not clipped)."""
+        return self.updater.clip_grad_norm
 
     # -- parameter sparsity -----------------------------------------------------------
     def _selection(self, var, which):

@@ -443,7 +443,7 @@ def check_standalone(learner, program):
                 "call trials(steps) without 'start'")
     if learner.optimizer is not None and learner.optimizer.groups:
         return "learning rates of parameter groups (the binary has one rate)"
-    if learner._bounds:
+    if learner.updater.bounds:
         return "bounds on parameters"
     if prefs.devices.cpp_standalone.openmp_threads:
         return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"

@@ -103,7 +103,7 @@ def test_bad_groups_and_bounds_are_refused_by_name():
 def large_update_warnings(learner, objects):
     with catch_logs(only_from=("rtrl_brian",)) as logs:
         Network(*objects, learner).run(STEPS * ms)
-    return [message for _, name, message in logs if name == "rtrl_brian.rtrl.large_update"]
+    return [message for _, name, message in logs if name == "rtrl_brian.update.large_update"]
 
 
 @pytest.mark.codegen_independent

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ..derive import replay
+
 __all__ = ["Engine"]
 
 
@@ -97,17 +99,14 @@ class Engine(ABC):
 
         Returns
         -------
-        active : int
-            Units of the thresholds inside the surrogate's support or sending an
-            event this step (activity sparsity).
+        active : dict
+            Group name (`event_key` for custom events) to a bool array: units
+            inside the surrogate's support or sending an event this step
+            (`rtrl_brian.derive.Replayed.active`).
         """
-        active = 0
-        self._staged = []  # a step the learner refused is dropped
-        for op in self._ops:
-            linearizations, units = op.step(state, inputs)
-            self._staged.extend(linearizations)
-            active += units
-        return active
+        replayed = replay(self._ops, state, inputs)
+        self._staged = replayed.linearizations  # a step the learner refused is dropped
+        return replayed.active
 
     def commit(self):
         """Apply the step: ``M <- J M + Mbar`` for every op `step` replayed."""

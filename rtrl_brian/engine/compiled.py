@@ -114,7 +114,7 @@ class CompiledEngine(Engine):
         self._bytes += int(counts[1]) * 8
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
         self._seconds += time.perf_counter() - started
-        return sum(int(count[0]) for count in self._active_counts.values())
+        return {group: active != 0 for group, active in self._active.items()}
 
     def _bind(self, positions, state, inputs, values):
         """
