@@ -2,18 +2,15 @@
 C forms of losses and optimizers, for the learner inside Brian2's C++ standalone binary.
 
 Each loss and optimizer of the library renders its C statements from a Jinja
-block in ``rtrl_brian/templates/blocks`` (`render`); the standalone step
+block in ``rtrl_brian/templates/cpp_standalone/blocks`` (`render`); the standalone step
 (``rtrl_learn.cpp``) places them. A loss or optimizer of the user's may return
 any C string from the same methods (`rtrl_brian.losses.Loss.c_code`,
 `rtrl_brian.optim.Optimizer.c_update`).
 """
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from . import templating
 
 __all__ = ["render"]
-
-_BLOCKS = Environment(loader=PackageLoader("rtrl_brian", "templates/blocks"), trim_blocks=True,
-                      lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 def render(name, **keywords):
@@ -23,7 +20,7 @@ def render(name, **keywords):
     Parameters
     ----------
     name : str
-        The block's file name in ``rtrl_brian/templates/blocks`` without
+        The block's file name in ``rtrl_brian/templates/cpp_standalone/blocks`` without
         ``.cpp``, e.g. ``'loss_per_unit'``.
     **keywords
         Its variables: C expressions (pointers, lvalues) and numbers, which are
@@ -35,4 +32,4 @@ def render(name, **keywords):
     """
     values = {key: repr(value) if isinstance(value, float) else value
               for key, value in keywords.items()}
-    return _BLOCKS.get_template(f"{name}.cpp").render(**values)
+    return templating.render("cpp_standalone/blocks", f"{name}.cpp", **values)

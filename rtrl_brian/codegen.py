@@ -34,6 +34,7 @@ from sympy.printing.c import C99CodePrinter
 from .compile import linked_variables
 from .errors import NotCompilable
 from .ir import SPIKE, PathwayOp, ThresholdOp
+from .templating import render
 
 __all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram"]
 
@@ -175,8 +176,9 @@ class StepProgram:
         self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
-        self.c_source = C_STEP.format(body="\n".join(bodies))
-        self.source = _MODULE.format(c_step=self.c_source, n_slots=len(self.slots))
+        self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies))
+        self.source = render("cython", "rtrl_step.pyx", c_step=self.c_source,
+                             n_slots=len(self.slots))
 
     def dense_multiply_adds(self, n_columns):
         return self._static_rows * n_columns + self._static_columns
@@ -427,84 +429,3 @@ class StepProgram:
                  f"        const Py_ssize_t post = (Py_ssize_t) P32({post})[syn];"]
         lines += ["        " + line for line in body] + ["    }", "}"]
         return "\n".join(lines)
-
-
-#: The step in plain C (also embedded in C++ by `rtrl_brian.standalone`). ``Py_ssize_t``
-#: is Python's signed size type; standalone code defines it as ``ptrdiff_t``.
-C_STEP = """
-#include <math.h>
-#include <string.h>
-#include <stdint.h>
-#define D(k) ((double*) addresses[k])
-#define S(k) (strides[k])
-#define A(k) ((unsigned char*) addresses[k])
-#define I(k) ((const Py_ssize_t*) addresses[k])
-#define P32(k) ((const int32_t*) addresses[k])
-#define C(k) ((long long*) addresses[k])
-
-/* dst (+)= a * src over P columns; counts[0]: multiply-adds, counts[1]: values moved */
-static inline void rtrl_axpy(double* dst, const double* src, double a, Py_ssize_t P,
-                             int accumulate, long long* counts) {{
-    if (accumulate) {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] += a * src[c]; }}
-    else {{ for (Py_ssize_t c = 0; c < P; c++) dst[c] = a * src[c]; }}
-    counts[0] += P; counts[1] += 2 * P;
-}}
-
-/* row r of the influence matrix is scale[r] * M[r]; scale 0: the row is zero */
-
-/* row r times a, lazily: the row is rewritten only when its scale leaves a safe range */
-static inline void rtrl_rescale(double* M, double* scale, Py_ssize_t r, double a, Py_ssize_t P,
-                                long long* counts) {{
-    scale[r] *= a;
-    counts[0] += 1;
-    const double size = fabs(scale[r]);
-    if (size != 0.0 && (size < 1e-100 || size > 1e100)) {{
-        double* row = M + r * P;
-        for (Py_ssize_t c = 0; c < P; c++) row[c] *= scale[r];
-        scale[r] = 1.0;
-        counts[0] += P; counts[1] += 2 * P;
-    }}
-}}
-
-/* a zero row is cleared (scale 1) before something is added to it */
-static inline void rtrl_ensure(double* M, double* scale, Py_ssize_t r, Py_ssize_t P,
-                               long long* counts) {{
-    if (scale[r] == 0.0) {{ memset(M + r * P, 0, P * sizeof(double)); scale[r] = 1.0;
-                           counts[1] += P; }}
-}}
-
-/* M[r][column] += d, for a parameter that has a column (column >= 0) */
-static inline void rtrl_add(double* M, double* scale, Py_ssize_t r, Py_ssize_t column, double d,
-                            Py_ssize_t P, long long* counts) {{
-    if (d == 0.0 || column < 0) return;
-    rtrl_ensure(M, scale, r, P, counts);
-    M[r * P + column] += d / scale[r];
-    counts[0] += 1;
-}}
-
-static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                      double* scratch, long long* counts, double* M, double* scale,
-                      const Py_ssize_t* column_of) {{
-{body}
-}}
-"""
-
-_MODULE = """
-#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-cdef extern from *:
-    \"\"\"
-{c_step}
-    \"\"\"
-    void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                   double* scratch, long long* counts, double* M, double* scale,
-                   const Py_ssize_t* column_of) noexcept nogil
-
-
-def step(const size_t[::1] addresses, const Py_ssize_t[::1] strides, Py_ssize_t n_columns,
-         double[::1] scratch, long long[::1] counts, double[:, ::1] M, double[::1] scale,
-         const Py_ssize_t[::1] column_of):
-    # n_slots = {n_slots}
-    with nogil:
-        rtrl_step(&addresses[0], &strides[0], n_columns, &scratch[0], &counts[0], &M[0, 0],
-                  &scale[0], &column_of[0])
-"""

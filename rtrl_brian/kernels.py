@@ -15,70 +15,15 @@ it is (through a table of row addresses) and runs one fused pass per column
 block, taking a receiving row's sources four at a time, compiled with Brian2's
 own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
 (``prefs.codegen.runtime.cython.cache_dir``). The learner follows
-``prefs.codegen.target`` as Brian2 objects do.
+``prefs.codegen.target`` as Brian2 objects do (`rtrl_brian.targets`).
 """
 
 import numpy as np
-from brian2 import get_logger
 from scipy import sparse
 
-__all__ = ["NumpyKernels", "CythonKernels", "kernels_for_target", "resolve_target", "gather",
-           "compile_extension"]
+from .templating import render
 
-logger = get_logger(__name__)
-
-CYTHON_SOURCE = """
-#cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-ctypedef fused real:
-    float
-    double
-
-def accumulate_rows(real[:, ::1] S, const double[::1] scale, const Py_ssize_t[::1] targets,
-                    const Py_ssize_t[::1] indptr, const Py_ssize_t[::1] sources,
-                    const double[::1] weights, const size_t[::1] source_addresses,
-                    Py_ssize_t block):
-    # Source row j starts at address source_addresses[j] (rows of S, of spike-row
-    # stores or of copies, all of S's dtype and C-contiguous): nothing is gathered.
-    # Column blocks keep the sources' block in cache while every receiving row adds
-    # its entries to its own block; within a row, sources are taken four at a time so
-    # that the receiving row is read and written once per four sources.
-    cdef Py_ssize_t t, k, c, row, start, stop, end
-    cdef Py_ssize_t n_columns = S.shape[1]
-    cdef real w0, w1, w2, w3
-    cdef real* target_row
-    cdef const real* s0
-    cdef const real* s1
-    cdef const real* s2
-    cdef const real* s3
-    with nogil:
-        start = 0
-        while start < n_columns:
-            stop = start + block if start + block < n_columns else n_columns
-            for t in range(targets.shape[0]):
-                row = targets[t]
-                target_row = &S[row, 0]
-                k = indptr[t]
-                end = indptr[t + 1]
-                while k + 4 <= end:
-                    w0 = <real>(weights[k] / scale[row])
-                    w1 = <real>(weights[k + 1] / scale[row])
-                    w2 = <real>(weights[k + 2] / scale[row])
-                    w3 = <real>(weights[k + 3] / scale[row])
-                    s0 = <const real*> source_addresses[sources[k]]
-                    s1 = <const real*> source_addresses[sources[k + 1]]
-                    s2 = <const real*> source_addresses[sources[k + 2]]
-                    s3 = <const real*> source_addresses[sources[k + 3]]
-                    for c in range(start, stop):
-                        target_row[c] += w0 * s0[c] + w1 * s1[c] + w2 * s2[c] + w3 * s3[c]
-                    k += 4
-                while k < end:
-                    w0 = <real>(weights[k] / scale[row])
-                    s0 = <const real*> source_addresses[sources[k]]
-                    for c in range(start, stop):
-                        target_row[c] += w0 * s0[c]
-                    k += 1
-            start = stop
-"""
+__all__ = ["NumpyKernels", "CythonKernels", "gather", "compile_extension"]
 
 
 class NumpyKernels:
@@ -127,7 +72,8 @@ class CythonKernels:
 
     def __init__(self):
         if CythonKernels._module is None:
-            CythonKernels._module = compile_extension(CYTHON_SOURCE, "rtrl_brian_kernels")
+            CythonKernels._module = compile_extension(render("cython", "accumulate_rows.pyx"),
+                                                      "rtrl_brian_kernels")
 
     def accumulate_rows(self, S, scale, targets, indptr, sources, weights, parts):
         """As `NumpyKernels.accumulate_rows`, in one compiled pass, reading rows in place."""
@@ -193,48 +139,3 @@ def _row_addresses(array, positions, dtype):
 
 def _index(array):
     return np.ascontiguousarray(array, dtype=np.intp)
-
-
-def resolve_target(target):
-    """
-    The code-generation target the learner uses for ``prefs.codegen.target``
-    (a warning when 'auto' falls back to numpy, once per process).
-
-    Parameters
-    ----------
-    target : str
-        ``'numpy'``, ``'cython'`` or ``'auto'`` (Cython when it compiles here,
-        as Brian2 decides).
-
-    Returns
-    -------
-    target : {'numpy', 'cython'}
-    """
-    if target == "auto":
-        from brian2.codegen.runtime.cython_rt import CythonCodeObject
-        if CythonCodeObject.is_available():
-            return "cython"
-        logger.warn("prefs.codegen.target is 'auto' and Cython cannot compile here: the "
-                    "learners run their numpy kernels (the same gradients, slower; "
-                    "engine='compiled' is refused).", name_suffix="numpy_fallback", once=True)
-        return "numpy"
-    if target in ("numpy", "cython"):
-        return target
-    raise ValueError(f"No rtrl_brian kernels for the code-generation target {target!r} "
-                     f"(supported: 'numpy', 'cython', 'auto').")
-
-
-def kernels_for_target(target):
-    """
-    The kernels for a Brian2 code-generation target.
-
-    Parameters
-    ----------
-    target : str
-        ``prefs.codegen.target``, see `resolve_target`.
-
-    Returns
-    -------
-    kernels : NumpyKernels or CythonKernels
-    """
-    return CythonKernels() if resolve_target(target) == "cython" else NumpyKernels()

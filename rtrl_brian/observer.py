@@ -22,8 +22,7 @@ import functools
 import numpy as np
 from brian2 import BrianObject, Network, NetworkOperation, Quantity
 from brian2.core.namespace import get_local_namespace
-from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
-from brian2.devices.device import RuntimeDevice, get_device
+from brian2.devices.device import get_device
 
 from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
@@ -33,14 +32,10 @@ from .linear import StateLayout
 from .losses import Loss
 from .noise import probe_names
 from .surrogates import Triangle
+from .targets import StandaloneTarget, device_target
 
 __all__ = ["StepObserver"]
 
-
-def _is_cpp_standalone(device):
-    """Whether ``device`` is Brian2's own cpp_standalone device (not a device derived from
-    it, such as brian2cuda's, which generates other code)."""
-    return type(device) is CPPStandaloneDevice
 
 #: Relative tolerance of the replay-vs-Brian2 consistency check.
 REPLAY_RTOL = 1e-8
@@ -105,7 +100,7 @@ class StepObserver(BrianObject):
         # on a clock of its own steps the learner once per step of its own
         BrianObject.__init__(self, when="end", name=name, clock=loss.group.clock)
         #: Created under the C++ standalone device (`rtrl_brian.standalone`).
-        self.standalone = _is_cpp_standalone(get_device())
+        self.standalone = self._on_standalone_device()
         self._check_device()
         self.params = list(params)
         self.loss = loss
@@ -238,22 +233,23 @@ class StepObserver(BrianObject):
                                                            dtype=np.float64)
                                              for var in variables}
 
+    def _on_standalone_device(self):
+        """Whether Brian2's device is cpp_standalone (False: the runtime device); other
+        devices are refused by name."""
+        try:
+            return isinstance(device_target(get_device()), StandaloneTarget)
+        except ValueError as error:
+            raise UnsupportedConstructError(f"{self.name}: {error}") from error
+
     def _check_device(self):
         device = get_device()
-        standalone = _is_cpp_standalone(device)
-        if isinstance(device, CPPStandaloneDevice) and not standalone:
-            raise UnsupportedConstructError(
-                f"{self.name}: the device '{type(device).__name__}' is not supported: it "
-                f"derives from Brian2's cpp_standalone device but generates code of its own "
-                f"(as brian2cuda's does), which rtrl_brian's learning step is not written for. "
-                f"Use 'cpp_standalone' or the runtime device.")
-        if not isinstance(device, RuntimeDevice) and not (standalone and self.supports_standalone):
+        standalone = self._on_standalone_device()
+        if standalone and not self.supports_standalone:
             raise UnsupportedConstructError(
                 f"{self.name}: the device '{type(device).__name__}' is not supported: "
                 f"{type(self).__name__} runs as a NetworkOperation, which standalone devices "
-                f"skip. Use the runtime device (numpy or cython targets)"
-                + (" or RTRL, which runs inside the cpp_standalone binary." if standalone
-                   else "."))
+                f"skip. Use the runtime device (numpy or cython targets) or RTRL, which runs "
+                f"inside the cpp_standalone binary.")
         if standalone != self.standalone:
             raise RuntimeError(
                 f"{self.name}: the learner was created for the "

@@ -142,7 +142,7 @@ class RTRL(StepObserver):
         #: The parameter update (`rtrl_brian.update.ParameterUpdate`): clipping, the
         #: optimizer's step, bounds, undo on non-finite values.
         self.updater = ParameterUpdate(
-            self.name, self.ir.params, optimizer, rates,
+            self.name, self.ir.params, rates,
             [(self._param_view(var), limits) for var, limits in (bounds or {}).items()],
             None if clip_grad_norm is None else float(clip_grad_norm))
         self.update_every = int(update_every)
@@ -336,7 +336,7 @@ class RTRL(StepObserver):
         if self._update_due:
             self._update_due = False
             if self.optimizer is not None and self._pending_steps >= self.update_every:
-                self.updater(self._pending, self._learnable, self._update_where)
+                self.updater(self.optimizer, self._pending, self._learnable, self._update_where)
                 self._pending[:] = 0.0
                 self._pending_steps = 0
             for controller in self.sparsity:

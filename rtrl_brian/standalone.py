@@ -5,7 +5,7 @@ Under ``set_device('cpp_standalone')`` no Python runs during a simulation, so
 `RTRL` cannot follow the network with `NetworkOperation` hooks. Instead it
 contributes two code objects to the standalone project, generated through a
 templater derived from Brian2's C++ standalone one (templates
-``rtrl_snapshot.cpp`` and ``rtrl_learn.cpp`` in ``rtrl_brian/templates``):
+``rtrl_snapshot.cpp`` and ``rtrl_learn.cpp`` in ``rtrl_brian/templates/cpp_standalone``):
 
 - `StandaloneSnapshot`, first in every step (``when='before_start'``): starts
   trials (influence matrix zeroed, trial step back to 0) and copies the learned
@@ -39,6 +39,8 @@ from .compile import base_group, entries
 from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
 from .observer import REPLAY_RTOL
+from .targets import StandaloneTarget
+from .templating import TEMPLATES
 
 __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
            "BinaryResults", "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
@@ -89,7 +91,8 @@ class BinaryResults:
 class RTRLStandaloneCodeObject(CPPStandaloneCodeObject):
     """Brian2's C++ standalone code object, with rtrl_brian's templates first."""
 
-    templater = CPPStandaloneCodeObject.templater.derive("rtrl_brian")
+    templater = CPPStandaloneCodeObject.templater.derive(
+        "rtrl_brian", templates_dir=f"{TEMPLATES}/{StandaloneTarget.templates}")
 
 
 def _pointer(var):

@@ -75,7 +75,6 @@ class ParameterUpdate:
     name : str
         The learner's name, for messages.
     params : list of ParamIR
-    optimizer : Optimizer
     rates : list of float, optional
         A learning rate per parameter (the optimizer's groups); None: its own.
     bounds : list, optional
@@ -84,20 +83,22 @@ class ParameterUpdate:
     clip_grad_norm : float, optional
     """
 
-    def __init__(self, name, params, optimizer, rates=None, bounds=None, clip_grad_norm=None):
-        self.name, self.params, self.optimizer, self.rates = name, params, optimizer, rates
+    def __init__(self, name, params, rates=None, bounds=None, clip_grad_norm=None):
+        self.name, self.params, self.rates = name, params, rates
         #: ``(parameter index, low, high)`` in base units, applied after each update.
         self.bounds = [(params.index(param), *bound(name, param, low, high))
                        for param, (low, high) in bounds or []]
         self.clip_grad_norm = clip_grad_norm
         self._warned = set()  # labels of parameters an update warning named
 
-    def __call__(self, pending, learnable, where):
+    def __call__(self, optimizer, pending, learnable, where):
         """
         Update the parameters in place from ``pending`` (one entry per column).
 
         Parameters
         ----------
+        optimizer : Optimizer
+            The learner's (which may change between updates).
         pending : ndarray
             The gradient accumulated since the last update (not changed).
         learnable : ndarray of bool
@@ -118,9 +119,9 @@ class ParameterUpdate:
         grads = [pending[p.span].reshape(np.shape(v)) for p, v in zip(self.params, values)]
         before = [np.array(v) for v in values]
         if self.rates is None:
-            self.optimizer.step(values, grads)
+            optimizer.step(values, grads)
         else:
-            self.optimizer.step(values, grads, self.rates)
+            optimizer.step(values, grads, self.rates)
         for index, low, high in self.bounds:
             np.clip(values[index], low, high, out=values[index])
         if not all(np.all(np.isfinite(value)) for value in values):

@@ -3,10 +3,11 @@
 import gc
 import os
 import pathlib
-from unittest import mock
 
 import brian2
 import pytest
+
+from helpers import compiled_engine_on_cython
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cython_cache"
@@ -39,7 +40,7 @@ def fresh_brian(tmp_path):
 @pytest.fixture
 def compiled_step():
     """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
-    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
+    with compiled_engine_on_cython():
         yield
 
 

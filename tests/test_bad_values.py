@@ -88,3 +88,23 @@ def test_gradient_clipping_bounds_each_update():
                                rtol=1e-12)  # what is accumulated stays unclipped
     with pytest.raises(ValueError, match="'clip_grad_norm' must be a positive number or None"):
         rb.RTRL([s_in.w], rb.losses.MSE(objects[2].y, target), clip_grad_norm=-1.0)
+
+
+@pytest.mark.codegen_independent
+def test_an_optimizer_given_after_the_learner_is_created_updates():
+    """Found by CI (the benchmark's standalone study sets one later): the update must use
+    the learner's optimizer at the time of the update."""
+    target = np.full((10, 2), 3.0)
+    brian2.seed(3)
+    objects = network(seed=1)
+    reference = rb.RTRL([objects[4].w], rb.losses.MSE(objects[2].y, target))
+    Network(*objects, reference).run(10 * ms)
+    brian2.seed(3)
+    objects = network(seed=1)
+    s_out = objects[4]
+    before = s_out.w[:].copy()
+    learner = rb.RTRL([s_out.w], rb.losses.MSE(objects[2].y, target), update_every=10)
+    learner.optimizer = rb.optim.SGD(lr=0.5)
+    Network(*objects, learner).run(10 * ms)
+    np.testing.assert_allclose(s_out.w[:] - before, -0.5 * reference.gradient(s_out.w),
+                               rtol=1e-12)

@@ -8,7 +8,6 @@ refuses. Brian2 itself runs on numpy here (one compile per network is the
 learner's); tests/test_benchmark.py runs the compiled engine with Brian2 on Cython.
 """
 
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from brian2.core.base import BrianObjectException
 
 import rtrl_brian as rb
 from rtrl_brian.errors import UnsupportedConstructError
-from helpers import relative_error, weighted_synapses
+from helpers import compiled_engine_on_cython, relative_error, weighted_synapses
 from test_sparse_engine import STEPS, build
 
 pytestmark = pytest.mark.cython
@@ -91,7 +90,7 @@ def test_model_library_compiled_equals_sparse(model):
     for engine in ("sparse", "compiled"):
         training = Training(Spiral(seed=0), model, 12, trials=3, test_trials=1, sparsity=0.5,
                             engine=engine, adaptive_fraction=0.5)
-        with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
+        with compiled_engine_on_cython():
             runs[engine] = (training.run(), training.learner)
     (sparse_run, sparse), (compiled_run, compiled) = runs["sparse"], runs["compiled"]
     assert relative_error(np.array(compiled_run.loss), np.array(sparse_run.loss)) < 1e-12

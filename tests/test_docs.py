@@ -1,9 +1,11 @@
 """The documentation's code runs as printed."""
 
 import csv
+import fnmatch
 import json
 import pathlib
 import re
+import tomllib
 
 import numpy as np
 import pytest
@@ -133,3 +135,18 @@ def test_the_gallery_script_makes_every_run_of_the_page(capsys):
     script.main(["--list", "demo", "brian2_models"])
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 1 + len(models) and listed[0].split()[0] == "demo"
+
+
+@pytest.mark.codegen_independent
+def test_every_template_is_installed_with_the_package():
+    """pyproject's package data names every template file (the editable install of the
+    tests would not notice a missing one)."""
+    package = DOCS.parent / "rtrl_brian"
+    patterns = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["rtrl_brian"]
+    templates = [path.relative_to(package).as_posix()
+                 for path in (package / "templates").rglob("*") if path.is_file()
+                 and "__pycache__" not in path.parts]
+    assert len(templates) >= 12
+    for path in templates:
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in patterns), path

@@ -8,7 +8,8 @@ from brian2 import ms, prefs
 from brian2.utils.logger import BrianLogger, catch_logs
 
 import rtrl_brian as rb
-from rtrl_brian.kernels import CythonKernels, NumpyKernels, kernels_for_target
+from rtrl_brian.kernels import CythonKernels, NumpyKernels
+from rtrl_brian.targets import runtime_target
 from helpers import relative_error
 from test_sparse_engine import build, side_by_side, STEPS
 
@@ -76,7 +77,7 @@ def test_cython_kernel_refuses_sources_of_another_dtype():
 def test_unknown_target_is_refused():
     with pytest.raises(ValueError, match="No rtrl_brian kernels for the code-generation "
                                          "target 'cuda'"):
-        kernels_for_target("cuda")
+        runtime_target("cuda")
 
 
 @pytest.mark.long
@@ -99,8 +100,8 @@ def test_auto_falling_back_to_numpy_says_so_once():
                     lambda: False), \
             mock.patch.object(BrianLogger, "_log_messages", set()), \
             catch_logs(only_from=("rtrl_brian",)) as logs:
-        assert isinstance(kernels_for_target("auto"), NumpyKernels)
-        assert isinstance(kernels_for_target("auto"), NumpyKernels)
+        assert isinstance(runtime_target("auto").kernels(), NumpyKernels)
+        assert isinstance(runtime_target("auto").kernels(), NumpyKernels)
     assert [(level, name) for level, name, _ in logs] == [
-        ("WARNING", "rtrl_brian.kernels.numpy_fallback")]
+        ("WARNING", "rtrl_brian.targets.numpy_fallback")]
     assert "Cython cannot compile here" in logs[0][2]

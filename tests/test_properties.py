@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, note, settings, strategies as st
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
 from rtrl_brian.kernels import CythonKernels
-from helpers import relative_error
+from rtrl_brian.targets import CythonTarget
+from helpers import compiled_engine_on_cython, relative_error
 
 settings.register_profile("default", max_examples=8, deadline=None, derandomize=True,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -283,8 +284,7 @@ def test_random_networks_rtrl_equals_bptt_and_sparse_equals_dense(network):
 @given(network=networks())
 def test_random_networks_with_compiled_kernels(network):
     """The sparse engine's Cython kernels (Brian2 itself stays on numpy: no compile per draw)."""
-    with mock.patch("rtrl_brian.engine.sparse.kernels_for_target",
-                    lambda target: CythonKernels()):
+    with mock.patch("rtrl_brian.engine.sparse.runtime_target", lambda target: CythonTarget()):
         sparse = check_exactness(network)
     assert isinstance(sparse.engine.kernels, CythonKernels)
 
@@ -302,7 +302,7 @@ def test_random_networks_with_the_compiled_engine(network):
                    detach_reset=network["detach"], namespace={})
     compiled = rb.RTRL(params, loss, engine="compiled", name="compiled", **options)
     dense = rb.RTRL(params, loss, engine="dense", name="dense", **options)
-    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
+    with compiled_engine_on_cython():
         Network(*objects, compiled, dense).run(STEPS * ms)
     for var in params:
         label = f"{var.group_name}.{var.name}"

@@ -3,7 +3,6 @@ Saving and restoring a learner with Brian2's store/restore: an interrupted and
 resumed run is bitwise the run that was never interrupted.
 """
 
-from unittest import mock
 
 import brian2
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 from brian2 import Network, NeuronGroup, PoissonGroup, Synapses, Hz, ms
 
 import rtrl_brian as rb
+
+from helpers import compiled_engine_on_cython
 
 STEPS = 60
 
@@ -64,7 +65,7 @@ def assert_bitwise(first, second):
 @pytest.mark.parametrize("engine", ["sparse", "dense",
                                     pytest.param("compiled", marks=pytest.mark.cython)])
 def test_resume_from_disk_is_bitwise_identical(tmp_path, engine):
-    with mock.patch("rtrl_brian.engine.compiled.resolve_target", lambda target: "cython"):
+    with compiled_engine_on_cython():
         resume_from_disk(tmp_path, engine)
 
 

@@ -22,7 +22,8 @@ import numpy as np
 from ..codegen import StepProgram
 from ..connectivity import OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
-from ..kernels import compile_extension, resolve_target
+from ..kernels import compile_extension
+from ..targets import runtime_target
 from .base import Engine
 
 __all__ = ["CompiledEngine"]
@@ -80,7 +81,7 @@ class CompiledEngine(Engine):
         ValueError
             When ``target`` is not Cython (or 'auto' without a working compiler).
         """
-        if resolve_target(target) != "cython":
+        if not runtime_target(target).compiles_step:
             raise ValueError(f"engine='compiled' runs generated C and needs "
                              f"prefs.codegen.target = 'cython' (or 'auto' with a working "
                              f"compiler); it is {target!r}. Use engine='sparse' with numpy.")

@@ -30,7 +30,8 @@ import numpy as np
 from scipy import sparse
 
 from ..ir import is_spike
-from ..kernels import NumpyKernels, gather, kernels_for_target
+from ..kernels import NumpyKernels, gather
+from ..targets import runtime_target
 from .base import Engine
 
 __all__ = ["SparseEngine"]
@@ -169,7 +170,7 @@ class SparseEngine(Engine):
                         for block in layout.blocks if is_spike(block[1])}
 
     def before_run(self, target):
-        self.kernels = kernels_for_target(target)
+        self.kernels = runtime_target(target).kernels()
 
     def reset(self):
         self.scale[:] = 0.0  # every row lazily zero: no pass over the matrix
