@@ -134,6 +134,12 @@ class StepProgram:
         Row blocks of the influence matrix.
     surrogate : Surrogate
         Its C form (`Surrogate.c_expression`) gates the spike's derivative.
+    c_functions : dict, optional
+        External functions (`TimedArray`, a user `Function`) that the target
+        implements in C, by name, to the name of that C function (Brian2's
+        C++ implementation in the standalone binary, whose code object
+        defines it): called in the step. Others are `calls`, evaluated with
+        numpy before each step.
 
     Attributes
     ----------
@@ -164,15 +170,19 @@ class StepProgram:
     NotCompilable
     """
 
-    def __init__(self, ops, layout, surrogate):
+    def __init__(self, ops, layout, surrogate, c_functions=None):
         self._layout = layout
         self._gate = _surrogate_in_c(surrogate)
         self._slots = _Slots()
-        self._printer = CPrinter()
+        self._c_functions = dict(c_functions or {})
+        self._printer = CPrinter(settings={"user_functions": {
+            c_name: c_name for c_name in self._c_functions.values()}})
         self._static_rows = 0  # dense count: rows times n_columns, fixed per step
         self._static_columns = 0  # dense count: immediate-influence entries, fixed per step
         #: Calls evaluated with numpy before each step (list of `ExternalCall`).
         self.calls = []
+        #: Names of ``c_functions`` the step calls.
+        self.c_calls = set()
         self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
@@ -217,7 +227,8 @@ class StepProgram:
             raise NotCompilable(f"{where}: {error}") from error
 
     def _external_calls(self, position, op, index_of):
-        """Replace calls without a C form by inputs evaluated before the step."""
+        """Calls without a C form of ours: to the target's C function where it has one,
+        otherwise inputs evaluated before the step."""
         renamed = {}
         element = index_of["synapse"] if "synapse" in index_of else index_of["self"]
         for frozen in op.frozen:
@@ -225,6 +236,10 @@ class StepProgram:
                 name = call.func.__name__
                 if call in renamed or name in ("int_", "timestep") or \
                         name in self._printer.known_functions:
+                    continue
+                if name in self._c_functions:  # arguments printed as the op's inputs
+                    renamed[call] = sympy.Function(self._c_functions[name])(*call.args)
+                    self.c_calls.add(name)
                     continue
                 symbols = sorted(call.free_symbols, key=str)
                 learned = [s for s in symbols if op.bindings[s].kind not in

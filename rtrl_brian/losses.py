@@ -1,7 +1,8 @@
 """
 Losses read at the end of each time step.
 
-A loss reads one state variable of one group. ``step`` counts time steps since
+A loss reads a state variable of one group (`ExpressionLoss`: several of one
+group). ``step`` counts time steps since
 the learner's last `reset_state` (trial time): array targets, labels and masks
 are indexed by it; a `TimedArray` target is evaluated at the network time ``t``,
 as Brian2 does.
@@ -62,8 +63,14 @@ class Loss:
         return (self.group.name, self.name)
 
     @property
+    def blocks(self):
+        """``(group name, variable)`` of every variable it reads, in the order of the
+        derivatives `evaluate` returns (here: `block`)."""
+        return (self.block,)
+
+    @property
     def parts(self):
-        """The losses the learner evaluates, each on its own variable (here: itself)."""
+        """The losses the learner evaluates, each on its own variables (here: itself)."""
         return (self,)
 
     def __add__(self, other):
@@ -93,6 +100,28 @@ class Loss:
         """
         raise NotImplementedError(f"{type(self).__name__} defines no __call__.")
 
+    def evaluate(self, values, step, t):
+        """
+        Loss and its derivatives at one step, as the learner asks for them.
+
+        Parameters
+        ----------
+        values : list of ndarray
+            The values of each of `blocks` (``n`` each), in base units.
+        step : int
+        t : float
+            As for ``__call__``, which this calls with the one variable a loss
+            reads by default.
+
+        Returns
+        -------
+        loss : float
+        dlosses : list of ndarray
+            ``dL_t/dx`` for each of `blocks`.
+        """
+        loss, dloss = self(values[0], step, t)
+        return loss, [dloss]
+
     def c_arrays(self):
         """
         The data the C form reads, by name: 1-D float64 or int64 arrays.
@@ -115,7 +144,8 @@ class Loss:
         step ``const int64_t _step``, and write ``double _loss`` (starting at 0)
         and every entry of ``double _dloss[n]``; where the data has no entry for
         the step they set ``int _short = 1`` (the learner stops, as the numpy
-        form's `IndexError` does).
+        form's `IndexError` does). A loss of several `blocks` reads block ``j``
+        as ``_y{j}`` and writes ``_dloss{j}`` (``_y`` and ``_dloss`` are block 0's).
 
         Parameters
         ----------
@@ -230,25 +260,32 @@ class MSE(Loss):
 
     def c_code(self, arrays):
         return render("loss_per_unit", n=self.n, steps=len(self.target),
-                      target=arrays["target"], **self._c, **self._mask_keywords(arrays))
+                      target=arrays["target"], inputs=[("_loss_y", "_y")],
+                      value=self._c["value"], derivatives=[("_dloss", self._c["derivative"])],
+                      **self._mask_keywords(arrays))
 
 
 class ExpressionLoss(MSE):
     """
-    ``L_t = sum_k f(y_k(t), target_k(t))`` for ``f`` a Brian2 expression.
+    ``L_t = sum_k f(y_k(t), ..., target_k(t))`` for ``f`` a Brian2 expression.
 
-    ``f`` is differentiated symbolically (sympy, as the network's equations
-    are); its numpy form serves the runtime learner, its C form the learner
-    inside the C++ standalone binary.
+    ``f`` reads the output, its target, and any other state variables of the
+    output's group (``a`` in ``'(y - target)**2 + 0.1*a**2'``); the loss has a
+    derivative by each, so the learner reads each one's rows of the influence
+    matrix. ``f`` is differentiated symbolically (sympy, as the network's
+    equations are); its numpy form serves the runtime learner, its C form the
+    learner inside the C++ standalone binary.
 
     Parameters
     ----------
     var : VariableView
-        The output, e.g. ``out.y``; the expression names it by its name.
+        The output, e.g. ``out.y``, whose target ``target`` is; the expression
+        names it by its name.
     expression : str
-        ``f`` in Brian2's syntax, in terms of the variable and ``target``, e.g.
-        ``'log(cosh(y - target))'`` or ``'(v - target)**2 / mV**2'``; units
-        are checked as Brian2 checks equations.
+        ``f`` in Brian2's syntax, in terms of the group's variables and
+        ``target``, e.g. ``'log(cosh(y - target))'`` or
+        ``'(v - target)**2 / mV**2'``; units are checked as Brian2 checks
+        equations.
     target, mask
         As for `MSE`.
 
@@ -260,6 +297,7 @@ class ExpressionLoss(MSE):
     def __init__(self, var, expression, target, mask=None):
         super().__init__(var, target, mask)
         self.expression = expression
+        where = f"ExpressionLoss on '{self.group.name}.{self.name}'"
         target_variable = Constant("target", 0.0, dimensions=self.group.variables[self.name].dim)
         # names resolve as in the group's own code: its variables, Brian2's functions and units
         resolved = self.group.resolve_all(get_identifiers(expression), run_namespace={},
@@ -268,42 +306,68 @@ class ExpressionLoss(MSE):
         constants = {name: sympy.Float(float(variable.get_value()))
                      for name, variable in resolved.items()
                      if isinstance(variable, Constant) and name != "target"}
-        others = sorted(name for name, variable in resolved.items()
-                        if name not in constants and name not in (self.name, "target")
-                        and not isinstance(variable, Function))
+        per_unit = [name for name, variable in resolved.items()
+                    if name not in constants and name not in (self.name, "target")
+                    and not isinstance(variable, Function)]
+        others = sorted(name for name in per_unit
+                        if self.group.variables.get(name) is None
+                        or self.group.variables[name].scalar or name in ("i", "t", "dt", "N"))
         if others:
-            raise ValueError(f"ExpressionLoss on '{self.group.name}.{self.name}': "
-                             f"'{expression}' reads {', '.join(others)}; it may use "
-                             f"'{self.name}', 'target', units, numbers and functions only.")
-        code = SymbolicCode(lambda name: False, {self.name, "target"}, "loss")
+            raise ValueError(f"{where}: '{expression}' reads {', '.join(others)}; it may use "
+                             f"the group's per-neuron variables, 'target', units, numbers "
+                             f"and functions only.")
+        #: The variables it reads: the output first, then the others named in ``f``.
+        self.names = (self.name,) + tuple(sorted(per_unit))
+        code = SymbolicCode(lambda name: False, set(self.names) | {"target"}, "loss")
         value = code.differentiable(substitute(to_sympy(expression), constants))
         if code.frozen:
-            raise ValueError(f"ExpressionLoss on '{self.group.name}.{self.name}': "
-                             f"'{expression}' has a piecewise-constant part "
+            raise ValueError(f"{where}: '{expression}' has a piecewise-constant part "
                              f"({code.frozen[0].expression}) whose derivative is zero almost "
                              f"everywhere; write the loss without it.")
-        y = sympy.Symbol(self.name, real=True)
+        symbols = [sympy.Symbol(name, real=True) for name in self.names]
         t = sympy.Symbol("target", real=True)
-        derivative = sympy.diff(value, y)
-        c_names = {y: sympy.Symbol("_loss_y", real=True),
-                   t: sympy.Symbol("_loss_target", real=True)}
+        derivatives = [sympy.diff(value, symbol) for symbol in symbols]
+        c_names = {symbol: sympy.Symbol(f"_loss_{j}", real=True)
+                   for j, symbol in enumerate(symbols)}
+        c_names[t] = sympy.Symbol("_loss_target", real=True)
         printer = CPrinter()
         self._c = {"value": printer.doprint(value.xreplace(c_names)),
-                   "derivative": printer.doprint(derivative.xreplace(c_names))}
-        self._value = sympy.lambdify([y, t], value, modules=NUMPY_MODULES)
-        self._derivative = sympy.lambdify([y, t], derivative, modules=NUMPY_MODULES)
+                   "derivatives": [printer.doprint(d.xreplace(c_names)) for d in derivatives]}
+        self._value = sympy.lambdify(symbols + [t], value, modules=NUMPY_MODULES)
+        self._derivatives = [sympy.lambdify(symbols + [t], d, modules=NUMPY_MODULES)
+                             for d in derivatives]
 
     @property
     def dimensions(self):
         return self._dimensions
 
-    def __call__(self, y, step, t):
+    @property
+    def blocks(self):
+        return tuple((self.group.name, name) for name in self.names)
+
+    def evaluate(self, values, step, t):
         if not self._counts(step):
-            return 0.0, np.zeros(self.n)
-        target = self.target_at(step, t)
-        value = np.broadcast_to(self._value(y, target), (self.n,))
-        derivative = np.broadcast_to(self._derivative(y, target), (self.n,))
-        return float(np.sum(value)), np.array(derivative, dtype=np.float64)
+            return 0.0, [np.zeros(self.n) for _ in self.names]
+        arguments = list(values) + [self.target_at(step, t)]
+        value = np.broadcast_to(self._value(*arguments), (self.n,))
+        return float(np.sum(value)), [
+            np.array(np.broadcast_to(derivative(*arguments), (self.n,)), dtype=np.float64)
+            for derivative in self._derivatives]
+
+    def __call__(self, y, step, t):
+        if len(self.names) > 1:
+            raise TypeError(f"{self!r} reads {', '.join(self.names)}: call evaluate() with "
+                            f"the values of each.")
+        loss, (dloss,) = self.evaluate([y], step, t)
+        return loss, dloss
+
+    def c_code(self, arrays):
+        return render("loss_per_unit", n=self.n, steps=len(self.target),
+                      target=arrays["target"], value=self._c["value"],
+                      inputs=[(f"_loss_{j}", f"_y{j}") for j in range(len(self.names))],
+                      derivatives=[(f"_dloss{j}", derivative)
+                                   for j, derivative in enumerate(self._c["derivatives"])],
+                      **self._mask_keywords(arrays))
 
     def __repr__(self):
         return f"ExpressionLoss({self.group.name}.{self.name}, {self.expression!r})"

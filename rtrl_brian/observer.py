@@ -175,8 +175,7 @@ class StepObserver(BrianObject):
     # -- compilation ----------------------------------------------------------------------
     def _compile(self, namespace, objects=None):
         ir = compile_step(self.params, namespace, objects)
-        for part in self.loss.parts:
-            group, name = part.block
+        for group, name in (block for part in self.loss.parts for block in part.blocks):
             if group not in ir.groups:
                 raise ValueError(f"The loss reads '{group}.{name}', but no parameter in "
                                  f"'params' influences '{group}'.")
@@ -386,9 +385,10 @@ class StepObserver(BrianObject):
         t = float(np.asarray(self._values(self.loss.group.name, "t")).reshape(-1)[0])
         loss, dlosses = 0.0, []
         for part in self.loss.parts:
-            value, dloss = part(state[part.block], self._step, t)
+            value, derivatives = part.evaluate([state[block] for block in part.blocks],
+                                               self._step, t)
             loss += value
-            dlosses.append((part.block, dloss))
+            dlosses += zip(part.blocks, derivatives)
         self._steps_total += 1  # this step counts as done for what _consume triggers
         self._consume(replayed.linearizations, loss, dlosses)
         self._step += 1

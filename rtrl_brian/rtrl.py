@@ -24,7 +24,8 @@ from .history import StepRecord
 from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
 from .update import ParameterUpdate, non_finite
-from .standalone import StandaloneLearning, StandaloneSnapshot, check_standalone
+from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
+                         standalone_functions)
 
 __all__ = ["RTRL"]
 
@@ -210,7 +211,8 @@ class RTRL(StepObserver):
             raise ValueError(f"{self.name}: under cpp_standalone the influence matrix is "
                              f"float64 (the generated step computes in double precision).")
         try:
-            program = StepProgram(self.ops, self.layout, self.surrogate)
+            program = StepProgram(self.ops, self.layout, self.surrogate,
+                                  c_functions=standalone_functions(self.ir.functions))
         except NotCompilable as error:
             raise UnsupportedConstructError(
                 f"{self.name}: under cpp_standalone the learning step runs as generated C, "

@@ -43,7 +43,8 @@ from .targets import StandaloneTarget
 from .templating import TEMPLATES
 
 __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot",
-           "BinaryResults", "check_standalone", "failure_exception", "COUNTERS", "ERRORS"]
+           "BinaryResults", "check_standalone", "failure_exception", "standalone_functions",
+           "COUNTERS", "ERRORS"]
 
 #: Integer state of the learner in the binary, in the order of its ``counters`` array.
 COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
@@ -175,12 +176,16 @@ class StandaloneLearning(Group, CodeRunner):
         #: (`RTRL.reset_state` between runs).
         self.reset_pending = False
         self._failure_reported = False
+        # the external functions the step calls: Brian2 finds them here, so that the code
+        # object defines them and their values (a TimedArray's) as for its own code objects
+        self.namespace = {f"rtrl_function_{name}": learner.ir.functions[name]
+                          for name in sorted(program.c_calls)}
         self._bind_lines, self._active_groups = [], []
         for k, key in enumerate(program.slots):
             self._bind_lines += self._slot(k, key)
         CodeRunner.__init__(self, group=self, template="rtrl_learn", clock=clock,
                             when="after_end", order=2 ** 62, name=f"{learner.name}_learning",
-                            needed_variables=list(arrays.keys()),
+                            needed_variables=list(arrays.keys()) + list(self.namespace),
                             codeobj_class=RTRLStandaloneCodeObject)
         self._enable_group_attributes()
 
@@ -297,11 +302,12 @@ class StandaloneLearning(Group, CodeRunner):
             "threshold_units": sum(n for _, n in thresholds),
             "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
             "loss_parts": [
-                (ptr[f"_state{self._blocks.index(part.block)}"], layout.rows(part.block).start,
+                ([(ptr[f"_state{self._blocks.index(block)}"], layout.rows(block).start)
+                  for block in part.blocks],
                  part.n, part.c_code({name: ptr[f"_loss{k}_{name}"]
                                       for j, name in self._loss_sizes if j == k}))
                 for k, part in enumerate(learner.loss.parts)],
-            "loss_rows": sum(part.n for part in learner.loss.parts),
+            "loss_rows": sum(part.n * len(part.blocks) for part in learner.loss.parts),
             "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
             "optimizer": optimizer is not None,
             "optimizer_prepare": "" if optimizer is None else optimizer.c_prepare(
@@ -420,6 +426,32 @@ class StandaloneSnapshot(CodeRunner):
         super().before_run(run_namespace)
 
 
+def standalone_functions(functions):
+    """
+    The external functions that Brian2 implements in the binary's C++.
+
+    Parameters
+    ----------
+    functions : dict
+        Name to `Function` (a `TimedArray`, a user function), as the network's
+        code calls them (`rtrl_brian.ir.StepIR.functions`).
+
+    Returns
+    -------
+    c_names : dict
+        Name to the name of its C++ function, for those that have one
+        (``@implementation('cpp', ...)``, every `TimedArray`).
+    """
+    c_names = {}
+    for name, function in functions.items():
+        try:
+            implementation = function.implementations[RTRLStandaloneCodeObject]
+        except KeyError:  # Python only
+            continue
+        c_names[name] = implementation.name or name
+    return c_names
+
+
 def check_standalone(learner, program):
     """
     What the standalone step does not support, as a message, or None.
@@ -431,9 +463,10 @@ def check_standalone(learner, program):
     """
     if program.calls:
         op = learner.ops[program.calls[0].op]
-        return (f"'{op.owner.name}' calls a function without a C form in the differentiated "
-                f"code (a TimedArray or a user function), which the binary cannot evaluate "
-                f"for the learner; drive the network through an input group instead")
+        return (f"'{op.owner.name}' calls a function without a C++ implementation in the "
+                f"differentiated code (a user function implemented in Python only), which "
+                f"the binary cannot evaluate for the learner; give it one with "
+                f"@implementation('cpp', ...), or drive the network through an input group")
     if learner.sparsity:
         return "sparsity controllers (they run in Python after each step)"
     if learner.history_limit is not None:

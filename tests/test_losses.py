@@ -60,7 +60,9 @@ def test_an_expression_of_the_squared_error_is_the_mse():
     ("v", "(v - target) / mV + 1", None, None),
     ("v", "v - target + 1", DimensionMismatchError, r"inconsistent units"),
     ("y", "int(y - target)**2", ValueError, r"piecewise-constant part \(int_\(-target \+ y\)\)"),
-    ("y", "y * w", ValueError, r"'y \* w' reads w; it may use 'y', 'target', units"),
+    ("y", "y * w", None, None),  # another per-neuron variable of the group: read too
+    ("y", "y * i", ValueError, r"'y \* i' reads i; it may use the group's per-neuron "
+                               r"variables, 'target', units"),
     ("y", "y * tau_unknown", KeyError, r"tau_unknown"),
 ])
 def test_an_expression_loss_checks_its_expression(variable, expression, error, message):
@@ -98,6 +100,65 @@ def rate_network(seed=4, steps=STEPS):
         synapses.append(s)
     return ([inputs, rec, out] + synapses, [s.w for s in synapses], rec, out,
             rng.normal(0.0, 0.5, (steps, 2)))
+
+
+class CoupledLoss(rb.losses.Loss):
+    """``sum_k 0.5 (v_k - target_k)**2 + c v_k r_k``, differentiated by hand: a loss of two
+    variables of one group."""
+
+    def __init__(self, v, r, target, c):
+        super().__init__(v)
+        self.target, self.c = target, c
+
+    @property
+    def blocks(self):
+        return ((self.group.name, "v"), (self.group.name, "r"))
+
+    def evaluate(self, values, step, t):
+        v, r = values
+        error = v - self.target[step]
+        return float(np.sum(0.5 * error ** 2 + self.c * v * r)), [error + self.c * r, self.c * v]
+
+
+@pytest.mark.codegen_independent
+def test_an_expression_of_two_variables_equals_the_hand_written_loss_and_bptt():
+    """'0.5*(v - target)**2 + 0.001*v*r*second' reads v and r: sympy's derivative by
+    each, through each one's rows, equals the hand-differentiated loss and BPTT."""
+    objects, params, rec, out, _ = rate_network()
+    target = np.random.default_rng(7).uniform(0.0, 0.8, (STEPS, 10))
+    expression = "0.5*(v - target)**2 + 0.001*v*r*second"
+    written = lambda: ExpressionLoss(rec.v, expression, target)  # noqa: E731
+    assert written().blocks == (("rec", "v"), ("rec", "r"))
+    learners = {"sparse": rb.RTRL(params[:2], written(), name="sparse"),
+                "dense": rb.RTRL(params[:2], written(), engine="dense", name="dense"),
+                "hand": rb.RTRL(params[:2], CoupledLoss(rec.v, rec.r, target, 0.001),
+                                name="hand")}
+    bptt = rb.BPTT(params[:2], written(), name="bptt")
+    Network(*objects, bptt, *learners.values()).run(STEPS * ms)
+    np.testing.assert_allclose(learners["sparse"].history["loss"],
+                               learners["hand"].history["loss"], rtol=1e-12)
+    for var in params[:2]:
+        reference = learners["hand"].gradient(var)
+        assert np.abs(reference).max() > 0
+        for name in ("sparse", "dense"):
+            assert relative_error(learners[name].gradient(var), reference) < 1e-12, name
+        assert relative_error(bptt.gradient(var), reference) < 1e-9
+    with pytest.raises(TypeError, match=r"reads v, r: call evaluate\(\)"):
+        written()(np.zeros(10), 0, 0.0)
+
+
+@pytest.mark.codegen_independent
+def test_an_expression_of_two_variables_in_separate_terms_is_a_sum_of_losses():
+    objects, params, rec, out, _ = rate_network()
+    target = np.random.default_rng(8).uniform(0.0, 0.8, (STEPS, 10))
+    joined = rb.RTRL(params[:2], ExpressionLoss(
+        rec.v, "0.5*(v - target)**2 + 0.05*(r*ms)**2", target), name="joined")
+    summed = rb.RTRL(params[:2], ExpressionLoss(rec.v, "0.5*(v - target)**2", target) +
+                     ExpressionLoss(rec.r, "0.05*(r*ms)**2", np.zeros((STEPS, 10)) * Hz),
+                     name="summed")
+    Network(*objects, joined, summed).run(STEPS * ms)
+    for var in params[:2]:
+        assert relative_error(joined.gradient(var), summed.gradient(var)) < 1e-12
 
 
 @pytest.mark.codegen_independent
@@ -166,3 +227,19 @@ def test_a_sum_of_losses_in_the_binary_equals_the_compiled_engine(build_dir, tas
     binary, compiled = binary_and_compiled(build_dir, network, options, 40 * ms)
     for key in ("loss", "multiply_adds", "multiply_adds_dense"):
         assert relative_error(binary["history"][key], compiled["history"][key]) < 1e-12, key
+
+
+@pytest.mark.standalone
+@pytest.mark.long
+def test_an_expression_of_two_variables_in_the_binary_equals_the_compiled_engine(
+        build_dir):  # noqa: F811
+    def network():
+        objects, params, rec, out, _ = rate_network(steps=40)
+        target = np.random.default_rng(7).uniform(0.0, 0.8, (40, 10))
+        loss = ExpressionLoss(rec.v, "0.5*(v - target)**2 + 0.001*v*r*second", target,
+                              mask=np.arange(40) % 2 == 0)
+        return objects, params[:2], loss
+
+    binary, compiled = binary_and_compiled(build_dir, network,
+                                           dict(optimizer=rb.optim.Adam(lr=0.02)), 40 * ms)
+    assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12

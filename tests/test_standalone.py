@@ -16,7 +16,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
-                    TimedArray, device, ms, set_device)
+                    TimedArray, check_units, device, implementation, ms, second, set_device)
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice
 from hypothesis import Phase, given, note, settings
@@ -81,16 +81,21 @@ def binary_and_compiled(build_dir, make_network, options, duration, before_run=N
     return binary, compiled
 
 
-def lif_network(seed=3, steps=60, delay=None, dt=None):
+def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False):
     """Input raster, a recurrent LIF group with refractoriness and a leaky readout; every
-    object on ``dt`` (None: the defaultclock, of 1 ms in the tests)."""
+    object on ``dt`` (None: the defaultclock, of 1 ms in the tests); ``drive``: a current
+    per unit from a two-dimensional TimedArray (Euler instead of exact integration)."""
     rng = np.random.default_rng(seed)
     step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
     inputs = SpikeGeneratorGroup(6, neuron, step * (ms if dt is None else dt), name="inputs",
                                  dt=dt)
-    rec = NeuronGroup(10, "dv/dt = -v / (12*ms) : 1 (unless refractory)\nv_th : 1 (constant)",
+    namespace = {"current": TimedArray(rng.uniform(0.0, 0.6, (steps // 4, 10)), dt=4 * ms)} \
+        if drive else None
+    rec = NeuronGroup(10, f"dv/dt = (-v{' + current(t, i)' if drive else ''}) / (12*ms) : 1 "
+                      f"(unless refractory)\nv_th : 1 (constant)",
                       threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
-                      method="exact", name="rec", dt=dt)
+                      method="euler" if drive else "exact", name="rec", dt=dt,
+                      namespace=namespace)
     rec.v_th = rng.uniform(0.6, 1.0, 10)
     out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out", dt=dt)
     objects, params = [inputs, rec, out], []
@@ -170,6 +175,16 @@ def test_online_learning_in_the_binary_equals_the_compiled_engine(build_dir, cas
     np.testing.assert_allclose(binary["history"]["active_fraction"],
                                compiled["history"]["active_fraction"], rtol=1e-15)
     assert np.all(binary["history"]["engine_seconds"] > 0)
+
+
+@pytest.mark.long
+def test_a_timed_array_drive_runs_in_the_binary(build_dir):
+    """The step calls Brian2's own C++ implementation of the TimedArray (its values in the
+    binary's static arrays), as the compiled engine evaluates it with numpy."""
+    binary, compiled = binary_and_compiled(build_dir, lambda: lif_network(drive=True),
+                                           dict(optimizer=rb.optim.Adam(lr=1e-2)), 60 * ms)
+    assert np.any(binary["gradients"][1] != 0)
+    assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
 
 
 @pytest.mark.long
@@ -257,12 +272,21 @@ def raster_inputs():
     return SpikeGeneratorGroup(3, [0, 1], [1, 2] * ms, name="inputs")
 
 
+@implementation("numpy", discard_units=True)
+@check_units(t=second, result=1)
+def python_only_drive(t):
+    """A drive implemented in Python only."""
+    return 0.1 * np.ones_like(t)
+
+
 def small_network(target=None, drive=False, poisson=False, connect_arrays=True,
                   facilitation=False):
+    """``drive``: False, or the name of a drive function in the namespace."""
     inputs = PoissonGroup(3, rates="100*Hz", name="inputs") if poisson else raster_inputs()
-    eqs = "dv/dt = (-v + drive(t)) / (10*ms) : 1" if drive else "dv/dt = -v / (10*ms) : 1"
+    eqs = f"dv/dt = (-v + {drive}(t)) / (10*ms) : 1" if drive else "dv/dt = -v / (10*ms) : 1"
     rec = NeuronGroup(3, eqs, threshold="v > 1", reset="v -= 1", method="euler", name="rec",
-                      namespace={"drive": TimedArray([0.1, 0.2], dt=5 * ms)})
+                      namespace={"timed": TimedArray([0.1, 0.2], dt=5 * ms),
+                                 "python": python_only_drive})
     if facilitation:  # per-synapse state
         synapses = Synapses(inputs, rec, "w : 1\ndu/dt = -u / (50*ms) : 1 (event-driven)",
                             on_pre="v_post += w * (1 + u)\nu += 0.2", name="s_in")
@@ -287,12 +311,12 @@ def small_network(target=None, drive=False, poisson=False, connect_arrays=True,
     (lambda: _learner(rb.RTRL, small_network(connect_arrays=False), namespace={}),
      UnsupportedConstructError, r"'s_in': under a standalone device the number of synapses "
                                 r"must be known before the build.*connect\(i=sources"),
-    (lambda: _learner(rb.RTRL, small_network(drive=True), namespace={}),
-     UnsupportedConstructError, r"'rec' calls a function without a C form"),
+    (lambda: _learner(rb.RTRL, small_network(drive="python"), namespace={}),
+     UnsupportedConstructError, r"'rec' calls a function without a C\+\+ implementation"),
     (lambda: _learner(rb.RTRL, small_network(facilitation=True), namespace={}),
      UnsupportedConstructError, r"(?s)the learning step runs as generated C, which cannot be "
                                 r"generated here: PathwayOp of 's_in' .*per-synapse state"),
-], ids=["bptt", "dense", "float32", "connect-p", "timed-array-drive", "synaptic-state"])
+], ids=["bptt", "dense", "float32", "connect-p", "python-drive", "synaptic-state"])
 def test_what_the_binary_cannot_do_is_refused_at_construction(tmp_path, change, error, message):
     with standalone(tmp_path / "build"):
         with pytest.raises(error, match=message):

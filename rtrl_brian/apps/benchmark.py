@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from brian2 import get_logger
 
+from ..targets import StandaloneTarget
+
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
            "machine_rates", "dense_floor", "target_study", "compiled_study", "TargetCost",
            "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
@@ -458,9 +460,13 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
         results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
         logger.info("sparse against compiled engine ...")
         results["compiled"] = [asdict(cost) for cost in compiled_study(compiled_sizes, steps)]
-        logger.info("numpy, cython and cpp_standalone ...")
-        results["standalone"] = [asdict(cost) for cost in standalone_study(
-            standalone_sizes, max(steps, 100))]
+        if StandaloneTarget.is_available():
+            logger.info("numpy, cython and cpp_standalone ...")
+            results["standalone"] = [asdict(cost) for cost in standalone_study(
+                standalone_sizes, max(steps, 100))]
+        else:
+            logger.warn("no C++ compiler or make here: the cpp_standalone study is left out",
+                        name_suffix="no_standalone")
     logger.info("RTRL vs BPTT ...")
     results["rtrl_vs_bptt"] = rtrl_vs_bptt(64, 0.1, 0.05, lengths)
     logger.info("float32 against float64 ...")

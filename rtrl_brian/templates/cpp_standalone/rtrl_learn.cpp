@@ -9,13 +9,11 @@
 #include <cstring>
 #include <vector>
 typedef std::ptrdiff_t Py_ssize_t;
-{{step_c}}
-#undef D
-#undef S
-#undef A
-#undef I
-#undef P32
-#undef C
+// the generated step (c/rtrl_step.c), defined after Brian2's support code: it may call the
+// C++ implementations of functions there (a TimedArray's)
+static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
+                      double* scratch, long long* counts, double* M, double* scale,
+                      const Py_ssize_t* column_of);
 
 namespace {
     // outgoing synapses of each presynaptic unit, in synapse order (CSR)
@@ -144,14 +142,19 @@ namespace {
         long long _live = 0;
         double _step_loss = 0.0;
         int _short = 0;
-        {% for state, row0, n, code in loss_parts %}
+        {% for blocks, n, code in loss_parts %}
         if (!_short)
         {
-            const double* const _y = {{state}};
-            double _dloss[{{n}}];
+            {% for state, row0 in blocks %}
+            const double* const _y{{loop.index0}} = {{state}};
+            double _dloss{{loop.index0}}[{{n}}];
+            {% endfor %}
+            const double* const _y = _y0;  // a loss of one variable reads these
+            double* const _dloss = _dloss0;
             double _loss = 0.0;
             {{code | autoindent}}
             _step_loss += _loss;
+            {% for state, row0 in blocks %}
             for (size_t _k = 0; _k < {{n}} && !_short; _k++)
             {
                 const size_t _r = {{row0}} + _k;
@@ -159,11 +162,12 @@ namespace {
                 if (_scale == 0.0)
                     continue;
                 _live += 1;
-                const double _weight = _dloss[_k] * _scale;
+                const double _weight = _dloss{{loop.index0}}[_k] * _scale;
                 const double* const _row = {{ptr['M']}} + _r * {{P}};
                 for (size_t _p = 0; _p < {{P}}; _p++)
                     _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
             }
+            {% endfor %}
         }
         {% endfor %}
         if (_short)
@@ -256,4 +260,14 @@ namespace {
         {% endif %}
     } while (false);
     _counters[{{c.steps_total}}] += 1;
+{% endblock %}
+
+{% block extra_functions_cpp %}
+{{step_c}}
+#undef D
+#undef S
+#undef A
+#undef I
+#undef P32
+#undef C
 {% endblock %}
