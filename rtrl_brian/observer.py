@@ -18,6 +18,7 @@ other observers refuse standalone devices.
 import collections
 import copy
 import functools
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from brian2 import BrianObject, Network, NetworkOperation, Quantity
@@ -39,6 +40,17 @@ __all__ = ["StepObserver"]
 
 #: Relative tolerance of the replay-vs-Brian2 consistency check.
 REPLAY_RTOL = 1e-8
+
+
+class TrialSchedule(NamedTuple):
+    """Trials of a learner (`StepObserver.trials`)."""
+
+    #: Trial length in steps (None: no trials).
+    steps: Optional[int]
+    #: The learner's step count when the first trial began.
+    offset: int
+    #: ``start(trial)``, called at each trial's first step (or None).
+    start: Optional[Callable]
 
 
 def _difference(before, after):
@@ -152,6 +164,16 @@ class StepObserver(BrianObject):
         self._trial_start = start
         self._trial_offset = self._steps_total
         self._trials_started = 0
+
+    @property
+    def trial_schedule(self):
+        """The trials `trials` set: a `TrialSchedule` (``steps`` None: no trials)."""
+        return TrialSchedule(self._trial_steps, self._trial_offset, self._trial_start)
+
+    def brian_object(self, name):
+        """The Brian2 object ``name`` whose values the learner reads: a learned group, a
+        spike source or synapses."""
+        return self._objects[name]
 
     @property
     def learning(self):

@@ -156,16 +156,16 @@ class StandaloneLearning(Group, CodeRunner):
         # spike vectors: of spike sources, thresholds and refractory groups (that spike)
         self._spiking = sorted({key[1] for key in program.slots
                                 if key[0] in ("spikes", "active", "not_refractory")
-                                and "_spikespace" in learner._objects[key[1]].variables})
+                                and "_spikespace" in learner.brian_object(key[1]).variables})
         for group in self._spiking:
-            arrays.add_array(f"_spikes_{group}", size=len(learner._objects[group]),
+            arrays.add_array(f"_spikes_{group}", size=len(learner.brian_object(group)),
                              dtype=np.float64)
             self._reference(f"_spikespace_{group}", group, "_spikespace")
         self._refractory = sorted({key[1] for key in program.slots
                                    if key[0] == "not_refractory"})
         for group in self._refractory:
             for phase in ("previous", "updated", "after_spikes"):
-                arrays.add_array(f"_nr_{phase}_{group}", size=len(learner._objects[group]),
+                arrays.add_array(f"_nr_{phase}_{group}", size=len(learner.brian_object(group)),
                                  dtype=np.float64)
             self._reference(f"_not_refractory_{group}", group, "not_refractory")
         for param in learner.ir.params:
@@ -191,7 +191,7 @@ class StandaloneLearning(Group, CodeRunner):
 
     # -- what each slot of the step points at --------------------------------------------
     def _reference(self, name, owner, var):
-        self.variables.add_reference(name, self.learner._objects[owner], var)
+        self.variables.add_reference(name, self.learner.brian_object(owner), var)
 
     def _slot(self, k, key):
         """C lines that point slot ``k`` of the step at its array."""
@@ -208,7 +208,7 @@ class StandaloneLearning(Group, CodeRunner):
             stride = int(param.size != 1)
         elif kind == "value":
             name = f"_value{k}"
-            owner = learner._objects[key[1]]
+            owner = learner.brian_object(key[1])
             var = owner.variables[key[2]]
             size = 1 if var.scalar else entries(owner, var)
             stride = int(size != 1)
@@ -263,7 +263,7 @@ class StandaloneLearning(Group, CodeRunner):
                                                      access_data=False)
                    for name in HISTORY + ("trial_losses",)}
         synapses = sorted({key[1] for key in program.slots if key[0] == "outgoing"})
-        csr = [(name, base_group(learner._objects[name].source).N, ptr[f"_pre_{name}"],
+        csr = [(name, base_group(learner.brian_object(name).source).N, ptr[f"_pre_{name}"],
                 f"_num_pre_{name}")
                for name in synapses]
         thresholds = [(self._ptr(f"_count{key[1]}"), learner.ops[key[1]].op.group.n)
@@ -291,13 +291,13 @@ class StandaloneLearning(Group, CodeRunner):
             "n_params": learner.ir.n_params,
             "blocks": [(f"_state{k}", f"_brian{k}", layout.size(block), k)
                        for k, block in enumerate(self._blocks)],
-            "spiking": [(ptr[f"_spikes_{g}"], ptr[f"_spikespace_{g}"], len(learner._objects[g]))
+            "spiking": [(ptr[f"_spikes_{g}"], ptr[f"_spikespace_{g}"], len(learner.brian_object(g)))
                         for g in self._spiking],
-            "refractory": [(g, len(learner._objects[g]),
+            "refractory": [(g, len(learner.brian_object(g)),
                             ptr[f"_spikes_{g}"] if g in self._spiking else None)
                            for g in self._refractory],
             "thresholds": thresholds,
-            "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner._objects[g]))
+            "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner.brian_object(g)))
                        for g in self._active_groups],
             "threshold_units": sum(n for _, n in thresholds),
             "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
@@ -317,8 +317,8 @@ class StandaloneLearning(Group, CodeRunner):
             "clip": learner.clip_grad_norm,
             "learning": learner.learning,
             "reset_first": self.reset_pending,
-            "trial_steps": learner._trial_steps or 0,
-            "trial_offset": learner._trial_offset,
+            "trial_steps": learner.trial_schedule.steps or 0,
+            "trial_offset": learner.trial_schedule.offset,
             "replay_rtol": repr(REPLAY_RTOL),
             "counter": {name: k for k, name in enumerate(COUNTERS)},
         }
@@ -474,7 +474,7 @@ def check_standalone(learner, program):
     missing = _missing_c_form(learner.loss, learner.optimizer)
     if missing is not None:
         return missing
-    if learner._trial_start is not None:
+    if learner.trial_schedule.start is not None:
         return ("a trial start callback (Python cannot run during a standalone simulation); "
                 "call trials(steps) without 'start'")
     if learner.optimizer is not None and learner.optimizer.groups:

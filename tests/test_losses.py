@@ -243,3 +243,41 @@ def test_an_expression_of_two_variables_in_the_binary_equals_the_compiled_engine
     binary, compiled = binary_and_compiled(build_dir, network,
                                            dict(optimizer=rb.optim.Adam(lr=0.02)), 40 * ms)
     assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
+
+
+def counting_network(seed=5, steps=STEPS):
+    """Inputs -> recurrent LIF units -> two spiking LIF readouts that count their spikes
+    (``count += 1`` in the reset) and keep a rate trace ``r`` (unitless, ``r += 0.1``)."""
+    objects, params, rec, _, _ = rate_network(seed=seed, steps=steps)
+    rng = np.random.default_rng(seed)
+    readout = NeuronGroup(2, """dv/dt = -v / (10*ms) : 1
+                                dr/dt = -r / (30*ms) : 1
+                                count : 1""",
+                          threshold="v > 0.5", reset="v -= 0.5\ncount += 1\nr += 0.1",
+                          method="exact", name="readout")
+    s_out = Synapses(rec, readout, "w : 1", on_pre="v_post += w", name="rec_readout")
+    s_out.connect()
+    s_out.w = rng.uniform(0.0, 0.5, len(s_out))
+    return objects[:2] + objects[3:5] + [readout, s_out], params[:2] + [s_out.w], readout
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("variable", ["count", "r"])
+def test_spike_count_and_rate_cross_entropy_are_exact(variable):
+    """A spiking readout classifies by its spike count (or rate trace) at the trial's end:
+    CrossEntropy on that variable, on the last step. The count grows through the spike in
+    the reset, differentiated through the surrogate: sparse = dense = BPTT of the run."""
+    objects, params, readout = counting_network()
+    at_end = np.arange(STEPS) == STEPS - 1
+    loss = lambda: CrossEntropy(getattr(readout, variable), 1, mask=at_end)  # noqa: E731
+    surrogate = rb.surrogates.FastSigmoid(width=0.5, gain=0.3)  # couples every unit
+    learners = {engine: rb.RTRL(params, loss(), engine=engine, surrogate=surrogate,
+                                name=engine) for engine in ("sparse", "dense")}
+    bptt = rb.BPTT(params, loss(), surrogate=surrogate, name="bptt")
+    Network(*objects, bptt, *learners.values()).run(STEPS * ms)
+    assert readout.count[:].sum() > 0  # the readouts spiked
+    for var in params:
+        reference = learners["dense"].gradient(var)
+        assert np.abs(reference).max() > 0
+        assert relative_error(learners["sparse"].gradient(var), reference) < 1e-12
+        assert relative_error(bptt.gradient(var), reference) < 1e-9
