@@ -18,6 +18,8 @@ import shutil
 from brian2 import get_logger
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+from .kernels import CythonKernels, NumpyKernels
+
 __all__ = ["Target", "NumpyTarget", "CythonTarget", "StandaloneTarget", "TARGETS",
            "runtime_target", "device_target"]
 
@@ -28,8 +30,8 @@ class Target:
     """
     One target: a name, whether it works here, its kernels and its templates.
 
-    Subclasses set `name`, `templates` and `compiles_step`, and implement
-    `is_available` and, on the runtime device, `kernels`.
+    Subclasses set `name`, `templates`, `compiles_step` and, on the runtime
+    device, `kernel_class`, and implement `is_available`.
     """
 
     #: Brian2's name of the target (``prefs.codegen.target`` or the device).
@@ -38,6 +40,8 @@ class Target:
     templates = None
     #: Whether it runs the whole learning step as generated code.
     compiles_step = False
+    #: The sparse engine's inner loops on this target (`rtrl_brian.kernels`; None: none).
+    kernel_class = None
 
     @classmethod
     def is_available(cls):
@@ -45,22 +49,21 @@ class Target:
         raise NotImplementedError
 
     def kernels(self):
-        """The sparse engine's inner loops on this target (`rtrl_brian.kernels`)."""
-        raise NotImplementedError(f"The target '{self.name}' has no sparse-engine kernels.")
+        """The sparse engine's inner loops on this target (compiled on first use)."""
+        if self.kernel_class is None:
+            raise NotImplementedError(f"The target '{self.name}' has no sparse-engine kernels.")
+        return self.kernel_class()
 
 
 class NumpyTarget(Target):
     """Brian2's numpy target: the reference kernels, no compiler needed."""
 
     name = "numpy"
+    kernel_class = NumpyKernels
 
     @classmethod
     def is_available(cls):
         return True
-
-    def kernels(self):
-        from .kernels import NumpyKernels
-        return NumpyKernels()
 
 
 class CythonTarget(Target):
@@ -69,15 +72,12 @@ class CythonTarget(Target):
     name = "cython"
     templates = "cython"
     compiles_step = True
+    kernel_class = CythonKernels
 
     @classmethod
     def is_available(cls):
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
         return CythonCodeObject.is_available()
-
-    def kernels(self):
-        from .kernels import CythonKernels
-        return CythonKernels()
 
 
 class StandaloneTarget(Target):
