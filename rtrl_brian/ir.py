@@ -56,7 +56,7 @@ def event_variable(event):
 
 def event_key(group, var):
     """Key of a group's events ``var`` (`event_variable`) in `StepInputs.spikes` and
-    `StepInputs.active`: the group's name for spikes, ``(name, var)`` otherwise."""
+    `Replayed.active`: the group's name for spikes, ``(name, var)`` otherwise."""
     return group if var == SPIKE else (group, var)
 
 

@@ -27,11 +27,12 @@ from brian2.devices.device import get_device
 
 from .compile import check_bracketed, compile_step, is_current, owner_of
 from .errors import UnsupportedConstructError
-from .derive import StepInputs, derive_ops, replay
+from .derive import derive_ops
 from .ir import SPIKE, PathwayOp, delayed_spike, event_key, event_variable, is_spike
 from .linear import StateLayout
 from .losses import Loss
 from .noise import probe_names
+from .replay import Replayer, StepInputs
 from .surrogates import Triangle
 from .targets import StandaloneTarget, device_target
 
@@ -227,6 +228,7 @@ class StepObserver(BrianObject):
         self._earlier = {name: collections.deque(previous.get(name, ()), maxlen=depth + 1)
                          for name, depth in self._depths.items()}
         self.ops = derive_ops(ir, self.surrogate, self.detach_reset)
+        self._replayer = Replayer(self.ops)
         self._objects = dict(ir.spike_sources)
         self._objects.update({name: g.group for name, g in ir.groups.items()})
         for op in ir.ops:
@@ -417,7 +419,7 @@ class StepObserver(BrianObject):
 
     def _replay(self, state, inputs):
         """Replay the step from ``state`` (advanced in place): a `Replayed`."""
-        return replay(self.ops, state, inputs)
+        return self._replayer.step(state, inputs)
 
     def _where(self):
         """This step, for messages: since the learner started and within the trial."""

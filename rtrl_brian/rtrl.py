@@ -17,7 +17,7 @@ from brian2 import NetworkOperation, get_logger, prefs
 
 from .codegen import NotCompilable, StepProgram
 from .compile import is_current
-from .derive import Replayed
+from .replay import Replayed
 from .engine import ENGINES
 from .errors import UnsupportedConstructError
 from .history import StepRecord

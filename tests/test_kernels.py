@@ -9,7 +9,7 @@ from brian2.utils.logger import BrianLogger, catch_logs
 
 import rtrl_brian as rb
 from rtrl_brian.kernels import CythonKernels, NumpyKernels
-from rtrl_brian.targets import runtime_target
+from rtrl_brian.targets import TARGETS, NumpyTarget, StandaloneTarget, runtime_target
 from helpers import relative_error
 from test_sparse_engine import build, side_by_side, STEPS
 
@@ -105,3 +105,15 @@ def test_auto_falling_back_to_numpy_says_so_once():
     assert [(level, name) for level, name, _ in logs] == [
         ("WARNING", "rtrl_brian.targets.numpy_fallback")]
     assert "Cython cannot compile here" in logs[0][2]
+
+
+@pytest.mark.codegen_independent
+def test_targets_say_whether_they_work_here():
+    assert set(TARGETS) == {"numpy", "cython", "cpp_standalone"}
+    assert NumpyTarget.is_available() and StandaloneTarget.is_available()  # g++, make here
+    assert runtime_target("numpy").kernel_class is NumpyKernels
+    assert runtime_target("cython").compiles_step and not runtime_target("numpy").compiles_step
+    with mock.patch("rtrl_brian.targets.shutil.which", lambda name: None):
+        assert not StandaloneTarget.is_available()
+    with pytest.raises(NotImplementedError, match="no sparse-engine kernels"):
+        StandaloneTarget().kernels()

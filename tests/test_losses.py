@@ -77,8 +77,9 @@ def test_an_expression_loss_checks_its_expression(variable, expression, error, m
         ExpressionLoss(var, expression, np.zeros((3, 2)))
 
 
-def rate_network(seed=4, steps=STEPS):
-    """Inputs -> LIF units with a rate trace ``r`` -> leaky readout."""
+def rate_network(seed=4, steps=STEPS, readout=True):
+    """Inputs -> LIF units with a rate trace ``r`` -> leaky readout (``readout``: False,
+    none: ``out`` is None)."""
     rng = np.random.default_rng(seed)
     _, neuron, step = input_raster(rng, 6, steps, 0.2)
     inputs = SpikeGeneratorGroup(6, neuron, step * ms, name="inputs")
@@ -86,19 +87,20 @@ def rate_network(seed=4, steps=STEPS):
                              dr/dt = -r / (50*ms) : Hz""",
                       threshold="v > 1", reset="v -= 1\nr += 1/(50*ms)", method="exact",
                       name="rec")
-    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out")
+    out = NeuronGroup(2, "dy/dt = -y / (10*ms) : 1", method="exact", name="out") \
+        if readout else None
     synapses = []
     for source, target, on_pre, density, weights in [
             (inputs, rec, "v_post += w", 0.7, lambda k: rng.uniform(0.2, 0.9, k)),
             (rec, rec, "v_post += w", 0.5, lambda k: rng.normal(0, 0.4, k)),
-            (rec, out, "y_post += w", 1.0, lambda k: rng.normal(0, 0.5, k))]:
+            (rec, out, "y_post += w", 1.0, lambda k: rng.normal(0, 0.5, k))][:3 if readout else 2]:
         pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
         keep = (pre != post) | (source is not target)
         s = Synapses(source, target, "w : 1", on_pre=on_pre, name=f"{source.name}_{target.name}")
         s.connect(i=pre[keep], j=post[keep])  # from arrays: the binary takes it
         s.w = weights(int(np.count_nonzero(keep)))
         synapses.append(s)
-    return ([inputs, rec, out] + synapses, [s.w for s in synapses], rec, out,
+    return ([inputs, rec] + [out] * readout + synapses, [s.w for s in synapses], rec, out,
             rng.normal(0.0, 0.5, (steps, 2)))
 
 
@@ -248,7 +250,7 @@ def test_an_expression_of_two_variables_in_the_binary_equals_the_compiled_engine
 def counting_network(seed=5, steps=STEPS):
     """Inputs -> recurrent LIF units -> two spiking LIF readouts that count their spikes
     (``count += 1`` in the reset) and keep a rate trace ``r`` (unitless, ``r += 0.1``)."""
-    objects, params, rec, _, _ = rate_network(seed=seed, steps=steps)
+    objects, params, rec, _, _ = rate_network(seed=seed, steps=steps, readout=False)
     rng = np.random.default_rng(seed)
     readout = NeuronGroup(2, """dv/dt = -v / (10*ms) : 1
                                 dr/dt = -r / (30*ms) : 1
@@ -258,7 +260,7 @@ def counting_network(seed=5, steps=STEPS):
     s_out = Synapses(rec, readout, "w : 1", on_pre="v_post += w", name="rec_readout")
     s_out.connect()
     s_out.w = rng.uniform(0.0, 0.5, len(s_out))
-    return objects[:2] + objects[3:5] + [readout, s_out], params[:2] + [s_out.w], readout
+    return objects + [readout, s_out], params + [s_out.w], readout
 
 
 @pytest.mark.codegen_independent

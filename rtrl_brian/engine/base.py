@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..derive import replay
+from ..replay import Replayer
 
 __all__ = ["Engine"]
 
@@ -36,7 +36,7 @@ class Engine(ABC):
     """
 
     #: Attributes that are not the engine's state (see `state`).
-    _NOT_STATE = ("layout", "_ops", "_staged")
+    _NOT_STATE = ("layout", "_ops", "_replayer", "_staged")
 
     def __init__(self, layout, n_params):
         self.layout = layout
@@ -46,6 +46,7 @@ class Engine(ABC):
         #: Column of each parameter, -1 for inactive (pruned) parameters.
         self.column_of = np.arange(n_params)
         self._ops = []
+        self._replayer = Replayer([])
         self._staged = []  # linearizations of the step replayed, until commit
         self.reset_operations()
 
@@ -67,6 +68,7 @@ class Engine(ABC):
             An engine that generates code for the step cannot generate it.
         """
         self._ops = ops
+        self._replayer = Replayer(ops)
 
     def before_run(self, target):
         """
@@ -104,7 +106,7 @@ class Engine(ABC):
             inside the surrogate's support or sending an event this step
             (`rtrl_brian.derive.Replayed.active`).
         """
-        replayed = replay(self._ops, state, inputs)
+        replayed = self._replayer.step(state, inputs)
         self._staged = replayed.linearizations  # a step the learner refused is dropped
         return replayed.active
 

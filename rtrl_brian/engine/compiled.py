@@ -22,6 +22,7 @@ import numpy as np
 from ..codegen import StepProgram
 from ..connectivity import OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
+from ..replay import binding_value, every_element
 from ..kernels import compile_extension
 from ..targets import runtime_target
 from .base import Engine
@@ -166,8 +167,8 @@ class CompiledEngine(Engine):
         if kind == "call":
             call = self._program.calls[key[2]]
             op = self._ops[call.op]
-            n, index = op.every_element(inputs)
-            args = [op.value(op.bindings[s], state, inputs, index) for s in call.symbols]
+            n, index = every_element(op, inputs)
+            args = [binding_value(op.bindings[s], state, inputs, index) for s in call.symbols]
             return np.array(np.broadcast_to(call.function(*args), (n,)), dtype=np.float64), False
         synapses = key[1]
         pre = values(synapses, "_synaptic_pre")
