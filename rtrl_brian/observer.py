@@ -289,13 +289,13 @@ class StepObserver(BrianObject):
                 f"are indexed by steps of the old dt. Call reset_state() to start a new trial "
                 f"first, or keep dt.")
         self._dt = dt
-        objects = self._network_objects()
+        objects = self.network_objects()
         if run_namespace is not None and not is_current(self.ir, run_namespace, objects):
             self._compile(run_namespace, objects)
         self._checked_network = False
         super().before_run(run_namespace)
 
-    def _network_objects(self):
+    def network_objects(self):
         """
         The objects (with their contained ones) of the network that runs this
         learner, to compile from; None where no single network holds it (Brian2

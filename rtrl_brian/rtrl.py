@@ -15,17 +15,16 @@ import time
 import numpy as np
 from brian2 import NetworkOperation, get_logger, prefs
 
-from .codegen import NotCompilable, StepProgram
-from .compile import is_current
-from .replay import Replayed
+from .codegen import NotCompilable
 from .engine import ENGINES
 from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
+from .replay import Replayed
+from .sparsity import selected_entries
+from .standalone import StandaloneLearning
 from .update import ParameterUpdate, non_finite
-from .standalone import (StandaloneLearning, StandaloneSnapshot, check_standalone,
-                         standalone_functions)
 
 __all__ = ["RTRL"]
 
@@ -182,7 +181,7 @@ class RTRL(StepObserver):
         self._history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
         self._history["trial_loss"] = []
         if self.standalone:
-            self._create_standalone(engine, dtype)
+            self._standalone_learning = StandaloneLearning.attach(self, engine, dtype)
 
     @property
     def history(self):
@@ -201,47 +200,6 @@ class RTRL(StepObserver):
         self._history = value
 
     # -- cpp_standalone -----------------------------------------------------------------
-    def _create_standalone(self, engine, dtype):
-        """The code objects that run the learner inside the standalone binary."""
-        if engine == "dense":
-            raise ValueError(f"{self.name}: engine='dense' runs in Python only; under "
-                             f"cpp_standalone the generated step runs in the binary (give "
-                             f"engine='sparse' or 'compiled').")
-        if np.dtype(dtype) != np.float64:
-            raise ValueError(f"{self.name}: under cpp_standalone the influence matrix is "
-                             f"float64 (the generated step computes in double precision).")
-        try:
-            program = StepProgram(self.ops, self.layout, self.surrogate,
-                                  c_functions=standalone_functions(self.ir.functions))
-        except NotCompilable as error:
-            raise UnsupportedConstructError(
-                f"{self.name}: under cpp_standalone the learning step runs as generated C, "
-                f"which cannot be generated here: {error}.") from error
-        self._check_standalone(program, None)
-        self._standalone_learning = StandaloneLearning(self, program)
-        self.contained_objects.extend([StandaloneSnapshot(self._standalone_learning),
-                                       self._standalone_learning])
-
-    def check_standalone_run(self, run_namespace):
-        """
-        Refuse what the binary cannot do, before any code is generated for a run.
-
-        Raises
-        ------
-        UnsupportedConstructError
-        """
-        self._check_standalone(self._standalone_learning.program, run_namespace)
-
-    def _check_standalone(self, program, run_namespace):
-        message = check_standalone(self, program)
-        if message is None and run_namespace is not None and not is_current(
-                self.ir, run_namespace, self._network_objects()):
-            message = ("names that resolve differently in this run's namespace than when the "
-                       "learner was created (create the learner where run() is called)")
-        if message is not None:
-            raise UnsupportedConstructError(f"{self.name}: not supported under cpp_standalone: "
-                                            f"{message}.")
-
     def _read_standalone(self):
         """After a standalone run: take the binary's results as this learner's state."""
         results = self._standalone_learning.results()
@@ -276,7 +234,7 @@ class RTRL(StepObserver):
 
     def before_run(self, run_namespace):
         if self.standalone:
-            self.check_standalone_run(run_namespace)
+            self._standalone_learning.refuse_unsupported(run_namespace)
         super().before_run(run_namespace)
         self._run_steps, self._run_most_active = 0, 0.0
         if self.engine is not None:
@@ -379,21 +337,7 @@ class RTRL(StepObserver):
                                             f"supported under cpp_standalone (the columns of "
                                             f"the influence matrix are fixed in the binary).")
         param = self._param_view(var)
-        which = np.asarray(which)
-        if which.dtype == bool:
-            if which.shape != (param.size,):
-                raise ValueError(f"{self.name}: the mask for '{param.label}' must have shape "
-                                 f"({param.size},), like {param.label}[:]; got {which.shape}.")
-            return param, which.copy()
-        if not np.issubdtype(which.dtype, np.integer) and which.size:
-            raise TypeError(f"{self.name}: select entries of '{param.label}' with a boolean mask "
-                            f"or integer indices, got dtype {which.dtype}.")
-        if which.size and (which.min() < -param.size or which.max() >= param.size):
-            raise ValueError(f"{self.name}: indices into '{param.label}' must lie in "
-                             f"[0, {param.size}), got {which.min()}..{which.max()}.")
-        selected = np.zeros(param.size, dtype=bool)
-        selected[which.astype(np.intp)] = True
-        return param, selected
+        return param, selected_entries(self.name, param, which)
 
     def pruned(self, var):
         """

@@ -27,7 +27,46 @@ the influence it had on the state before regrowth; see `RTRL.regrow`.
 
 import numpy as np
 
-__all__ = ["random_prune", "magnitude_prune", "MagnitudePruning", "Rewiring"]
+__all__ = ["random_prune", "magnitude_prune", "MagnitudePruning", "Rewiring",
+           "selected_entries"]
+
+
+def selected_entries(owner, param, which):
+    """
+    Entries of a learned parameter chosen by a mask or by indices, as a mask.
+
+    Parameters
+    ----------
+    owner : str
+        The learner's name, for messages.
+    param : ParamIR
+    which : array of bool or int
+        A mask over ``var[:]`` or indices into it.
+
+    Returns
+    -------
+    selected : ndarray of bool
+
+    Raises
+    ------
+    ValueError, TypeError
+        A mask of another shape, indices out of range, or neither.
+    """
+    which = np.asarray(which)
+    if which.dtype == bool:
+        if which.shape != (param.size,):
+            raise ValueError(f"{owner}: the mask for '{param.label}' must have shape "
+                             f"({param.size},), like {param.label}[:]; got {which.shape}.")
+        return which.copy()
+    if not np.issubdtype(which.dtype, np.integer) and which.size:
+        raise TypeError(f"{owner}: select entries of '{param.label}' with a boolean mask "
+                        f"or integer indices, got dtype {which.dtype}.")
+    if which.size and (which.min() < -param.size or which.max() >= param.size):
+        raise ValueError(f"{owner}: indices into '{param.label}' must lie in "
+                         f"[0, {param.size}), got {which.min()}..{which.max()}.")
+    selected = np.zeros(param.size, dtype=bool)
+    selected[which.astype(np.intp)] = True
+    return selected
 
 
 def _check_sparsity(sparsity):

@@ -35,7 +35,8 @@ from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.device import get_device
 from brian2.groups.group import CodeRunner
 
-from .compile import base_group, entries
+from .codegen import StepProgram
+from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
 from .observer import REPLAY_RTOL
@@ -245,10 +246,67 @@ class StandaloneLearning(Group, CodeRunner):
     def _ptr(self, name):
         return _pointer(self.variables[name])
 
+    @classmethod
+    def attach(cls, learner, engine, dtype):
+        """
+        The code objects that run ``learner`` inside the binary, added to its
+        contained objects (this one and its `StandaloneSnapshot`).
+
+        Parameters
+        ----------
+        learner : RTRL
+            Created under the cpp_standalone device.
+        engine : str
+        dtype : numpy.dtype
+
+        Returns
+        -------
+        learning : StandaloneLearning
+
+        Raises
+        ------
+        ValueError, UnsupportedConstructError
+            What the binary cannot do, by name.
+        """
+        if engine == "dense":
+            raise ValueError(f"{learner.name}: engine='dense' runs in Python only; under "
+                             f"cpp_standalone the generated step runs in the binary (give "
+                             f"engine='sparse' or 'compiled').")
+        if np.dtype(dtype) != np.float64:
+            raise ValueError(f"{learner.name}: under cpp_standalone the influence matrix is "
+                             f"float64 (the generated step computes in double precision).")
+        try:
+            program = StepProgram(learner.ops, learner.layout, learner.surrogate,
+                                  c_functions=standalone_functions(learner.ir.functions))
+        except NotCompilable as error:
+            raise UnsupportedConstructError(
+                f"{learner.name}: under cpp_standalone the learning step runs as generated C, "
+                f"which cannot be generated here: {error}.") from error
+        _refuse(learner, check_standalone(learner, program))
+        learning = cls(learner, program)
+        learner.contained_objects.extend([StandaloneSnapshot(learning), learning])
+        return learning
+
+    def refuse_unsupported(self, run_namespace):
+        """
+        Refuse what the binary cannot do, before any code is generated for a run.
+
+        Raises
+        ------
+        UnsupportedConstructError
+        """
+        learner = self.learner
+        message = check_standalone(learner, self.program)
+        if message is None and run_namespace is not None and not is_current(
+                learner.ir, run_namespace, learner.network_objects()):
+            message = ("names that resolve differently in this run's namespace than when the "
+                       "learner was created (create the learner where run() is called)")
+        _refuse(learner, message)
+
     # -- code generation -------------------------------------------------------------------
     def before_run(self, run_namespace):
         if self.run_keywords is None:  # no snapshot ran before it in this run
-            self.learner.check_standalone_run(run_namespace)
+            self.refuse_unsupported(run_namespace)
             self.run_keywords = self.keywords()
         self.template_kwds, self.run_keywords = self.run_keywords, None
         super().before_run(run_namespace)
@@ -419,7 +477,7 @@ class StandaloneSnapshot(CodeRunner):
                             codeobj_class=RTRLStandaloneCodeObject)
 
     def before_run(self, run_namespace):
-        self.learning.learner.check_standalone_run(run_namespace)
+        self.learning.refuse_unsupported(run_namespace)
         # once per run, for both code objects (it also fills the loss's arrays)
         self.template_kwds = self.learning.run_keywords = self.learning.keywords()
         self.learning.reset_pending = False  # done at this run's first step
@@ -450,6 +508,12 @@ def standalone_functions(functions):
             continue
         c_names[name] = implementation.name or name
     return c_names
+
+
+def _refuse(learner, message):
+    if message is not None:
+        raise UnsupportedConstructError(f"{learner.name}: not supported under cpp_standalone: "
+                                        f"{message}.")
 
 
 def check_standalone(learner, program):
