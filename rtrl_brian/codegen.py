@@ -143,13 +143,13 @@ class StepProgram:
 
     Attributes
     ----------
-    source : str
-        Cython module source with a function ``step(addresses, strides,
-        n_columns, scratch, counts, M, scale, column_of)``.
     c_source : str
-        The C function ``rtrl_step`` it wraps, with the same arguments as
-        pointers (``addresses[k]`` is the address of slot ``k``, ``strides[k]``
-        0 for a scalar and 1 for an array).
+        The C function ``rtrl_step(addresses, strides, P, scratch, counts, M,
+        scale, column_of, tape, threads)`` (``addresses[k]`` is the address of
+        slot ``k``, ``strides[k]`` 0 for a scalar and 1 for an array) in two
+        phases: the generated body records the step's row operations on the
+        tape, then ``threads`` apply it to column ranges (OpenMP; bitwise the
+        same for any number). `module_source` wraps it for the runtime device.
     slots : list of tuple
         What each address stands for (see `rtrl_brian.engine.compiled`):
         ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
@@ -187,8 +187,16 @@ class StepProgram:
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
         self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies))
-        self.source = render("cython", "rtrl_step.pyx", c_step=self.c_source,
-                             n_slots=len(self.slots))
+
+    def module_source(self, openmp):
+        """
+        Cython module source with a class ``Tape`` and functions ``step(addresses,
+        strides, n_columns, scratch, counts, M, scale, column_of, tape, threads)``
+        and ``threads_used(n_columns, threads)``; ``openmp``: whether it is
+        compiled with OpenMP (the sources differ, for Brian2's cache).
+        """
+        return render("cython", "rtrl_step.pyx", c_step=self.c_source, n_slots=len(self.slots),
+                      openmp=bool(openmp))
 
     def dense_multiply_adds(self, n_columns):
         return self._static_rows * n_columns + self._static_columns
@@ -319,7 +327,7 @@ class StepProgram:
 
     def _immediate(self, columns, target, index_of):
         """Immediate influences (column terms) added to row ``target`` in place."""
-        return [f"rtrl_add(M, scale, {target}, {self._column(binding, index_of)}, _d{t}, P, "
+        return [f"rtrl_add(tape, scale, {target}, {self._column(binding, index_of)}, _d{t}, P, "
                 f"counts);" for t, binding in columns]
 
     def _local(self, position, op):
@@ -358,7 +366,7 @@ class StepProgram:
                 in_place.append((j, diagonal[0], columns, False))  # its own row scaled: no copy
                 continue
             copied.append(j)
-            body.append(f"double* _new{j} = scratch + {j} * P; int _any{j} = 0;")
+            body.append(f"int _any{j} = 0;")
             # a row that only its diagonal changes this step is scaled in place too
             live = [f"(_d{t} != 0.0 && scale[{self._row((b.owner, b.var), 'e')}] != 0.0)"
                     for t, b in others]
@@ -369,13 +377,14 @@ class StepProgram:
             for t, binding in rows:
                 source = self._row((binding.owner, binding.var), "e")
                 body.append(f"    if (_d{t} != 0.0 && scale[{source}] != 0.0) {{ "
-                            f"rtrl_axpy(_new{j}, M + {source} * P, _d{t} * scale[{source}], P, "
-                            f"_any{j}, counts); _any{j} = 1; }}")
+                            f"rtrl_axpy(tape, RTRL_SCRATCH({j}), {source}, _d{t} * scale[{source}], "
+                            f"P, _any{j}, counts); _any{j} = 1; }}")
             for t, binding in columns:
                 column = self._column(binding, index_of)
                 body.append(f"    if (_d{t} != 0.0 && {column} >= 0) {{ "
-                            f"if (!_any{j}) {{ memset(_new{j}, 0, P * sizeof(double)); "
-                            f"_any{j} = 1; }} _new{j}[{column}] += _d{t}; counts[0] += 1; }}")
+                            f"if (!_any{j}) {{ rtrl_zero(tape, RTRL_SCRATCH({j}), P, counts); "
+                            f"_any{j} = 1; }} rtrl_add_entry(tape, RTRL_SCRATCH({j}), {column}, "
+                            f"_d{t}, counts); }}")
             body.append("}")
             if diagonal:
                 in_place.append((j, diagonal[0], [], True))
@@ -384,13 +393,13 @@ class StepProgram:
             target = self._row(op.outputs[j][:2], "e")
             condition = f"_scaled{j} && " if dynamic else ""
             body.append(f"if ({condition}scale[{target}] != 0.0) "
-                        f"rtrl_rescale(M, scale, {target}, _d{diagonal}, P, counts);")
+                        f"rtrl_rescale(tape, scale, {target}, _d{diagonal}, P, counts);")
             body += self._immediate(columns, target, index_of)
         for j, (owner, var, _) in enumerate(op.outputs):
             if j in copied:
                 target = self._row((owner, var), "e")
-                body.append(f"if (!_scaled{j} && _any{j}) {{ memcpy(M + {target} * P, _new{j}, "
-                            f"P * sizeof(double)); counts[1] += P; }} "
+                body.append(f"if (!_scaled{j} && _any{j}) rtrl_copy(tape, {target}, "
+                            f"RTRL_SCRATCH({j}), P, counts); "
                             f"if (!_scaled{j}) scale[{target}] = _any{j} ? 1.0 : 0.0;")
             if not threshold:
                 body.append(f"D({self._slots('state', (owner, var))})[e] = _out{j};")
@@ -430,17 +439,19 @@ class StepProgram:
                 side = index_of[binding.side]
                 source_row = self._row((binding.owner, binding.var), side)
                 body.append(f"    if (_d{t} != 0.0 && scale[{source_row}] != 0.0) {{ "
-                            f"rtrl_ensure(M, scale, {target}, P, counts); "
-                            f"rtrl_axpy(M + {target} * P, M + {source_row} * P, "
+                            f"rtrl_ensure(tape, scale, {target}, P, counts); "
+                            f"rtrl_axpy(tape, {target}, {source_row}, "
                             f"_d{t} * scale[{source_row}] / scale[{target}], P, 1, counts); }}")
             body += ["    " + line for line in self._immediate(columns, target, index_of)]
             body.append("}")
             body.append(f"D({self._slots('state', (owner, var))})[post] += _out{j};")
         lines = [f"/* pathway: {synapses} */",
+                 f"const Py_ssize_t _pathway{position} = tape->size;",
                  f"for (Py_ssize_t u = 0; u < {n_pre}; u++) {{",
                  f"    if (!({active})) continue;",
                  f"    for (Py_ssize_t k = I({outgoing})[u]; k < I({outgoing})[u + 1]; k++) {{",
                  f"        const Py_ssize_t syn = I({order})[k];",
                  f"        const Py_ssize_t post = (Py_ssize_t) P32({post})[syn];"]
         lines += ["        " + line for line in body] + ["    }", "}"]
+        lines.append(f"rtrl_group_by_row(tape, _pathway{position});")
         return "\n".join(lines)

@@ -19,11 +19,15 @@ own Cython machinery: its compiler, flags (``prefs.codegen.cpp``) and cache
 """
 
 import numpy as np
+from brian2 import get_logger
 from scipy import sparse
 
 from .templating import render
 
-__all__ = ["NumpyKernels", "CythonKernels", "gather", "compile_extension"]
+__all__ = ["NumpyKernels", "CythonKernels", "gather", "compile_extension",
+           "compile_threaded_extension"]
+
+logger = get_logger(__name__)
 
 
 class NumpyKernels:
@@ -32,7 +36,7 @@ class NumpyKernels:
     name = "numpy"
 
     @staticmethod
-    def accumulate_rows(S, scale, targets, indptr, sources, weights, parts):
+    def accumulate_rows(S, scale, targets, indptr, sources, weights, parts, threads=1):
         """
         ``S[targets[t]] += sum_k weights[k] * R[sources[k]] / scale[targets[t]]``.
 
@@ -51,6 +55,8 @@ class NumpyKernels:
             ``positions`` of ``array`` for each ``(array, positions)``, arrays
             of ``S``'s dtype. They may be rows of ``S`` itself, other than
             ``targets``.
+        threads : int, optional
+            Unused here (numpy's own threads, if any, apply).
         """
         source_rows = gather(parts)
         coupling = sparse.csr_matrix(
@@ -72,16 +78,20 @@ class CythonKernels:
 
     def __init__(self):
         if CythonKernels._module is None:
-            CythonKernels._module = compile_extension(render("cython", "accumulate_rows.pyx"),
-                                                      "rtrl_brian_kernels")
+            CythonKernels._module, _ = compile_threaded_extension(
+                lambda openmp: render("cython", "accumulate_rows.pyx", openmp=openmp),
+                "rtrl_brian_kernels")
 
-    def accumulate_rows(self, S, scale, targets, indptr, sources, weights, parts):
-        """As `NumpyKernels.accumulate_rows`, in one compiled pass, reading rows in place."""
+    def accumulate_rows(self, S, scale, targets, indptr, sources, weights, parts, threads=1):
+        """
+        As `NumpyKernels.accumulate_rows`, in one compiled pass, reading rows in
+        place; ``threads`` take whole column blocks (bitwise the same for any number).
+        """
         addresses = [_row_addresses(array, positions, S.dtype) for array, positions in parts]
         addresses = addresses[0] if len(addresses) == 1 else np.concatenate(addresses)
         self._module.accumulate_rows(S, scale, _index(targets), _index(indptr), _index(sources),
                                      np.ascontiguousarray(weights, dtype=np.float64), addresses,
-                                     self.block(len(addresses), S.dtype.itemsize))
+                                     self.block(len(addresses), S.dtype.itemsize), threads)
 
     def block(self, n_sources, itemsize):
         """Columns per block so that the sources' block stays in cache."""
@@ -89,7 +99,7 @@ class CythonKernels:
         return int(min(self.MAX_BLOCK, max(self.MIN_BLOCK, columns // 16 * 16)))
 
 
-def compile_extension(source, owner_name):
+def compile_extension(source, owner_name, openmp=False):
     """
     Compile Cython ``source`` with Brian2's extension manager.
 
@@ -102,6 +112,9 @@ def compile_extension(source, owner_name):
     source : str
     owner_name : str
         Names the module in Brian2's cache.
+    openmp : bool, optional
+        Compile and link with OpenMP. Brian2's cache knows a module by its
+        source only: a source compiled with and without OpenMP must differ.
 
     Returns
     -------
@@ -112,14 +125,53 @@ def compile_extension(source, owner_name):
     from brian2.core.preferences import prefs
 
     compiler, flags = get_compiler_and_args()
+    link_flags = list(prefs["codegen.cpp.extra_link_args"])
+    if openmp:
+        openmp_flag = "/openmp" if compiler == "msvc" else "-fopenmp"
+        flags, link_flags = flags + [openmp_flag], link_flags + [openmp_flag]
     module = cython_extension_manager.create_extension(
-        source, compiler=compiler, extra_compile_args=flags,
-        extra_link_args=prefs["codegen.cpp.extra_link_args"],
+        source, compiler=compiler, extra_compile_args=flags, extra_link_args=link_flags,
         include_dirs=prefs["codegen.cpp.include_dirs"], owner_name=owner_name)
     if module is None:
         raise RuntimeError("Compiling rtrl_brian's Cython code failed (see the compiler output "
                            "above); use prefs.codegen.target = 'numpy' meanwhile.")
     return module
+
+
+def compile_threaded_extension(source_of, owner_name):
+    """
+    Compile ``source_of(openmp=True)`` with OpenMP, or the serial source where
+    the compiler has no OpenMP (once per process: a warning, then serial).
+
+    Parameters
+    ----------
+    source_of : callable
+        ``source_of(openmp)``: the Cython source with or without OpenMP.
+    owner_name : str
+
+    Returns
+    -------
+    module : module
+    openmp : bool
+        Whether the module runs threads.
+    """
+    global _openmp_works
+    if _openmp_works is not False:
+        try:
+            module = compile_extension(source_of(True), owner_name, openmp=True)
+            _openmp_works = True
+            return module, True
+        except Exception as error:  # the compiler or linker refused OpenMP
+            if _openmp_works:
+                raise
+            _openmp_works = False
+            logger.warn(f"Compiling with OpenMP failed here ({type(error).__name__}: {error}); "
+                        f"the learning step runs on one thread.", "no_openmp", once=True)
+    return compile_extension(source_of(False), owner_name), False
+
+
+#: Whether OpenMP compiled here (None: not tried yet in this process).
+_openmp_works = None
 
 
 def gather(parts):

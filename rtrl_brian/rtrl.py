@@ -13,7 +13,8 @@ with ``M = ds/dtheta`` the influence matrix, applied op by op within a step
 import time
 
 import numpy as np
-from brian2 import NetworkOperation, get_logger, prefs
+from brian2 import NetworkOperation, get_device, get_logger, prefs
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
 from .codegen import NotCompilable
 from .engine import ENGINES
@@ -24,6 +25,7 @@ from .observer import StepObserver
 from .replay import Replayed
 from .sparsity import selected_entries
 from .standalone import StandaloneLearning
+from .targets import available_threads
 from .update import ParameterUpdate, non_finite
 
 __all__ = ["RTRL"]
@@ -91,6 +93,14 @@ class RTRL(StepObserver):
         plain numbers for unitless ones, None for no bound, e.g.
         ``{G.tau: (1*ms, None), S_exc.w: (0, None)}`` (positive time constants,
         sign constraints for Dale's law).
+    threads : int, optional
+        Threads for the influence-matrix update and read-out on the runtime
+        device: the compiled engine's step and the sparse engine's row
+        kernel (Cython target) split the columns among them (OpenMP).
+        Default: every core this process may use. Results are bitwise the
+        same for any number. Under cpp_standalone the binary uses
+        ``prefs.devices.cpp_standalone.openmp_threads`` instead (leave
+        ``threads`` unset).
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -116,8 +126,8 @@ class RTRL(StepObserver):
 
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
-                 clip_grad_norm=None, history_limit=None, bounds=None, name="rtrl*",
-                 namespace=None):
+                 clip_grad_norm=None, history_limit=None, bounds=None, threads=None,
+                 name="rtrl*", namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -128,6 +138,8 @@ class RTRL(StepObserver):
                                                and clip_grad_norm > 0):
             raise ValueError(f"'clip_grad_norm' must be a positive number or None, got "
                              f"{clip_grad_norm!r}.")
+        if threads is not None:
+            _check_threads(threads)
         if optimizer is not None and not hasattr(optimizer, "step"):
             raise TypeError(f"'optimizer' must be rtrl_brian.optim.SGD or Adam (or None), "
                             f"got {type(optimizer).__name__}.")
@@ -152,7 +164,8 @@ class RTRL(StepObserver):
         if self.standalone:
             self.engine = None  # the influence matrix lives in the binary
         else:
-            self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype)
+            self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype,
+                                          threads=available_threads(threads))
             self._prepare_engine()
         self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
         self._step_active = 0  # units active at the last step, as the engine counted them
@@ -324,6 +337,20 @@ class RTRL(StepObserver):
             self.history[key].append(count)
         self._update_due = True  # in _on_step_update, after every learner's replay
         self._update_where = self._where()  # this step, for messages there
+
+    @property
+    def threads(self):
+        """
+        Threads of the influence-matrix update on the runtime device (see the
+        class parameters; None under cpp_standalone). Can be changed between
+        runs; results are bitwise the same for any number.
+        """
+        return None if self.engine is None else self.engine.threads
+
+    @threads.setter
+    def threads(self, threads):
+        _check_threads(threads)
+        self.engine.threads = int(threads)
 
     @property
     def clip_grad_norm(self):
@@ -500,3 +527,13 @@ class RTRL(StepObserver):
         self._trial_loss = 0.0
         self.engine.reset()
         super().reset_state()
+
+
+def _check_threads(threads):
+    """Refuse a thread count that is not a positive integer, or any under cpp_standalone."""
+    if not (isinstance(threads, (int, np.integer)) and not isinstance(threads, bool)
+            and threads >= 1):
+        raise ValueError(f"'threads' must be a positive integer or None, got {threads!r}.")
+    if isinstance(get_device(), CPPStandaloneDevice):
+        raise ValueError("Under cpp_standalone the binary's threads are "
+                         "prefs.devices.cpp_standalone.openmp_threads; leave 'threads' unset.")

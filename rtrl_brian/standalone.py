@@ -341,6 +341,7 @@ class StandaloneLearning(Group, CodeRunner):
         kwds = {
             "step_c": program.c_source,
             "n_slots": max(1, len(program.slots)),
+            "threads": max(1, int(prefs.devices.cpp_standalone.openmp_threads)),
             "bind_lines": self._bind_lines,
             "csr": csr,
             "ptr": ptr,
@@ -545,8 +546,6 @@ def check_standalone(learner, program):
         return "learning rates of parameter groups (the binary has one rate)"
     if learner.updater.bounds:
         return "bounds on parameters"
-    if prefs.devices.cpp_standalone.openmp_threads:
-        return "OpenMP (prefs.devices.cpp_standalone.openmp_threads must be 0)"
     return None
 
 

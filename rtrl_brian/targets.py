@@ -22,7 +22,7 @@ from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from .kernels import CythonKernels, NumpyKernels
 
 __all__ = ["Target", "NumpyTarget", "CythonTarget", "StandaloneTarget", "TARGETS",
-           "runtime_target", "device_target"]
+           "runtime_target", "device_target", "available_threads"]
 
 logger = get_logger(__name__)
 
@@ -174,3 +174,15 @@ def device_target(device):
            "brian2cuda's does), which rtrl_brian's learning step is not written for"
            if derived else "rtrl_brian has no code for it")
         + ". Use 'cpp_standalone' or the runtime device.")
+
+
+def available_threads(threads=None):
+    """
+    The threads a learner uses: ``threads``, or every core this process may
+    use (its CPU affinity where the system has one) when None.
+    """
+    if threads is not None:
+        return int(threads)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

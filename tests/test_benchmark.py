@@ -3,12 +3,16 @@
 import importlib.util
 import json
 import pathlib
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from rtrl_brian.apps.benchmark import compiled_study, dense_floor, run_benchmarks, target_study
+from rtrl_brian.apps.benchmark import (compiled_study, dense_floor, projected_speedup,
+                                       run_benchmarks, serial_fraction, target_study,
+                                       thread_study, thread_table)
 from rtrl_brian.apps.cli import build_parser
+from rtrl_brian.targets import available_threads
 
 from helpers import library_log
 
@@ -65,12 +69,37 @@ def test_compiled_study_compares_the_engines_on_one_network():
     assert sparse.multiply_adds_dense == compiled.multiply_adds_dense  # same network and run
 
 
+@pytest.mark.cython
+def test_thread_study_times_every_thread_count_on_one_network():
+    from brian2 import prefs
+
+    prefs.codegen.target = "cython"
+    costs = thread_study((40,), steps=3, rounds=2, warmup=2)
+    counts = list(range(1, available_threads() + 1))
+    assert [(cost.engine, cost.threads) for cost in costs] == \
+        [("compiled", k) for k in counts] + [("sparse", k) for k in counts]
+    assert all(0 < c.engine_ms_min <= c.engine_ms_median and
+               c.engine_ms_min <= c.learner_ms_min <= c.learner_ms_median for c in costs)
+    assert costs[0].threads_used == 1
+    table = "\n".join(thread_table([asdict(cost) for cost in costs]))
+    assert table.count("| compiled n=40 |") == len(counts)
+
+
+def test_serial_fraction_inverts_amdahls_law():
+    for serial in (0.0, 0.1, 0.5):
+        many = 10.0 * (serial + (1 - serial) / 4)
+        assert abs(serial_fraction(10.0, many, 4) - serial) < 1e-12
+        assert abs(projected_speedup(serial, 4) - 10.0 / many) < 1e-12
+    assert projected_speedup(-0.1, 16) == 16.0  # superlinear: no more than linear
+
+
 def test_cli_bench_arguments():
     args = build_parser().parse_args(["bench", "--sizes", "64", "--target-sizes"])
     assert args.target_sizes == [] and args.sizes == [64]
     assert build_parser().parse_args(["bench"]).target_sizes == [256, 1024]
     assert build_parser().parse_args(["bench"]).compiled_sizes == [16, 64, 256]
     assert build_parser().parse_args(["bench"]).standalone_sizes == [64, 256]
+    assert build_parser().parse_args(["bench"]).thread_sizes == [256, 1024]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--target-sizes", "0"])
     assert np.isfinite(build_parser().parse_args(["bench", "--steps", "5"]).steps)

@@ -67,6 +67,24 @@ def test_cython_accumulate_rows_equals_numpy(dtype, block, monkeypatch):
 
 
 @pytest.mark.cython
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threads_of_the_cython_kernel_give_bitwise_the_same_rows(dtype, monkeypatch):
+    """Threads take whole column blocks: 1, 2 and 3 threads, the same bits."""
+    monkeypatch.setattr(CythonKernels, "MIN_BLOCK", 64)
+    monkeypatch.setattr(CythonKernels, "MAX_BLOCK", 64)  # five blocks of 300 columns
+    S, *rest = random_coupling(np.random.default_rng(4), 40, 300, 7, dtype)
+    results = []
+    for threads in (1, 2, 3):
+        actual = S.copy()
+        parts = [(actual if array is S else array, positions) for array, positions in rest[-1]]
+        CythonKernels().accumulate_rows(actual, *rest[:-1], parts, threads=threads)
+        results.append(actual)
+    assert relative_error(results[0], S) > 0.01
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
+@pytest.mark.cython
 def test_cython_kernel_refuses_sources_of_another_dtype():
     S, *rest = random_coupling(np.random.default_rng(0), 40, 30, 7, np.float64)
     rest[-1] = [(array.astype(np.float32), positions) for array, positions in rest[-1][:1]]

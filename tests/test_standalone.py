@@ -16,7 +16,8 @@ from unittest import mock
 import numpy as np
 import pytest
 from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
-                    TimedArray, check_units, device, implementation, ms, second, set_device)
+                    TimedArray, check_units, device, implementation, ms, prefs, second,
+                    set_device)
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice
 from hypothesis import Phase, given, note, settings
@@ -81,22 +82,23 @@ def binary_and_compiled(build_dir, make_network, options, duration, before_run=N
     return binary, compiled
 
 
-def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False):
-    """Input raster, a recurrent LIF group with refractoriness and a leaky readout; every
-    object on ``dt`` (None: the defaultclock, of 1 ms in the tests); ``drive``: a current
-    per unit from a two-dimensional TimedArray (Euler instead of exact integration)."""
+def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False, n=10):
+    """Input raster, a recurrent LIF group of ``n`` units with refractoriness and a leaky
+    readout; every object on ``dt`` (None: the defaultclock, of 1 ms in the tests);
+    ``drive``: a current per unit from a two-dimensional TimedArray (Euler instead of
+    exact integration)."""
     rng = np.random.default_rng(seed)
     step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
     inputs = SpikeGeneratorGroup(6, neuron, step * (ms if dt is None else dt), name="inputs",
                                  dt=dt)
-    namespace = {"current": TimedArray(rng.uniform(0.0, 0.6, (steps // 4, 10)), dt=4 * ms)} \
+    namespace = {"current": TimedArray(rng.uniform(0.0, 0.6, (steps // 4, n)), dt=4 * ms)} \
         if drive else None
-    rec = NeuronGroup(10, f"dv/dt = (-v{' + current(t, i)' if drive else ''}) / (12*ms) : 1 "
+    rec = NeuronGroup(n, f"dv/dt = (-v{' + current(t, i)' if drive else ''}) / (12*ms) : 1 "
                       f"(unless refractory)\nv_th : 1 (constant)",
                       threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
                       method="euler" if drive else "exact", name="rec", dt=dt,
                       namespace=namespace)
-    rec.v_th = rng.uniform(0.6, 1.0, 10)
+    rec.v_th = rng.uniform(0.6, 1.0, n)
     out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out", dt=dt)
     objects, params = [inputs, rec, out], []
     for source, target, on_pre, density in [(inputs, rec, "v_post += w", 0.6),
@@ -184,6 +186,25 @@ def test_a_timed_array_drive_runs_in_the_binary(build_dir):
     binary, compiled = binary_and_compiled(build_dir, lambda: lif_network(drive=True),
                                            dict(optimizer=rb.optim.Adam(lr=1e-2)), 60 * ms)
     assert np.any(binary["gradients"][1] != 0)
+    assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
+
+
+@pytest.mark.long
+def test_openmp_threads_in_the_binary(build_dir):
+    """prefs.devices.cpp_standalone.openmp_threads = 2: Brian2's code objects and the
+    learning step run on two threads (about 1,500 weights: a column range each), and
+    learn as the compiled engine does."""
+    prefs.devices.cpp_standalone.openmp_threads = 2
+    try:
+        binary, compiled = binary_and_compiled(
+            build_dir, lambda: lif_network(n=60), dict(optimizer=rb.optim.Adam(lr=1e-2)),
+            60 * ms)
+    finally:
+        prefs.devices.cpp_standalone.openmp_threads = 0
+    assert sum(p.size for p in binary["parameters"]) > 2 * 512
+    step_code = "".join(path.read_text() for path in (build_dir / "code_objects").glob("*.cpp")
+                        if "rtrl_step(_addresses" in path.read_text())
+    assert "2 thread(s) apply them" in step_code
     assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
 
 

@@ -29,11 +29,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from brian2 import get_logger
 
-from ..targets import StandaloneTarget
+from ..targets import StandaloneTarget, available_threads
 
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
            "machine_rates", "dense_floor", "target_study", "compiled_study", "TargetCost",
-           "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks"]
+           "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks",
+           "ThreadCost", "thread_study", "serial_fraction", "projected_speedup"]
 
 logger = get_logger(__name__)
 
@@ -116,10 +117,10 @@ def calibrate_width(n, density, activity, seed=0, skip=20, steps=20):
 
 
 def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed=0,
-                      learner="rtrl", target_steps=1_000_000):
+                      learner="rtrl", target_steps=1_000_000, threads=None):
     """
     The benchmark network with a learner attached (its loss target has
-    ``target_steps`` steps).
+    ``target_steps`` steps; ``threads``: the RTRL learner's).
 
     Returns
     -------
@@ -140,16 +141,17 @@ def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed
     surrogate = Triangle(width=width, gain=0.3)
     if learner == "rtrl":
         attached = RTRL([s_rec.w, s_out.w], loss, surrogate=surrogate, engine=engine,
-                        dtype=dtype, namespace={})
+                        dtype=dtype, threads=threads, namespace={})
     else:
         attached = BPTT([s_rec.w, s_out.w], loss, surrogate=surrogate, namespace={})
     return Network(*objects, attached), attached
 
 
 def measure_step(n, density, activity, engine="sparse", dtype=np.float64, steps=20,
-                 warmup=20, seed=0, label=""):
+                 warmup=20, seed=0, label="", threads=None):
     """
-    Mean cost of one learner step after ``warmup`` steps.
+    Mean cost of one learner step after ``warmup`` steps (``threads``: the
+    learner's, default every core).
 
     Returns
     -------
@@ -158,7 +160,8 @@ def measure_step(n, density, activity, engine="sparse", dtype=np.float64, steps=
     from brian2 import defaultclock
 
     width = calibrate_width(n, density, activity, seed, skip=warmup, steps=steps)
-    network, learner = benchmark_network(n, density, width, engine, dtype, seed)
+    network, learner = benchmark_network(n, density, width, engine, dtype, seed,
+                                         threads=threads)
     network.run((warmup + steps) * defaultclock.dt)
     history = {key: np.asarray(values[warmup:], dtype=float)
                for key, values in learner.history.items() if key != "trial_loss"}
@@ -240,6 +243,78 @@ def compiled_study(sizes, steps):
     """
     return [measure_step(n, 0.1, 0.05, engine, steps=steps, label=f"{engine} engine n={n}")
             for n in sizes for engine in ("sparse", "compiled")]
+
+
+@dataclass
+class ThreadCost:
+    """Cost of one learner step with a number of threads (per-step min and median)."""
+
+    label: str
+    n: int
+    engine: str
+    threads: int
+    threads_used: int  # the compiled engine's, fewer for few columns; the sparse engine: asked
+    engine_ms_min: float
+    engine_ms_median: float
+    learner_ms_min: float
+    learner_ms_median: float
+
+
+def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse"), warmup=20):
+    """
+    Learner step time against the number of threads, 1 to every core.
+
+    One network per size and engine; rounds alternate the thread counts on it
+    (``learner.threads`` between runs), so that all counts see the same
+    activity and the machine's drifts.
+
+    Returns
+    -------
+    costs : list of ThreadCost
+        Per size and engine, one per thread count (Cython target).
+    """
+    from brian2 import defaultclock
+
+    counts = list(range(1, available_threads() + 1))
+    costs = []
+    for n in sizes:
+        width = calibrate_width(n, 0.1, 0.05, skip=warmup, steps=steps)
+        for engine in engines:
+            network, learner = benchmark_network(n, 0.1, width, engine)
+            network.run(warmup * defaultclock.dt)
+            samples = {k: ([], []) for k in counts}
+            for _ in range(rounds):
+                for k in counts:
+                    learner.threads = k
+                    start = len(learner.history["step_seconds"])
+                    network.run(steps * defaultclock.dt)
+                    samples[k][0].extend(learner.history["engine_seconds"][start:])
+                    samples[k][1].extend(learner.history["step_seconds"][start:])
+            for k, (engine_seconds, learner_seconds) in samples.items():
+                learner.threads = k
+                used = getattr(learner.engine, "threads_used", k)
+                costs.append(ThreadCost(f"{engine} n={n}, {k} thread(s)", n, engine, k, used,
+                                        1e3 * float(np.min(engine_seconds)),
+                                        1e3 * float(np.median(engine_seconds)),
+                                        1e3 * float(np.min(learner_seconds)),
+                                        1e3 * float(np.median(learner_seconds))))
+            del network, learner
+    return costs
+
+
+def serial_fraction(one, many, threads):
+    """
+    Amdahl's serial fraction ``s`` from the time on one thread and on
+    ``threads``: ``many = one * (s + (1 - s) / threads)``.
+    """
+    return (many / one - 1.0 / threads) / (1.0 - 1.0 / threads)
+
+
+def projected_speedup(serial, threads):
+    """Amdahl's speed-up on ``threads`` with serial fraction ``serial`` (taken as at least
+    0; an upper bound: memory bandwidth per core is not in it)."""
+    serial = max(0.0, serial)
+    return 1.0 / (serial + (1.0 - serial) / threads)
 
 
 @dataclass
@@ -396,7 +471,7 @@ def _sparsity_study(n, steps):
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
                    target_sizes=(256, 1024), compiled_sizes=(16, 64, 256),
-                   standalone_sizes=(64, 256)):
+                   standalone_sizes=(64, 256), thread_sizes=(256, 1024)):
     """
     Run every study, write ``results.json``, ``results.md`` and ``benchmarks.png``.
 
@@ -422,6 +497,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     standalone_sizes : tuple of int
         Sizes at which the learner runs under numpy, cython and cpp_standalone
         (cython runs only; needs a C++ compiler and make).
+    thread_sizes : tuple of int
+        Sizes at which the compiled and the sparse engine run on 1 to every
+        core (cython runs only).
 
     Returns
     -------
@@ -460,6 +538,9 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
         results["targets"] = [asdict(cost) for cost in target_study(target_sizes, steps)]
         logger.info("sparse against compiled engine ...")
         results["compiled"] = [asdict(cost) for cost in compiled_study(compiled_sizes, steps)]
+        if thread_sizes:
+            logger.info(f"threads: 1 to {available_threads()} ...")
+            results["threads"] = [asdict(cost) for cost in thread_study(thread_sizes, steps)]
         if StandaloneTarget.is_available():
             logger.info("numpy, cython and cpp_standalone ...")
             results["standalone"] = [asdict(cost) for cost in standalone_study(
@@ -537,6 +618,8 @@ def results_table(results):
                              f"{cost['step_ms']:.3f} | "
                              f"{rows[0]['learner_ms'] / cost['learner_ms']:.0f}x | "
                              f"{rows[0]['step_ms'] / cost['step_ms']:.0f}x |")
+    if results.get("threads"):
+        lines += [""] + thread_table(results["threads"])
     lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
               "| bytes touched/step | multiply-adds/step | x roofline bound |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -555,6 +638,31 @@ def results_table(results):
                      f"{row['bptt_bytes'] / 1e6:.2f} MB | {row['rtrl_seconds']:.2f} | "
                      f"{row['bptt_seconds']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def thread_table(costs):
+    """Speed-up against threads and the serial fraction, as Markdown lines."""
+    lines = ["| engine | threads (used) | engine ms/step min / median | learner ms/step "
+             "min / median | speed-up (learner, median) | serial fraction | projected "
+             "16 / 64 cores |", "|---|---|---|---|---|---|---|"]
+    one = {}
+    for cost in costs:
+        key = (cost["engine"], cost["n"])
+        one.setdefault(key, cost)
+        first = one[key]
+        speedup = first["learner_ms_median"] / cost["learner_ms_median"]
+        serial = projection = ""
+        if cost["threads"] > 1:
+            fraction = serial_fraction(first["learner_ms_median"], cost["learner_ms_median"],
+                                       cost["threads"])
+            serial = f"{fraction:.1%}"
+            projection = " / ".join(f"{projected_speedup(fraction, k):.1f}x" for k in (16, 64))
+        lines.append(f"| {cost['engine']} n={cost['n']} | {cost['threads']} "
+                     f"({cost['threads_used']}) | {cost['engine_ms_min']:.3f} / "
+                     f"{cost['engine_ms_median']:.3f} | {cost['learner_ms_min']:.3f} / "
+                     f"{cost['learner_ms_median']:.3f} | {speedup:.2f}x | {serial} | "
+                     f"{projection} |")
+    return lines
 
 
 def plot_results(results, path):

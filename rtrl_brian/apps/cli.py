@@ -106,6 +106,10 @@ def build_parser():
     bench.add_argument("--standalone-sizes", type=_positive(int), nargs="*", default=[64, 256],
                        help="sizes at which the learner runs under numpy, cython and "
                             "cpp_standalone (cython target only; none: skip)")
+    bench.add_argument("--thread-sizes", type=_positive(int), nargs="*", default=[256, 1024],
+                       help="sizes at which the compiled and the sparse engine run on 1 to "
+                            "every core: speed-up and serial fraction (cython target only; "
+                            "none: skip)")
     return parser
 
 
@@ -231,7 +235,8 @@ def _run(args):
                        lengths=tuple(args.lengths), steps=args.steps, target=args.target,
                        target_sizes=tuple(args.target_sizes),
                        compiled_sizes=tuple(args.compiled_sizes),
-                       standalone_sizes=tuple(args.standalone_sizes))
+                       standalone_sizes=tuple(args.standalone_sizes),
+                       thread_sizes=tuple(args.thread_sizes))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
 

@@ -33,14 +33,17 @@ class Engine(ABC):
     n_params : int
         Number of parameters. Each active parameter has a column; all are
         active at first (see `set_active`).
+    threads : int, optional
+        Threads the engine may use (see each engine).
     """
 
     #: Attributes that are not the engine's state (see `state`).
-    _NOT_STATE = ("layout", "_ops", "_replayer", "_staged")
+    _NOT_STATE = ("layout", "threads", "_ops", "_replayer", "_staged")
 
-    def __init__(self, layout, n_params):
+    def __init__(self, layout, n_params, threads=1):
         self.layout = layout
         self.n_params = n_params
+        self.threads = threads
         #: Parameter index of each column of the influence matrix.
         self.columns = np.arange(n_params)
         #: Column of each parameter, -1 for inactive (pruned) parameters.

@@ -23,7 +23,7 @@ from ..codegen import StepProgram
 from ..connectivity import OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
 from ..replay import binding_value, every_element
-from ..kernels import compile_extension
+from ..kernels import compile_threaded_extension
 from ..targets import runtime_target
 from .base import Engine
 
@@ -40,18 +40,23 @@ class CompiledEngine(Engine):
     n_params : int
     dtype : numpy.float64
         Only float64 (the generated code computes in double precision).
+    threads : int, optional
+        Threads that apply the step's row operations, each to a range of
+        columns (OpenMP; one where the compiler has none). Results are
+        bitwise the same for any number.
     """
 
-    def __init__(self, layout, n_params, dtype=np.float64):
+    def __init__(self, layout, n_params, dtype=np.float64, threads=1):
         if np.dtype(dtype) != np.float64:
             raise ValueError("engine='compiled' stores the influence matrix in float64 only; "
                              "use engine='sparse' for dtype=float32.")
-        super().__init__(layout, n_params)
+        super().__init__(layout, n_params, threads)
         self.dtype = np.dtype(np.float64)
         self.M = np.zeros((layout.n_rows, n_params))
         self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[r]; 0: a zero row
         self._program = None
         self._module = None
+        self._tape = None
         self._active = {}
         self._active_counts = {}
         self._outgoing = {}
@@ -87,8 +92,18 @@ class CompiledEngine(Engine):
                              f"prefs.codegen.target = 'cython' (or 'auto' with a working "
                              f"compiler); it is {target!r}. Use engine='sparse' with numpy.")
         if self._module is None:
-            self._module = compile_extension(self._program.source, "rtrl_brian_step")
+            self._module, _ = compile_threaded_extension(self._program.module_source,
+                                                         "rtrl_brian_step")
+            self._tape = self._module.Tape()
         self._addresses = None  # arrays are bound again at the first step of every run
+
+    @property
+    def threads_used(self):
+        """Threads the step uses for its columns (None before it is compiled): at most
+        `threads`, fewer for few columns, one where the compiler has no OpenMP."""
+        if self._module is None:
+            return None
+        return self._module.threads_used(self.n_columns, self.threads)
 
     # -- one step -----------------------------------------------------------------------------
     def step(self, state, inputs, values):
@@ -109,7 +124,7 @@ class CompiledEngine(Engine):
         if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
             self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
         self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
-                          self.M, self.scale, self.column_of)
+                          self.M, self.scale, self.column_of, self._tape, self.threads)
         for group in self._active:
             state[(group, SPIKE)] = inputs.spikes[group]
         self._done += int(counts[0])

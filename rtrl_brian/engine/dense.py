@@ -24,10 +24,12 @@ class DenseEngine(Engine):
     layout : StateLayout
     n_params : int
     dtype : {numpy.float64, numpy.float32}, optional
+    threads : int, optional
+        Unused: numpy's matrix products use the threads of its BLAS.
     """
 
-    def __init__(self, layout, n_params, dtype=np.float64):
-        super().__init__(layout, n_params)
+    def __init__(self, layout, n_params, dtype=np.float64, threads=1):
+        super().__init__(layout, n_params, threads)
         self.M = np.zeros((layout.n_rows, n_params), dtype=dtype)
 
     @property

@@ -149,12 +149,15 @@ class SparseEngine(Engine):
     kernels : NumpyKernels or CythonKernels, optional
         Implementation of the inner loops (default: numpy); chosen anew from
         ``prefs.codegen.target`` before each run (`before_run`).
+    threads : int, optional
+        Threads of the cython kernel (whole column blocks each; bitwise the
+        same results for any number).
     """
 
     _NOT_STATE = Engine._NOT_STATE + ("kernels",)
 
-    def __init__(self, layout, n_params, dtype=np.float64, kernels=None):
-        super().__init__(layout, n_params)
+    def __init__(self, layout, n_params, dtype=np.float64, kernels=None, threads=1):
+        super().__init__(layout, n_params, threads)
         self.kernels = kernels if kernels is not None else NumpyKernels()
         self.dtype = np.dtype(dtype)
         self._state_rows = {}
@@ -358,7 +361,7 @@ class SparseEngine(Engine):
         self._writable(targets)
         self.kernels.accumulate_rows(self.S, self.scale, targets,
                                      coupling.indptr, coupling.sources, coupling.weights,
-                                     coupling.parts)
+                                     coupling.parts, self.threads)
         self._bytes += 2 * len(coupling.units) * self._row_bytes
 
     def _add_columns(self, block, columns):

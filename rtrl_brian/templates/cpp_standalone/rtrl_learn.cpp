@@ -6,14 +6,18 @@
 {% block extra_headers %}
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
+#include <iostream>
 #include <cstring>
 #include <vector>
 typedef std::ptrdiff_t Py_ssize_t;
 // the generated step (c/rtrl_step.c), defined after Brian2's support code: it may call the
 // C++ implementations of functions there (a TimedArray's)
-static void rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                      double* scratch, long long* counts, double* M, double* scale,
-                      const Py_ssize_t* column_of);
+struct rtrl_tape;
+static rtrl_tape* rtrl_tape_new(void);
+static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
+                     double* scratch, long long* counts, double* M, double* scale,
+                     const Py_ssize_t* column_of, rtrl_tape* tape, int threads);
 
 namespace {
     // outgoing synapses of each presynaptic unit, in synapse order (CSR)
@@ -90,8 +94,16 @@ namespace {
         {% endfor %}
         long long _counts[3] = {0, 0, 0};
         const auto _engine_started = std::chrono::steady_clock::now();
-        rtrl_step(_addresses, _strides, {{P}}, {{ptr['scratch']}}, _counts, {{ptr['M']}},
-                  {{ptr['scale']}}, (const Py_ssize_t*) {{ptr['column_of']}});
+        // the step's row operations (kept from step to step); {{threads}} thread(s) apply them
+        static rtrl_tape* _tape = rtrl_tape_new();
+        if (_tape == NULL || rtrl_step(_addresses, _strides, {{P}}, {{ptr['scratch']}}, _counts,
+                                       {{ptr['M']}}, {{ptr['scale']}},
+                                       (const Py_ssize_t*) {{ptr['column_of']}}, _tape,
+                                       {{threads}}) != 0)
+        {
+            std::cerr << "rtrl_brian: no memory for the learning step" << std::endl;
+            std::exit(1);
+        }
         double _engine_seconds = std::chrono::duration<double>(
             std::chrono::steady_clock::now() - _engine_started).count();
         // -- the replay must end where Brian2 ended
