@@ -7,7 +7,6 @@ import pathlib
 import brian2
 import pytest
 
-from helpers import compiled_engine_on_cython
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cython_cache"
@@ -35,13 +34,6 @@ def fresh_brian(tmp_path):
     brian2.defaultclock.dt = 1 * brian2.ms
     yield
     brian2.start_scope()
-
-
-@pytest.fixture
-def compiled_step():
-    """The learner's step compiled, Brian2 itself on numpy (one compile per network)."""
-    with compiled_engine_on_cython():
-        yield
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")

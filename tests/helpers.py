@@ -2,20 +2,11 @@
 
 import contextlib
 import logging
-from unittest import mock
 
 import numpy as np
 from brian2 import Synapses
 from brian2.utils.logger import catch_logs
 
-from rtrl_brian.targets import CythonTarget
-
-
-def compiled_engine_on_cython():
-    """The compiled engine compiles its step while Brian2 itself runs on numpy (one compile
-    per network instead of one per Brian2 object): a context manager."""
-    return mock.patch("rtrl_brian.engine.compiled.runtime_target",
-                      lambda target: CythonTarget())
 
 
 @contextlib.contextmanager

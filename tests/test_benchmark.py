@@ -44,6 +44,7 @@ def test_dense_floor_times_one_product():
     assert 0 < dense_floor(8, 64, repeats=1) < 1.0
 
 
+@pytest.mark.long  # Brian2 compiles the benchmark network's objects: a minute on a cold cache
 @pytest.mark.cython
 def test_target_study_compares_numpy_and_cython_kernels():
     from brian2 import prefs
@@ -71,9 +72,7 @@ def test_compiled_study_compares_the_engines_on_one_network():
 
 @pytest.mark.cython
 def test_thread_study_times_every_thread_count_on_one_network():
-    from brian2 import prefs
-
-    prefs.codegen.target = "cython"
+    """Brian2 on numpy (the compiled engine compiles its step all the same)."""
     costs = thread_study((40,), steps=3, rounds=2, warmup=2)
     counts = list(range(1, available_threads() + 1))
     assert [(cost.engine, cost.threads) for cost in costs] == \

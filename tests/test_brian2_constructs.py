@@ -333,7 +333,7 @@ def test_timed_array_input_group_read_as_graded_event():
                  marks=pytest.mark.long),
     pytest.param(subgroup_run_regularly, marks=pytest.mark.long)],
     ids=["subgroups", "constant-threshold", "unsuffixed", "subgroup-run-regularly"])
-def test_compiled_engine_on_the_constructs(build, compiled_step):
+def test_compiled_engine_on_the_constructs(build):
     objects, params, group, target = build()
     var = getattr(group, "y" if group.name == "out" else "v")
     gradients = gradients_side_by_side(objects, params, rb.losses.MSE(var, target), STEPS * ms,
@@ -361,7 +361,7 @@ def test_two_learners_updating_one_parameter_are_refused_before_anything_changes
 
 
 @pytest.mark.codegen_independent
-def test_compiled_engine_refuses_random_numbers_by_name(compiled_step):
+def test_compiled_engine_refuses_random_numbers_by_name():
     objects, params, (Q, target), _ = noisy()
     with pytest.raises(UnsupportedConstructError,
                        match=r"engine='compiled' cannot generate the step: LocalOp of 'Q' "
@@ -683,7 +683,7 @@ def test_newer_constructs_match_finite_differences_of_the_spiking_run(construct)
     (lambda: custom_events(condition="v > 0.5"), "a custom event"),
     (linked_network, "a linked variable")],
     ids=["delays", "summed", "on_post", "compound-threshold", "custom-event", "linked"])
-def test_compiled_engine_refuses_by_name(build, construct, compiled_step):
+def test_compiled_engine_refuses_by_name(build, construct):
     objects, params, group, target = build()
     var = group.y if group.name in ("out", "follower") else group.v
     with pytest.raises(UnsupportedConstructError,

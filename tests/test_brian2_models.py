@@ -16,7 +16,7 @@ import pytest
 from brian2 import Network, StateMonitor, defaultclock, seed
 
 import rtrl_brian as rb
-from helpers import compiled_engine_on_cython, finite_difference_gradient, relative_error
+from helpers import finite_difference_gradient, relative_error
 
 FOLDER = pathlib.Path(__file__).resolve().parent.parent / "examples" / "brian2_models"
 sys.path.insert(0, str(FOLDER))
@@ -108,9 +108,8 @@ def test_model_below_threshold_equals_finite_differences(name):
 @pytest.mark.cython
 @pytest.mark.parametrize("name", by_default("compiled", sorted(set(MODELS) - NOT_COMPILED)))
 def test_compiled_engine_on_the_models(name):
-    with compiled_engine_on_cython():
-        errors, gradients = fitting.exactness(load(name).build(), steps=200,
-                                              engines=("dense", "compiled"))
+    errors, gradients = fitting.exactness(load(name).build(), steps=200,
+                                          engines=("dense", "compiled"))
     rtol = COMPILED_RTOL.get(name, 1e-12)
     assert max(errors.values()) < max(rtol, 1e-9), errors
     for compiled, dense in zip(gradients["compiled"], gradients["dense"]):

@@ -8,6 +8,7 @@ refuses. Brian2 itself runs on numpy here (one compile per network is the
 learner's); tests/test_benchmark.py runs the compiled engine with Brian2 on Cython.
 """
 
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from brian2.core.base import BrianObjectException
 
 import rtrl_brian as rb
 from rtrl_brian.errors import UnsupportedConstructError
-from helpers import compiled_engine_on_cython, relative_error, weighted_synapses
+from rtrl_brian.targets import CythonTarget
+from helpers import library_log, relative_error, weighted_synapses
 from test_sparse_engine import STEPS, build
 
 pytestmark = pytest.mark.cython
@@ -46,7 +48,7 @@ def assert_same(compiled, dense):
     ("graded-events", False), ("lif-refractory", True),
     pytest.param("adaptive-rk2", False, marks=pytest.mark.long),  # a compile each: -m long
     pytest.param("current-based", True, marks=pytest.mark.long)])
-def test_compiled_equals_dense(model, detach, compiled_step):
+def test_compiled_equals_dense(model, detach):
     net, dense, compiled = compiled_and_dense(*build(model, seed=1), detach=detach)
     net.run(STEPS * ms)
     assert_same(compiled, dense)
@@ -59,7 +61,7 @@ def test_compiled_equals_dense(model, detach, compiled_step):
         np.sum(dense.history["multiply_adds_dense"])
 
 
-def test_compiled_across_trials_and_pruning(compiled_step):
+def test_compiled_across_trials_and_pruning():
     """reset_state between trials, and columns removed and regrown mid-run."""
     net, dense, compiled = compiled_and_dense(*build("adaptive-rk2", seed=3))
     s_rec = compiled.params[1]
@@ -90,23 +92,36 @@ def test_model_library_compiled_equals_sparse(model):
     for engine in ("sparse", "compiled"):
         training = Training(Spiral(seed=0), model, 12, trials=3, test_trials=1, sparsity=0.5,
                             engine=engine, adaptive_fraction=0.5)
-        with compiled_engine_on_cython():
-            runs[engine] = (training.run(), training.learner)
+        runs[engine] = (training.run(), training.learner)
     (sparse_run, sparse), (compiled_run, compiled) = runs["sparse"], runs["compiled"]
     assert relative_error(np.array(compiled_run.loss), np.array(sparse_run.loss)) < 1e-12
     for var in sparse.params:
         assert relative_error(compiled.gradient(var), sparse.gradient(var)) < 1e-11, var.name
 
 
-def test_compiled_engine_refuses_the_numpy_target():
+def test_compiled_engine_compiles_its_step_beside_brian2_on_numpy():
+    """Brian2's own objects on numpy, only the learning step compiled (what every test of
+    this module does): the step says what it compiles."""
     objects, params, loss = build("current-based", seed=0)
     learner = rb.RTRL(params, loss, engine="compiled")
-    prefs.codegen.target = "numpy"
-    with pytest.raises(BrianObjectException) as raised:  # raised in before_run, wrapped
-        Network(*objects, learner).run(1 * ms)
+    assert prefs.codegen.target == "numpy"
+    with library_log() as records:
+        Network(*objects, learner).run(3 * ms)
+    assert learner.engine.threads_used >= 1 and len(learner.history["loss"]) == 3
+    assert any(logger == "rtrl_brian.engine.compiled.compile" and
+               message.startswith("compiling the learning step: generated C for")
+               for _, logger, message in records)
+
+
+def test_compiled_engine_refuses_to_run_without_cython():
+    objects, params, loss = build("current-based", seed=0)
+    learner = rb.RTRL(params, loss, engine="compiled")
+    with mock.patch.object(CythonTarget, "is_available", classmethod(lambda cls: False)):
+        with pytest.raises(BrianObjectException) as raised:  # raised in before_run, wrapped
+            Network(*objects, learner).run(1 * ms)
     assert isinstance(raised.value.__cause__, ValueError)
-    assert "engine='compiled' runs generated C and needs prefs.codegen.target = 'cython'" in \
-        str(raised.value.__cause__)
+    assert "engine='compiled' compiles its learning step with Cython, which does not work " \
+           "here" in str(raised.value.__cause__)
 
 
 def test_compiled_engine_refuses_float32():
@@ -131,7 +146,7 @@ def test_compiled_engine_names_what_it_cannot_generate():
     rb.RTRL([s_in.w, s_out.w], loss, engine="sparse")  # the Python engines take it
 
 
-def test_lazy_scales_are_rewritten_before_they_underflow(compiled_step):
+def test_lazy_scales_are_rewritten_before_they_underflow():
     """
     A leak halving ``v`` every step takes a silent unit's lazily scaled row below
     1e-308 about 1,030 steps after the first input; input arriving then is divided by that scale

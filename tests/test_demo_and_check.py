@@ -153,8 +153,8 @@ def test_recompiles_only_when_the_run_namespace_changes():
 
 
 def test_demo_with_adaptive_units(tmp_path):
-    losses = run_demo(tmp_path, trials=2, n_rec=6, steps=20,
-                      neuron_model="alif")
+    losses = run_demo(tmp_path, trials=2, n_rec=6, steps=20, neuron_model="alif",
+                      engine="sparse")
     assert len(losses) == 2 and np.all(np.isfinite(losses))
     with pytest.raises(ValueError, match="Unknown neuron model 'hh'"):
         run_demo(tmp_path, trials=1, neuron_model="hh")

@@ -99,7 +99,9 @@ def egru_bptt(x, W, p, target, detach):
     return grads, events
 
 
-@pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.cython)])
+@pytest.mark.parametrize("target", [
+    "numpy",  # cython: Brian2 compiles every EGRU object (a minute on a cold cache): -m long
+    pytest.param("cython", marks=[pytest.mark.cython, pytest.mark.long])])
 @pytest.mark.parametrize("detach", [False, True], ids=["reset-differentiated", "reset-detached"])
 def test_egru_equals_hand_written_bptt(detach, target):
     prefs.codegen.target = target  # cython: the compiled kernels read sources in place

@@ -113,7 +113,6 @@ def raised_cosine(x):
 
 
 @pytest.mark.cython
-@pytest.mark.usefixtures("compiled_step")
 def test_a_users_surrogate_and_loss_on_every_engine_equal_hand_written_bptt():
     assert_equals_hand_bptt(RaisedCosine(0.6, 0.4), raised_cosine,
                             ["sparse", "dense", "compiled"], LogCosh, logcosh_derivative)

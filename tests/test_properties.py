@@ -22,7 +22,7 @@ import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
 from rtrl_brian.kernels import CythonKernels
 from rtrl_brian.targets import CythonTarget
-from helpers import compiled_engine_on_cython, relative_error
+from helpers import relative_error
 
 settings.register_profile("default", max_examples=8, deadline=None, derandomize=True,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -302,8 +302,7 @@ def test_random_networks_with_the_compiled_engine(network):
                    detach_reset=network["detach"], namespace={})
     compiled = rb.RTRL(params, loss, engine="compiled", name="compiled", **options)
     dense = rb.RTRL(params, loss, engine="dense", name="dense", **options)
-    with compiled_engine_on_cython():
-        Network(*objects, compiled, dense).run(STEPS * ms)
+    Network(*objects, compiled, dense).run(STEPS * ms)
     for var in params:
         label = f"{var.group_name}.{var.name}"
         assert relative_error(compiled.gradient(var), dense.gradient(var)) < 1e-12, label

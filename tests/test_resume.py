@@ -11,7 +11,6 @@ from brian2 import Network, NeuronGroup, PoissonGroup, Synapses, Hz, ms
 
 import rtrl_brian as rb
 
-from helpers import compiled_engine_on_cython
 
 STEPS = 60
 
@@ -65,8 +64,7 @@ def assert_bitwise(first, second):
 @pytest.mark.parametrize("engine", ["sparse", "dense",
                                     pytest.param("compiled", marks=pytest.mark.cython)])
 def test_resume_from_disk_is_bitwise_identical(tmp_path, engine):
-    with compiled_engine_on_cython():
-        resume_from_disk(tmp_path, engine)
+    resume_from_disk(tmp_path, engine)
 
 
 def resume_from_disk(tmp_path, engine):

@@ -24,7 +24,7 @@ from hypothesis import Phase, given, note, settings
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
-from helpers import compiled_engine_on_cython, relative_error
+from helpers import relative_error
 import test_brian2_constructs
 from test_properties import STEPS, build, networks, without_random_numbers
 
@@ -71,9 +71,8 @@ def run_learner(make_network, learner_options, duration, before_run=None):
 def binary_and_compiled(build_dir, make_network, options, duration, before_run=None):
     """The learner on the compiled engine (runtime device, Brian2 on numpy) and in the
     binary; their gradients and parameters agree to 1e-12. Both results."""
-    with compiled_engine_on_cython():
-        compiled = run_learner(make_network, dict(options, engine="compiled"), duration,
-                               before_run)
+    compiled = run_learner(make_network, dict(options, engine="compiled"), duration,
+                           before_run)
     with standalone(build_dir):
         binary = run_learner(make_network, options, duration, before_run)
     for ours, reference in zip(binary["gradients"] + binary["parameters"],

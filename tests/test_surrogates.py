@@ -120,7 +120,6 @@ def test_rtrl_with_each_surrogate_equals_hand_written_bptt(cls):
 
 @pytest.mark.cython
 @pytest.mark.long
-@pytest.mark.usefixtures("compiled_step")
 @pytest.mark.parametrize("cls", [cls for cls in SURROGATES if cls is not RaisedCosine],
                          ids=lambda cls: cls.__name__)
 def test_the_compiled_engine_with_each_surrogate_equals_hand_written_bptt(cls):

@@ -139,7 +139,7 @@ def test_learning_a_synaptic_state_variable_is_refused():
 
 
 @pytest.mark.codegen_independent
-def test_compiled_engine_refuses_synaptic_state_by_name(compiled_step):
+def test_compiled_engine_refuses_synaptic_state_by_name():
     objects, params, rec, target = short_term_plasticity()
     with pytest.raises(UnsupportedConstructError,
                        match=r"(?s)engine='compiled' cannot generate the step: PathwayOp of "

@@ -57,7 +57,7 @@ def learn(threads):
 
 
 @pytest.mark.cython
-def test_threads_learn_bitwise_the_same(compiled_step):
+def test_threads_learn_bitwise_the_same():
     one, two, three = (learn(threads) for threads in (1, 2, 3))
     assert one["columns"] >= 3 * 256  # every thread gets a range of its own
     if two["threads used"] == 1:
@@ -74,7 +74,7 @@ def test_threads_learn_bitwise_the_same(compiled_step):
 
 
 @pytest.mark.cython
-def test_threads_give_the_dense_engines_gradients(compiled_step):
+def test_threads_give_the_dense_engines_gradients():
     objects, params, loss = recurrent_network()
     net, dense, compiled = compiled_and_dense(objects, params, loss, threads=2)
     net.run(STEPS * ms)

@@ -99,12 +99,15 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
     out = tmp_path / "run"
     console_level = BrianLogger.console_handler.level
     main(["train", "recall", "--neurons", "8", "--trials", "3", "--test-trials", "2",
-          "--target", "numpy", "--out", str(out)])
+          "--out", str(out)])
     printed = capsys.readouterr().out
     assert "trial     3/3" in printed and "held-out accuracy over 2 trials" in printed
     # the library's INFO lines come plain (not in Brian2's console format), and Brian2's
     # console handler is as it was
     assert "preparing 3 trials" in printed and "INFO" not in printed
+    # the fastest engine by default, and the line says so
+    assert "engine=compiled: the learning step compiled from generated C" in printed
+    assert "Brian2's objects on the numpy target" in printed
     assert BrianLogger.console_handler.level == console_level
     assert "held-out trial     2/2" in printed  # scoring is not silent
     rows = (out / "metrics.csv").read_text().splitlines()
@@ -124,7 +127,7 @@ def test_train_command_writes_metrics_summary_and_dashboard(tmp_path, capsys):
 def test_train_command_takes_another_surrogate(tmp_path, capsys):
     out = tmp_path / "run"
     main(["train", "recall", "--neurons", "6", "--trials", "1", "--test-trials", "0",
-          "--target", "numpy", "--surrogate", "fast_sigmoid", "--out", str(out)])
+          "--engine", "sparse", "--surrogate", "fast_sigmoid", "--out", str(out)])
     assert "surrogate=fast_sigmoid" in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["settings"]["surrogate"] == \
         "fast_sigmoid"
@@ -333,7 +336,7 @@ def test_help_answers_without_importing_brian2():
     assert printed.splitlines()[0] == "False"
     for name in list(TASKS) + list(MODELS):
         assert re.search(rf"^  {name} +\S", printed, re.MULTILINE), name
-    assert "adaptive_fraction=0.5" in printed and "(default: cython)" in printed
+    assert "adaptive_fraction=0.5" in printed and "(default: numpy)" in printed
 
 
 def test_catalog_names_every_task_and_model():

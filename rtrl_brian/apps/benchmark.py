@@ -235,7 +235,8 @@ def compiled_study(sizes, steps):
     """
     The sparse engine (Cython kernels) against the compiled engine, side by side.
 
-    Needs the cython target (the compiled engine runs generated C).
+    On the cython target (the sparse engine's kernels follow it; the compiled
+    engine compiles its step on any).
 
     Returns
     -------
@@ -271,7 +272,8 @@ def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse"), warmup=
     Returns
     -------
     costs : list of ThreadCost
-        Per size and engine, one per thread count (Cython target).
+        Per size and engine, one per thread count (the sparse engine uses
+        threads on the cython target only).
     """
     from brian2 import defaultclock
 

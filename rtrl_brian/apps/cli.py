@@ -16,6 +16,9 @@ import textwrap
 from .catalog import MODEL_SUMMARIES, TASK_SETTINGS, TASK_SUMMARIES
 from ..surrogates import SURROGATES
 
+#: The engines the commands offer ('auto': the fastest here, see `fastest_engine`).
+ENGINE_CHOICES = ["auto", "compiled", "sparse", "dense"]
+
 __all__ = ["main"]
 
 
@@ -70,6 +73,8 @@ def build_parser():
     demo.add_argument("--steps", type=_positive(int), default=200,
                       help="time steps (ms) per trial")
     demo.add_argument("--seed", type=int, default=0, help="seed of the network and the task")
+    demo.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                      help="RTRL engine (auto: compiled where Cython works, else sparse)")
     demo.add_argument("--model", choices=["lif", "alif"], default="lif",
                       help="recurrent units: LIF, or LIF with adaptive thresholds")
     _add_train(commands)
@@ -137,11 +142,14 @@ def _add_train(commands):
     train.add_argument("--sparsity", type=_fraction,
                        help="fraction of recurrent synapses pruned, a static random mask "
                             "(default: the task's)")
-    train.add_argument("--engine", choices=["sparse", "dense", "compiled"], default="sparse",
-                       help="RTRL engine; compiled: the whole step as generated C (cython "
-                            "target)")
+    train.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                       help="RTRL engine; compiled: the whole step as generated C, compiled "
+                            "with Cython; auto: compiled where Cython works, else sparse")
     train.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"],
-                       default="cython", help="Brian2 code-generation target")
+                       default="numpy", help="Brian2 code-generation target of Brian2's own "
+                                             "objects (cython: compiled on the first run, "
+                                             "about a minute on a cold cache, then faster "
+                                             "per step)")
     train.add_argument("--trials", type=_positive(int),
                        help="training trials (default: the task's)")
     train.add_argument("--test-trials", type=_non_negative,
@@ -165,7 +173,7 @@ def _train(args):
 
     from .report import write_training_report
     from .tasks import TASKS
-    from .training import Training
+    from .training import Training, fastest_engine
 
     if args.target == "cpp_standalone":
         raise ValueError("--target cpp_standalone is not supported: the "
@@ -177,14 +185,15 @@ def _train(args):
                 "adaptive_fraction"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    settings.update(task=args.task, engine=args.engine, target=args.target, seed=args.seed,
+    engine = fastest_engine() if args.engine == "auto" else args.engine
+    settings.update(task=args.task, engine=engine, target=args.target, seed=args.seed,
                     surrogate=args.surrogate)
     prefs.codegen.target = args.target
     out = args.out or f"train_{args.task}"
     print("rtrl-brian train: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
     training = Training(TASKS[args.task](seed=args.seed), settings["model"], settings["neurons"],
                         trials=settings["trials"], test_trials=settings["test_trials"],
-                        sparsity=settings["sparsity"], engine=args.engine, seed=args.seed,
+                        sparsity=settings["sparsity"], engine=engine, seed=args.seed,
                         lr=settings["lr"], update_every=settings["update_every"],
                         adaptive_fraction=settings.get("adaptive_fraction", 1.0),
                         surrogate=args.surrogate)
@@ -228,7 +237,8 @@ def _run(args):
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
-                 seed=args.seed, neuron_model=args.model, bars=sys.stderr.isatty())
+                 seed=args.seed, neuron_model=args.model, bars=sys.stderr.isatty(),
+                 engine=args.engine)
     elif args.command == "bench":
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,

@@ -20,13 +20,17 @@ logger = get_logger(__name__)
 
 
 def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0,
-             neuron_model="lif", bars=False):
+             neuron_model="lif", bars=False, engine="auto"):
     """
     Train recurrent spiking units online on pattern generation; write figures.
 
     The settings are `rtrl-brian train pattern`'s (80 % of recurrent synapses
-    pruned, Adam, an update every 10 steps), on the numpy target so that no
-    compiler is needed. Progress lines go to Brian2's logger (INFO).
+    pruned, Adam, an update every 10 steps). Brian2's own objects run on the
+    numpy target (nothing of theirs to compile); the learning step is the
+    fastest this machine has (`rtrl_brian.apps.training.fastest_engine`: one
+    compilation of the generated step where Cython works, numpy otherwise),
+    and the first progress line says which. Progress lines go to Brian2's
+    logger (INFO).
 
     Parameters
     ----------
@@ -44,6 +48,8 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0,
         `rtrl_brian.models.lif` or `rtrl_brian.models.alif` recurrent units.
     bars : bool
         Progress bars instead of progress lines (`Training.run`).
+    engine : {'auto', 'compiled', 'sparse', 'dense'}
+        RTRL engine (``'auto'``: the fastest here).
 
     Returns
     -------
@@ -58,7 +64,8 @@ def run_demo(out_dir="rtrl_demo", trials=200, n_rec=100, steps=200, seed=0,
     task = PatternGeneration(steps=steps, seed=seed)
     training = Training(task, neuron_model, n_rec, trials=trials,
                         test_trials=settings["test_trials"], sparsity=settings["sparsity"],
-                        seed=seed, lr=settings["lr"], update_every=settings["update_every"])
+                        seed=seed, lr=settings["lr"], update_every=settings["update_every"],
+                        engine=engine)
     logger.info(f"Pattern generation: {n_rec} {neuron_model.upper()} units, "
                 f"{training.learner.ir.n_params} synapses ({settings['sparsity']:.0%} of the "
                 f"recurrent ones pruned), {trials} trials of {steps} ms, exact online RTRL")

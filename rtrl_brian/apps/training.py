@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Network, SpikeMonitor, StateMonitor, get_logger, ms, second
+from brian2 import Network, SpikeMonitor, StateMonitor, get_logger, ms, prefs, second
 from tqdm import tqdm
 
 from .. import optim, sparsity as sparsity_tools
@@ -25,10 +25,31 @@ from .catalog import TASK_SETTINGS
 from .networks import build_network
 from ..rtrl import RTRL
 from ..surrogates import surrogate_named
+from ..targets import CythonTarget
 
-__all__ = ["Training", "TrainingRun", "TASK_SETTINGS"]
+__all__ = ["Training", "TrainingRun", "TASK_SETTINGS", "fastest_engine", "describe_engine"]
 
 logger = get_logger(__name__)
+
+
+def fastest_engine():
+    """
+    The fastest RTRL engine on this machine: ``'compiled'`` (the whole step
+    as generated C, compiled with Cython whatever target Brian2's objects
+    run on) where Cython compiles, else ``'sparse'``.
+    """
+    return "compiled" if CythonTarget.is_available() else "sparse"
+
+
+def describe_engine(engine, target):
+    """One line saying how a training run computes, for its first progress line."""
+    learner = {"compiled": "the learning step compiled from generated C (Cython)",
+               "sparse": "the sparse engine (Python around numpy or Cython kernels)",
+               "dense": "the dense reference engine (numpy)"}[engine]
+    brian = {"numpy": "Brian2's objects on the numpy target (nothing of theirs to compile)",
+             "cython": "Brian2's objects on the cython target (compiled on the first run, "
+                       "about a minute on a cold cache)"}.get(target, f"the {target} target")
+    return f"engine={engine}: {learner}; {brian}"
 
 
 @dataclass
@@ -75,7 +96,9 @@ class Training:
         Held-out trials scored after training, with learning off.
     sparsity : float
         Fraction of recurrent synapses pruned (a static random mask).
-    engine : {'sparse', 'dense'}
+    engine : {'sparse', 'dense', 'compiled', 'auto'}
+        RTRL engine; ``'auto'``: `fastest_engine` (the compiled engine where
+        Cython compiles, else the sparse one). Results equal to rounding.
     seed : int
         Seeds the weights, the mask, Brian2 and the order of trials.
     lr : float
@@ -125,6 +148,7 @@ class Training:
         if int(test_trials) != test_trials or test_trials < 0:
             raise ValueError(f"'test_trials' must be a non-negative integer, got {test_trials!r}.")
         self.task, self.trials, self.test_trials = task, int(trials), int(test_trials)
+        engine = fastest_engine() if engine == "auto" else engine
         #: One step of the task (every object's ``dt``).
         self.dt = 1 * ms if dt is None else dt
         rng = np.random.default_rng(seed)
@@ -211,8 +235,8 @@ class Training:
         start_training_trial = self._trial_starts(self.train_trials, record_trial)
 
         started = time.time()
-        logger.info(f"preparing {self.trials} trials of {steps} steps (Brian2 code generation; "
-                    f"the first cython run compiles for up to a minute)")
+        logger.info(f"preparing {self.trials} trials of {steps} steps; "
+                    f"{describe_engine(learner.engine_name, prefs.codegen.target)}")
         learner.trials(steps, start_training_trial)
         progress.start(self.trials, "training")
         self.net.run(self.trials * steps * self.dt, report=progress.brian_report,
