@@ -28,7 +28,8 @@ from .compile import owner_of
 from .errors import NotCompilable
 from .symbolic import NUMPY_MODULES, SymbolicCode, substitute, to_sympy
 
-__all__ = ["Loss", "LossSum", "MSE", "ExpressionLoss", "CrossEntropy", "RateRegularizer"]
+__all__ = ["Loss", "LossSum", "MSE", "ExpressionLoss", "CrossEntropy", "RateRegularizer",
+           "per_part"]
 
 
 class Loss:
@@ -99,6 +100,15 @@ class Loss:
             ``dL_t/dy``.
         """
         raise NotImplementedError(f"{type(self).__name__} defines no __call__.")
+
+    def set_trial(self, values):
+        """
+        Point the loss at one trial's data (`StepObserver.trials` with
+        ``data``): `MSE` and `ExpressionLoss` take a target, `CrossEntropy`
+        labels; a sum of losses a tuple with one entry per part (None: that
+        part keeps its data).
+        """
+        raise NotImplementedError(f"{type(self).__name__} takes no per-trial data.")
 
     def evaluate(self, values, step, t):
         """
@@ -232,6 +242,10 @@ class MSE(Loss):
             raise ValueError(f"MSE target for '{self.group.name}.{self.name}' contains NaN "
                              f"or Inf.")
         self.target = target
+
+    def set_trial(self, values):
+        """One trial's target (`Loss.set_trial`)."""
+        self.set_target(values)
 
     def target_at(self, step, t):
         """The target values at trial step ``step`` and time ``t`` (seconds)."""
@@ -410,6 +424,10 @@ class CrossEntropy(Loss):
                              f"'{self.group.name}' with {self.n} neurons.")
         self.labels = labels
 
+    def set_trial(self, values):
+        """One trial's labels (`Loss.set_trial`)."""
+        self.set_labels(values)
+
     def __call__(self, y, step, t):
         """Loss and ``dL_t/dy`` at one step (zero off the mask)."""
         if not self._counts(step):
@@ -519,8 +537,27 @@ class LossSum(Loss):
     def block(self):
         raise AttributeError("A LossSum reads several variables: see its parts.")
 
+    def set_trial(self, values):
+        """One entry per part, None for a part that keeps its data (`Loss.set_trial`)."""
+        for part, part_values in per_part(self, values):
+            part.set_trial(part_values)
+
     def __repr__(self):
         return " + ".join(repr(part) for part in self._parts)
+
+
+def per_part(loss, values):
+    """
+    ``(part, values)`` for each part of ``loss`` that ``values`` (one trial's
+    data, `Loss.set_trial`) gives data for.
+    """
+    if len(loss.parts) == 1:
+        return [(loss.parts[0], values)]
+    if not isinstance(values, (tuple, list)) or len(values) != len(loss.parts):
+        raise ValueError(f"{loss!r} has {len(loss.parts)} parts: give each trial's data as a "
+                         f"tuple with one entry per part (None: no data for it).")
+    return [(part, part_values) for part, part_values in zip(loss.parts, values)
+            if part_values is not None]
 
 
 def _check_mask(owner, mask):

@@ -18,7 +18,6 @@ other observers refuse standalone devices.
 import collections
 import copy
 import functools
-from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from brian2 import BrianObject, Network, NetworkOperation, Quantity
@@ -35,23 +34,13 @@ from .noise import probe_names
 from .replay import Replayer, StepInputs
 from .surrogates import Triangle
 from .targets import StandaloneTarget, device_target
+from .trials import TrialSchedule, initial_values, trial_data
 
 __all__ = ["StepObserver"]
 
 
 #: Relative tolerance of the replay-vs-Brian2 consistency check.
 REPLAY_RTOL = 1e-8
-
-
-class TrialSchedule(NamedTuple):
-    """Trials of a learner (`StepObserver.trials`)."""
-
-    #: Trial length in steps (None: no trials).
-    steps: Optional[int]
-    #: The learner's step count when the first trial began.
-    offset: int
-    #: ``start(trial)``, called at each trial's first step (or None).
-    start: Optional[Callable]
 
 
 def _difference(before, after):
@@ -136,40 +125,55 @@ class StepObserver(BrianObject):
         self._steps_total = 0
         self._trial_steps = None
         self._trial_start = None
+        self._trial_data, self._trial_initial = None, ()
         self._trial_offset = 0
         self._trials_started = 0
         self._dt = None
         self._learning = True
 
-    def trials(self, steps, start=None):
+    def trials(self, steps, start=None, data=None, initial=None):
         """
         Split the run into trials of ``steps`` steps, without stopping Brian2.
 
         At the very beginning of every ``steps``-th step (counted from now),
-        before anything else in the step runs, the learner calls
-        ``start(trial)`` (``trial`` = 0, 1, ...), which may reset the
-        network's state, change labels or learning rates, or record results;
-        then it calls `reset_state`. One long ``run()`` then replaces many short
-        ones and their per-run overhead.
+        before anything else in the step runs, the learner sets the variables
+        of ``initial`` to their values, points the loss at the trial's entry of
+        ``data``, calls ``start(trial)`` (``trial`` = 0, 1, ...), which may
+        reset the network's state, change labels or learning rates, or record
+        results, and then `reset_state`. One long ``run()`` then replaces many
+        short ones and their per-run overhead.
 
         Parameters
         ----------
         steps : int or None
             Trial length in time steps; None switches trials off.
         start : callable, optional
+            Python: not under cpp_standalone (``data`` and ``initial`` are).
+        data : sequence, optional
+            One entry per trial, the loss's data for it (`Loss.set_trial`: a
+            target for `MSE`, labels for `CrossEntropy`, a tuple per part for
+            a sum).
+        initial : dict, optional
+            Values that state variables of the learned groups take at the
+            start of every trial, e.g. ``{rec.v: 0, out.y: 0}`` (one number
+            each, in the variable's units).
         """
         if steps is not None and (int(steps) != steps or steps < 1):
             raise ValueError(f"{self.name}: trial 'steps' must be a positive integer, got "
                              f"{steps!r}.")
+        initial = initial_values(self.name, initial, self.layout)
+        data = trial_data(self.name, data, self.loss)
         self._trial_steps = None if steps is None else int(steps)
         self._trial_start = start
+        self._trial_data, self._trial_initial = data, initial
         self._trial_offset = self._steps_total
         self._trials_started = 0
 
     @property
     def trial_schedule(self):
         """The trials `trials` set: a `TrialSchedule` (``steps`` None: no trials)."""
-        return TrialSchedule(self._trial_steps, self._trial_offset, self._trial_start)
+        return TrialSchedule(self._trial_steps, self._trial_offset, self._trial_start,
+                             self._trial_data, self._trial_initial)
 
     def brian_object(self, name):
         """The Brian2 object ``name`` whose values the learner reads: a learned group, a
@@ -349,6 +353,7 @@ class StepObserver(BrianObject):
         if not self._checked_network:
             self._check_network()
         if self._trial_steps and (self._steps_total - self._trial_offset) % self._trial_steps == 0:
+            self.trial_schedule.begin(self._trials_started, self.brian_object, self.loss)
             if self._trial_start is not None:
                 self._trial_start(self._trials_started)
             self._trials_started += 1
@@ -480,8 +485,8 @@ class StepObserver(BrianObject):
         The learner's state, for Brian2's `Network.store` (in memory or on disk).
 
         Everything learning depends on is included (subclasses add theirs:
-        `_learning_state`); the trial callback is not: call `trials` again
-        before restoring.
+        `_learning_state`); the trial callback, data and initial values are
+        not: call `trials` again before restoring.
         """
         state = {name: getattr(self, name) for name in self._COUNTERS}
         state.update(fingerprint=self._fingerprint(), learning=self._learning_state(),

@@ -49,6 +49,66 @@ def test_trials_in_one_run_equal_separate_runs():
         assert relative_error(gradient, separate.gradient(var)) < 1e-12
 
 
+def test_trial_data_and_initial_values_equal_a_start_callback():
+    """trials(data=, initial=) (what the binary runs too) does what a start callback that
+    resets the state and sets the trial's target does, bit for bit."""
+    objects, params, loss = build("adaptive-rk2", seed=5)
+    rec, out = objects[1], objects[2]
+    targets = np.random.default_rng(3).normal(0, 0.5, (3, 10, 2))
+    network = Network(*objects)
+    network.store()
+    results = []
+    for kind in ("data", "callback"):
+        network.restore()
+        learner = rb.RTRL(params, loss, name=f"learner_{kind}")
+        if kind == "data":
+            learner.trials(10, data=targets, initial={rec.v: 0, rec.a: 0, out.y: 0})
+        else:
+            def start(trial):
+                for group, name in ((rec, "v"), (rec, "a"), (out, "y")):
+                    group.variables[name].get_value()[:] = 0.0
+                loss.set_target(targets[trial])
+            learner.trials(10, start)
+        network.add(learner)
+        brian2.seed(7)
+        rec.v = 0.5  # not where a trial starts: initial values apply
+        network.run(30 * ms)
+        learner.reset_state()
+        results.append((list(learner.history["trial_loss"]),
+                        [learner.gradient(var) for var in params]))
+        network.remove(learner)
+    (losses, gradients), (reference_losses, reference_gradients) = results
+    assert len(losses) == 3 and losses == reference_losses
+    for gradient, reference in zip(gradients, reference_gradients):
+        assert np.abs(reference).max() > 0
+        np.testing.assert_array_equal(gradient, reference)
+    np.testing.assert_array_equal(loss.target, targets[2])
+
+
+@pytest.mark.codegen_independent
+def test_bad_trial_data_and_initial_values_are_refused_and_change_nothing():
+    objects, params, loss = build("adaptive-rk2", seed=5)
+    rec, s_rec = objects[1], objects[4]
+    learner = rb.RTRL(params, loss)
+    before = loss.target.copy()
+    with pytest.raises(ValueError, match=r"trials\(data=\.\.\.\), trial 1: MSE target for "
+                                         r"'.*' must have shape \(steps, 2\)"):
+        learner.trials(10, data=[np.zeros((10, 2)), np.zeros((10, 3))])
+    np.testing.assert_array_equal(loss.target, before)
+    with pytest.raises(ValueError, match=r"sets state variables of the learned groups; "
+                                         r"'.*\.w' is not one"):
+        learner.trials(10, initial={s_rec.w: 0})
+    with pytest.raises(TypeError, match="one value per variable"):
+        learner.trials(10, initial={rec.v: np.zeros(len(rec))})
+    assert learner.trial_schedule.steps is None  # nothing changed
+    regularized = rb.RTRL(params, loss + rb.losses.RateRegularizer(rec.v, 0.5), name="sum")
+    with pytest.raises(ValueError, match="give each trial's data as a tuple"):
+        regularized.trials(10, data=[np.zeros((10, 2))])
+    with pytest.raises(NotImplementedError, match="RateRegularizer takes no per-trial data"):
+        regularized.trials(10, data=[(np.zeros((10, 2)), 1.0)])
+    regularized.trials(10, data=[(np.zeros((10, 2)), None)])
+
+
 @pytest.mark.codegen_independent
 def test_learning_off_skips_steps_but_keeps_trials():
     objects, params, loss = build("adaptive-rk2", seed=6)
