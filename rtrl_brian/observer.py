@@ -299,16 +299,23 @@ class StepObserver(BrianObject):
         self._checked_network = False
         super().before_run(run_namespace)
 
-    def network_objects(self):
+    def running_network(self):
         """
-        The objects (with their contained ones) of the network that runs this
-        learner, to compile from; None where no single network holds it (Brian2
-        gives its objects no reference to their network).
+        The `Network` that runs this learner, or None where no single network
+        holds it (Brian2 gives its objects no reference to their network).
         """
         holders = [net for net in (ref() for ref in Network.__instances__())
                    if net is not None and self in net.objects
                    and getattr(self, "_network", None) in (None, net.id)]
-        return holders[0].sorted_objects if len(holders) == 1 else None
+        return holders[0] if len(holders) == 1 else None
+
+    def network_objects(self):
+        """
+        The objects (with their contained ones) of the network that runs this
+        learner, to compile from; None where no single network holds it.
+        """
+        network = self.running_network()
+        return None if network is None else network.sorted_objects
 
     # -- per step -----------------------------------------------------------------------
     def _values(self, owner, var):

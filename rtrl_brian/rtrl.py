@@ -250,6 +250,12 @@ class RTRL(StepObserver):
         if self.standalone:
             self._standalone_learning.refuse_unsupported(run_namespace)
         super().before_run(run_namespace)
+        if self.standalone:
+            self._standalone_learning.runs += 1
+            # the binary counts the steps; Python follows, for trials() between runs
+            network, clock = self.running_network(), self.clock
+            self._binary_run_steps = 0 if network is None else \
+                clock._i_end - int(round(network.t_ / clock.dt_))
         self._run_steps, self._run_most_active = 0, 0.0
         if self.engine is not None:
             self._prepare_engine()
@@ -260,6 +266,8 @@ class RTRL(StepObserver):
 
     def after_run(self):
         super().after_run()
+        if self.standalone:
+            self._steps_total += self._binary_run_steps
         if self._run_steps and not np.any(self._grad):
             why = ("no unit spiked or came inside the surrogate derivative's support at any "
                    "step: inputs or weights too small to drive the units (are the weights "
@@ -360,12 +368,28 @@ class RTRL(StepObserver):
 
     # -- parameter sparsity -----------------------------------------------------------
     def _selection(self, var, which):
-        if self.standalone:
-            raise UnsupportedConstructError(f"{self.name}: pruning and regrowing are not "
-                                            f"supported under cpp_standalone (the columns of "
-                                            f"the influence matrix are fixed in the binary).")
+        if self.standalone and self._standalone_learning.runs:
+            raise UnsupportedConstructError(f"{self.name}: under cpp_standalone, prune or "
+                                            f"regrow before the first run only (the binary "
+                                            f"fixes the influence matrix's columns when it "
+                                            f"is built).")
         param = self._param_view(var)
         return param, selected_entries(self.name, param, which)
+
+    def _set_values(self, param, selected, value):
+        """Entries ``selected`` of a parameter set to ``value`` (base units)."""
+        if self.standalone:  # Brian2 writes them into the binary (indices as a list: a
+            # numpy array trips brian2's standalone indexing)
+            param.owner.state(param.name, use_units=False)[
+                np.arange(param.size)[selected].tolist()] = value
+        else:
+            param.values()[selected] = value
+
+    @property
+    def learnable_entries(self):
+        """Whether each parameter entry (all parameters, in order) has a column of the
+        influence matrix: False where pruned. A copy."""
+        return self._learnable.copy()
 
     def pruned(self, var):
         """
@@ -396,7 +420,7 @@ class RTRL(StepObserver):
             A mask over ``var[:]`` or indices into it.
         """
         param, selected = self._selection(var, which)
-        param.values()[selected] = 0.0
+        self._set_values(param, selected, 0.0)
         self._set_active(param, selected, False)
 
     def regrow(self, var, which, value=0.0):
@@ -416,14 +440,15 @@ class RTRL(StepObserver):
             Initial value of the regrown entries.
         """
         param, selected = self._selection(var, which)
-        param.values()[selected] = value
+        self._set_values(param, selected, value)
         self._set_active(param, selected, True)
 
     def _set_active(self, param, selected, active):
         self._learnable[param.span][selected] = active
         self._grad[param.span][selected] = 0.0
         self._pending[param.span][selected] = 0.0
-        self.engine.set_active(self._learnable)
+        if self.engine is not None:  # the binary's columns: StandaloneLearning
+            self.engine.set_active(self._learnable)
         if self.optimizer is not None:
             self.optimizer.forget(self.ir.params.index(param), selected)
 

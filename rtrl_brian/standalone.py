@@ -24,6 +24,7 @@ other, and the learner reads them back after the run (`read_history`,
 `failure`).
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ from .codegen import StepProgram
 from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
+from .losses import per_part
 from .observer import REPLAY_RTOL
 from .targets import StandaloneTarget
 from .templating import TEMPLATES
@@ -144,12 +146,12 @@ class StandaloneLearning(Group, CodeRunner):
         arrays.add_array("trial_loss", size=1, dtype=np.float64)
         for name in HISTORY + ("trial_losses",):
             arrays.add_dynamic_array(f"_history_{name}", size=0, dtype=np.float64)
-        self._loss_sizes = {}  # (part, name): size of each array of the loss's parts
-        for k, part in enumerate(learner.loss.parts):
-            for name, values in part.c_arrays().items():
-                self._loss_sizes[(k, name)] = values.size
-                arrays.add_array(f"_loss{k}_{name}", size=max(1, values.size),
-                                 dtype=values.dtype)
+        # the loss's data: sized anew for each run (every trial's, with trials(data=...))
+        self._loss_arrays = [(k, name) for k, part in enumerate(learner.loss.parts)
+                             for name in part.c_arrays()]
+        for k, name in self._loss_arrays:
+            dtype = learner.loss.parts[k].c_arrays()[name].dtype
+            arrays.add_dynamic_array(f"_loss{k}_{name}", size=0, dtype=dtype)
         self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
         for k, (group, var) in enumerate(self._blocks):
             arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
@@ -176,6 +178,8 @@ class StandaloneLearning(Group, CodeRunner):
         #: Whether the binary starts a trial at the next run's first step
         #: (`RTRL.reset_state` between runs).
         self.reset_pending = False
+        #: Runs of the learner so far (the columns are fixed from the first on).
+        self.runs = 0
         self._failure_reported = False
         # the external functions the step calls: Brian2 finds them here, so that the code
         # object defines them and their values (a TimedArray's) as for its own code objects
@@ -338,6 +342,8 @@ class StandaloneLearning(Group, CodeRunner):
             updates = [(ptr[f"_param{p.offset}"], p.offset, p.size,
                         optimizer.c_update(f"{ptr[f'_param{p.offset}']}[_i]", "_g", state))
                        for p in learner.ir.params]
+        per_trial = self._fill_loss_arrays()
+        n_columns = self._fill_columns()
         kwds = {
             "step_c": program.c_source,
             "n_slots": max(1, len(program.slots)),
@@ -348,6 +354,7 @@ class StandaloneLearning(Group, CodeRunner):
             "dynamic": dynamic,
             "n_rows": layout.n_rows,
             "n_params": learner.ir.n_params,
+            "n_columns": n_columns,
             "blocks": [(f"_state{k}", f"_brian{k}", layout.size(block), k)
                        for k, block in enumerate(self._blocks)],
             "spiking": [(ptr[f"_spikes_{g}"], ptr[f"_spikespace_{g}"], len(learner.brian_object(g)))
@@ -359,13 +366,18 @@ class StandaloneLearning(Group, CodeRunner):
             "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner.brian_object(g)))
                        for g in self._active_groups],
             "threshold_units": sum(n for _, n in thresholds),
-            "dense_fixed": program.dense_multiply_adds(learner.ir.n_params),
+            "dense_fixed": program.dense_multiply_adds(n_columns),
             "loss_parts": [
                 ([(ptr[f"_state{self._blocks.index(block)}"], layout.rows(block).start)
                   for block in part.blocks],
-                 part.n, part.c_code({name: ptr[f"_loss{k}_{name}"]
-                                      for j, name in self._loss_sizes if j == k}))
+                 part.n, part.c_code({name: f"({ptr[f'_loss{j}_{name}']} + _data_trial * "
+                                            f"{per_trial[(j, name)]})"
+                                      for j, name in self._loss_arrays if j == k}))
                 for k, part in enumerate(learner.loss.parts)],
+            "data_trials": 0 if learner.trial_schedule.data is None
+            else len(learner.trial_schedule.data),
+            "initial": [(self._ptr(f"_brian{self._blocks.index(block)}"), layout.size(block),
+                         repr(value)) for block, value in learner.trial_schedule.initial],
             "loss_rows": sum(part.n * len(part.blocks) for part in learner.loss.parts),
             "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
             "optimizer": optimizer is not None,
@@ -381,21 +393,56 @@ class StandaloneLearning(Group, CodeRunner):
             "replay_rtol": repr(REPLAY_RTOL),
             "counter": {name: k for k, name in enumerate(COUNTERS)},
         }
-        self._fill_loss_arrays()
         return kwds
 
+    def _fill_columns(self):
+        """The column of each parameter, -1 where pruned (`RTRL.prune` before the first
+        run): written for this run; returns the number of columns."""
+        learnable = self.learner.learnable_entries
+        column_of = np.where(learnable, np.cumsum(learnable) - 1, -1).astype(np.int64)
+        self.variables["column_of"].set_value(np.concatenate([column_of, [-1]])[
+            :self.variables["column_of"].size])
+        return int(np.sum(learnable))
+
     def _fill_loss_arrays(self):
-        """Write the loss's data for this run (its target may have changed)."""
-        for k, part in enumerate(self.learner.loss.parts):
-            for name, values in part.c_arrays().items():
-                size = self._loss_sizes[(k, name)]
-                if values.size != size:
-                    raise UnsupportedConstructError(
-                        f"{self.learner.name}: under cpp_standalone the loss's {name} keeps "
-                        f"the size it had when the learner was created ({size} values, now "
-                        f"{values.size}).")
-                if values.size:
-                    self.variables[f"_loss{k}_{name}"].set_value(values)
+        """
+        Write the loss's data for this run: its arrays now, or with
+        ``trials(data=...)`` every trial's, one after the other.
+
+        Returns
+        -------
+        per_trial : dict
+            Values per trial of each array (0 without per-trial data).
+        """
+        loss, data = self.learner.loss, self.learner.trial_schedule.data
+        if data is None:
+            stacked = {(k, name): [values] for k, part in enumerate(loss.parts)
+                       for name, values in part.c_arrays().items()}
+        else:
+            stacked = {key: [] for key in self._loss_arrays}
+            current = [copy.copy(part) for part in loss.parts]  # the loss keeps its data
+            for values in data:
+                for part, part_values in per_part(loss, values):
+                    part.set_trial(part_values)
+                for k, part in enumerate(loss.parts):
+                    for name, array in part.c_arrays().items():
+                        stacked[(k, name)].append(array)
+            for part, kept in zip(loss.parts, current):
+                vars(part).update(vars(kept))
+        per_trial = {}
+        for (k, name), arrays in stacked.items():
+            if len({array.size for array in arrays}) > 1:
+                raise UnsupportedConstructError(
+                    f"{self.learner.name}: under cpp_standalone every trial's {name} must "
+                    f"have the same size (trials(data=...) gives "
+                    f"{sorted({array.size for array in arrays})} values).")
+            values = np.concatenate(arrays)
+            variable = self.variables[f"_loss{k}_{name}"]
+            variable.resize(values.size)
+            if values.size:
+                variable.set_value(values)
+            per_trial[(k, name)] = 0 if data is None else arrays[0].size
+        return per_trial
 
     # -- results ---------------------------------------------------------------------------
     def results(self):

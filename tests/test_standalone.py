@@ -15,9 +15,9 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses,
-                    TimedArray, check_units, device, implementation, ms, prefs, second,
-                    set_device)
+from brian2 import (Network, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, StateMonitor,
+                    Synapses, TimedArray, check_units, device, implementation, ms, prefs,
+                    second, set_device)
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice
 from hypothesis import Phase, given, note, settings
@@ -248,6 +248,44 @@ def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
 
 
 @pytest.mark.long
+def test_trial_data_and_initial_values_in_the_binary_equal_the_runtime_device(build_dir):
+    """A training run as rb.Training makes it, in one build: trials with their own targets
+    and initial values while learning, then trials() again and held-out trials with
+    learning off (other initial values) in a second run."""
+    targets = np.random.default_rng(8).normal(0.3, 0.2, (3, 20, 2))
+
+    def learn():
+        objects, params, loss = lif_network()
+        rec, out = objects[1], objects[2]
+        learner = rb.RTRL(params, loss, engine="compiled", optimizer=rb.optim.Adam(lr=0.02),
+                          namespace={})
+        learner.trials(20, data=targets, initial={rec.v: 0, out.y: 0})
+        monitor = StateMonitor(out, "y", record=True, when="end", name="readout")
+        network = Network(*objects, learner, monitor)
+        network.run(60 * ms)
+        learner.learning = False
+        learner.trials(20, initial={rec.v: 0.3, out.y: 0.1})
+        network.run(40 * ms)
+        if not isinstance(device, RuntimeDevice):
+            device.build(directory=str(build_dir), with_output=False)
+        return ([learner.gradient(var) for var in params],
+                [np.array(var[:], dtype=np.float64) for var in params],
+                list(learner.history["trial_loss"]), np.array(monitor.y[:]))
+
+    runtime = learn()
+    gc.collect()
+    with standalone(build_dir, build_on_run=False):
+        binary = learn()
+    for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
+        assert relative_error(ours, reference) < 1e-12
+    assert len(binary[2]) == len(runtime[2]) == 3
+    assert relative_error(np.array(binary[2]), np.array(runtime[2])) < 1e-12
+    readout = binary[3]
+    assert readout.shape == (2, 100) and relative_error(readout, runtime[3]) < 1e-12
+    assert np.all(readout[:, [0, 20, 40]] != 0.1) and np.any(readout[:, 60] != 0)
+
+
+@pytest.mark.long
 def test_a_replay_that_differs_from_the_binary_is_reported(build_dir):
     """Delays cannot be read before the build; the binary's replay check catches them."""
     with standalone(build_dir):
@@ -386,13 +424,30 @@ def test_what_the_binary_cannot_do_is_refused_before_the_build(tmp_path, change,
 
 
 @pytest.mark.codegen_independent
-def test_pruning_is_refused_in_the_binary(tmp_path):
-    with standalone(tmp_path / "build"):
+def test_pruning_after_the_first_run_is_refused_in_the_binary(tmp_path):
+    with standalone(tmp_path / "build", build_on_run=False):
         synapses, loss = small_network()
         learner = rb.RTRL([synapses.w], loss, namespace={})
-        with pytest.raises(UnsupportedConstructError, match="pruning and regrowing are not "
-                                                            "supported under cpp_standalone"):
+        Network(synapses.source, synapses.target, synapses, learner).run(2 * ms)
+        with pytest.raises(UnsupportedConstructError, match="prune or regrow before the first "
+                                                            "run only"):
             learner.prune(synapses.w, [0])
+
+
+@pytest.mark.long
+def test_pruning_before_the_first_run_in_the_binary_equals_the_compiled_engine(build_dir):
+    """Half the recurrent weights pruned before the run: the binary's influence matrix has
+    a column per weight kept, and learns as the compiled engine does; pruned weights stay
+    at zero."""
+    def prune(learner):
+        rec_rec = learner.params[1]
+        learner.prune(rec_rec, np.arange(0, learner.pruned(rec_rec).size, 2))
+
+    binary, _ = binary_and_compiled(build_dir, lif_network,
+                                    dict(optimizer=rb.optim.Adam(lr=1e-2)), 60 * ms, prune)
+    recurrent = binary["parameters"][1]
+    assert np.all(recurrent[::2] == 0) and np.all(recurrent[1::2] != 0)
+    assert np.all(binary["gradients"][1][::2] == 0) and np.any(binary["gradients"][1][1::2])
 
 
 EVERYDAY = {

@@ -128,7 +128,7 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
     sent = "" if recurrent.value is None else f" * {recurrent.value}_pre"
     s_out = Synapses(recurrent.group, readout, "w : 1", on_pre=f"y_post += w{sent}",
                      name="s_out", dt=dt)
-    s_out.connect()
+    _connect(s_out)
     s_out.w = rng.normal(0.0, recurrent.readout_scale / np.sqrt(units), len(s_out))
     return RecurrentNetwork(inputs, recurrent.group, readout, recurrent.s_in, recurrent.s_rec,
                             s_out, recurrent.weights, recurrent.neuron_params, recurrent.state,
@@ -154,8 +154,7 @@ def _spiking(model, inputs, units, rng, input_value, input_rate, tau, tau_a, ada
              dt, **_):
     if model == "alif":
         group = alif(units, tau=tau, tau_a=tau_a, name="recurrent", dt=dt)
-        group.beta = np.where(np.arange(units) < round(adaptive_fraction * units), group.beta[:],
-                              0.0)
+        group.beta[round(adaptive_fraction * units):] = 0.0  # the rest do not adapt
         state = ("v", "a")
     else:
         group = lif(units, tau=tau, name="recurrent", dt=dt)
@@ -163,8 +162,8 @@ def _spiking(model, inputs, units, rng, input_value, input_rate, tau, tau_a, ada
     sent = "" if input_value is None else f" * {input_value}_pre"
     s_in = Synapses(inputs, group, "w : 1", on_pre=f"v_post += w{sent}", name="s_in", dt=dt)
     s_rec = Synapses(group, group, "w : 1", on_pre="v_post += w", name="s_rec", dt=dt)
-    s_in.connect()
-    s_rec.connect("i != j")
+    _connect(s_in)
+    _connect(s_rec, self_connections=False)
     # input events per membrane time constant: their mean alone drives v just past
     # threshold (units fire regularly), their spread alone about to it
     events = len(inputs) * input_rate * float(tau / ms)
@@ -205,9 +204,18 @@ def _sparse_rnn(inputs, units, rng, input_value, theta, dt, **_):
                   Triangle(width=0.5, gain=0.5), readout_scale=1.0)
 
 
+def _connect(synapses, self_connections=True):
+    """Every pair (``self_connections=False``: but ``i == j``), from arrays in Brian2's
+    order of ``connect()``: a number of synapses known before a standalone build."""
+    pre, post = np.meshgrid(np.arange(len(synapses.source)), np.arange(len(synapses.target)),
+                            indexing="ij")
+    keep = np.ones(pre.shape, dtype=bool) if self_connections else pre != post
+    synapses.connect(i=pre[keep], j=post[keep])
+
+
 def _connect_all(synapses_and_fan_in, weights, rng):
     for synapses, fan_in in synapses_and_fan_in:
-        synapses.connect()
+        _connect(synapses)
         for name in weights:
             setattr(synapses, name, rng.normal(0.0, 1.0 / np.sqrt(fan_in), len(synapses)))
 

@@ -50,6 +50,7 @@ namespace {
 {% block maincode %}
     {% set c = counter %}
     {% set P = n_params %}
+    {% set C = n_columns %}  {# columns of the influence matrix: the parameters not pruned #}
     int64_t* const _counters = {{ptr['counters']}};
     const auto _started = std::chrono::steady_clock::now();
     do
@@ -96,7 +97,7 @@ namespace {
         const auto _engine_started = std::chrono::steady_clock::now();
         // the step's row operations (kept from step to step); {{threads}} thread(s) apply them
         static rtrl_tape* _tape = rtrl_tape_new();
-        if (_tape == NULL || rtrl_step(_addresses, _strides, {{P}}, {{ptr['scratch']}}, _counts,
+        if (_tape == NULL || rtrl_step(_addresses, _strides, {{C}}, {{ptr['scratch']}}, _counts,
                                        {{ptr['M']}}, {{ptr['scale']}},
                                        (const Py_ssize_t*) {{ptr['column_of']}}, _tape,
                                        {{threads}}) != 0)
@@ -154,6 +155,15 @@ namespace {
         long long _live = 0;
         double _step_loss = 0.0;
         int _short = 0;
+        {% if data_trials %}
+        // trials(data=...): this trial's targets, labels and masks (none left: too short)
+        const int64_t _trial_now = (_counters[{{c.steps_total}}] - {{trial_offset}}) / {{trial_steps}};
+        const int64_t _data_trial = _trial_now < {{data_trials}} ? _trial_now : 0;
+        if (_trial_now >= {{data_trials}})
+            _short = 1;
+        {% else %}
+        const int64_t _data_trial = 0;
+        {% endif %}
         {% for blocks, n, code in loss_parts %}
         if (!_short)
         {
@@ -175,9 +185,18 @@ namespace {
                     continue;
                 _live += 1;
                 const double _weight = _dloss{{loop.index0}}[_k] * _scale;
-                const double* const _row = {{ptr['M']}} + _r * {{P}};
+                const double* const _row = {{ptr['M']}} + _r * {{C}};
+                {% if C == P %}
                 for (size_t _p = 0; _p < {{P}}; _p++)
                     _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
+                {% else %}
+                for (size_t _p = 0; _p < {{P}}; _p++)  // pruned parameters have no column
+                {
+                    const int64_t _column = {{ptr['column_of']}}[_p];
+                    if (_column >= 0)
+                        _step_grad[_p] += _weight * _row[_column];
+                }
+                {% endif %}
             }
             {% endfor %}
         }
@@ -219,10 +238,10 @@ namespace {
         {% else %}
         {{dynamic['active_fraction']}}.push_back(0.0);
         {% endif %}
-        {{dynamic['multiply_adds']}}.push_back((double) (_counts[0] + _live * {{P}}));
+        {{dynamic['multiply_adds']}}.push_back((double) (_counts[0] + _live * {{C}}));
         {{dynamic['multiply_adds_dense']}}.push_back(
-            (double) ({{dense_fixed}}LL + _counts[2] + {{loss_rows}}LL * {{P}}));
-        {{dynamic['bytes']}}.push_back((double) (_counts[1] * 8 + _live * {{P}} * 8));
+            (double) ({{dense_fixed}}LL + _counts[2] + {{loss_rows}}LL * {{C}}));
+        {{dynamic['bytes']}}.push_back((double) (_counts[1] * 8 + _live * {{C}} * 8));
         {{dynamic['engine_seconds']}}.push_back(_engine_seconds);
         {% if optimizer %}
         // -- the optimizer, every {{update_every}} steps, on Brian2's parameter arrays

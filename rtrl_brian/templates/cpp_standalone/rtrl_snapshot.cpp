@@ -16,6 +16,11 @@
     {
         _counters[{{c.trials_started}}] += 1;
         _trial_start = true;
+        // trials(initial=...): where every trial starts
+        {% for variable, n, value in initial %}
+        for (size_t _i = 0; _i < {{n}}; _i++)
+            {{variable}}[_i] = {{value}};
+        {% endfor %}
     }
     {% endif %}
     if (_trial_start)
