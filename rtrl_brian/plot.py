@@ -329,7 +329,9 @@ def dashboard(learner, monitors=(), record=None, target=None, weights_before=Non
     spike_monitors = [m for m in monitors if isinstance(m, SpikeMonitor)]
     state_monitors = [m for m in monitors if isinstance(m, StateMonitor)]
     panels = ["spikes"] * bool(spike_monitors) + ["traces"] * bool(state_monitors)
-    panels += ["loss"] + ["score", "activity"] * (record is not None) + ["influence"]
+    # the influence matrix: on the runtime device (the binary keeps it to itself)
+    panels += ["loss"] + ["score", "activity"] * (record is not None)
+    panels += ["influence"] * (learner.engine is not None or influence_block is not None)
     panels += ["before", "after"] * (weights_before is not None) + ["operations"]
     rows = (len(panels) + 1) // 2
     figure = plt.figure(figsize=(12, 3.2 * rows), layout="constrained")

@@ -194,6 +194,10 @@ class RTRL(StepObserver):
         #: (list-like, float64); per trial: ``trial_loss`` (a list).
         self._history = {key: StepRecord(history_limit) for key in STEP_FIGURES}
         self._history["trial_loss"] = []
+        #: Under cpp_standalone, ``(seconds, trials)``: the binary prints a line at the end
+        #: of a trial (its number of ``trials``, its loss, the time) at most every
+        #: ``seconds``; None: it prints nothing.
+        self.binary_progress = None
         if self.standalone:
             self._standalone_learning = StandaloneLearning.attach(self, engine, dtype)
 
@@ -503,6 +507,10 @@ class RTRL(StepObserver):
             ``(units, parameters)``, columns in the order of the learner's
             parameters.
         """
+        if self.engine is None:
+            raise UnsupportedConstructError(f"{self.name}: under cpp_standalone the influence "
+                                            f"matrix stays in the binary (its gradients and "
+                                            f"history are read back).")
         if block is None:
             states = [b for b in self.layout.blocks if not is_spike(b[1])]
             candidates = [b for b in states if b[0] != self.loss.group.name] or states

@@ -389,6 +389,7 @@ class StandaloneLearning(Group, CodeRunner):
             "learning": learner.learning,
             "reset_first": self.reset_pending,
             "trial_steps": learner.trial_schedule.steps or 0,
+            "progress": learner.binary_progress,
             "trial_offset": learner.trial_schedule.offset,
             "replay_rtol": repr(REPLAY_RTOL),
             "counter": {name: k for k, name in enumerate(COUNTERS)},

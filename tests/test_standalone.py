@@ -39,10 +39,10 @@ def build_dir(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def standalone(directory, build_on_run=True):
+def standalone(directory, build_on_run=True, with_output=False):
     """Brian2's cpp_standalone device, building into ``directory`` (on ``run``)."""
     set_device("cpp_standalone", directory=str(directory), build_on_run=build_on_run,
-               with_output=False)
+               with_output=with_output)
     try:
         yield
     finally:

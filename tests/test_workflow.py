@@ -8,7 +8,8 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from brian2 import Network, NeuronGroup, StateMonitor, defaultclock, ms
+from brian2 import Network, NeuronGroup, StateMonitor, defaultclock, get_device, ms
+from brian2.devices.device import RuntimeDevice
 from brian2.utils.logger import BrianLogger
 
 from rtrl_brian import plot
@@ -20,6 +21,8 @@ from rtrl_brian.apps.tasks import TASKS, DelayedRecall, EvidenceAccumulation, Pa
 from rtrl_brian.apps.training import Training
 
 from helpers import library_log
+from test_docs import metrics
+from test_standalone import standalone
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -160,10 +163,46 @@ def test_train_command_refuses_bad_arguments(arguments, message, capsys):
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_train_command_refuses_standalone(capsys):
-    assert main(["train", "pattern", "--target", "cpp_standalone"]) == 2
-    assert "rtrl-brian train: ValueError: --target cpp_standalone is not supported: the " \
-           "training loop" in capsys.readouterr().err
+@pytest.mark.long
+@pytest.mark.standalone
+def test_train_command_in_the_binary_equals_the_runtime_device(tmp_path):
+    """Training and held-out trials in one build: the same per-trial losses and scores as
+    on the runtime device (the compiled engine), half the recurrent synapses pruned."""
+    arguments = ["train", "recall", "--neurons", "8", "--trials", "4", "--test-trials", "2",
+                 "--sparsity", "0.5", "--engine", "compiled"]
+    main(arguments + ["--out", str(tmp_path / "runtime")])
+    main(arguments + ["--target", "cpp_standalone", "--out", str(tmp_path / "binary")])
+    runtime, binary = (metrics(tmp_path / name / "metrics.csv") for name in ("runtime", "binary"))
+    assert len(binary["loss"]) == 4
+    for key in ("loss", "score", "active_fraction", "multiply_adds"):
+        np.testing.assert_allclose(binary[key], runtime[key], rtol=1e-9, err_msg=key)
+    assert np.all(np.isnan(binary["influence_density"]))  # the binary does not keep it
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text())
+                 for name in ("runtime", "binary")]
+    assert summaries[1]["results"]["test_score"] == summaries[0]["results"]["test_score"]
+    assert summaries[1]["settings"]["target"] == "cpp_standalone"
+    assert isinstance(get_device(), RuntimeDevice)  # the command put the device back
+
+
+@pytest.mark.long
+@pytest.mark.standalone
+def test_training_in_the_binary_prints_progress_as_it_runs(tmp_path, capfd):
+    with standalone(tmp_path / "build", build_on_run=False, with_output=True):
+        training = Training(DelayedRecall(seed=0), "lif", 6, trials=3, test_trials=0)
+        record = training.run(report_seconds=0)
+    printed = capfd.readouterr().out
+    assert "trial      1/3  loss" in printed and "trial      2/3  loss" in printed
+    assert len(record.loss) == 3 and np.isnan(record.test_score)
+
+
+@pytest.mark.standalone
+def test_training_in_the_binary_needs_one_build_for_every_run(tmp_path):
+    with standalone(tmp_path / "build", build_on_run=True):
+        training = Training(DelayedRecall(seed=0), "lif", 6, trials=1, test_trials=1)
+        with pytest.raises(ValueError, match=r"set_device\('cpp_standalone', "
+                                             r"build_on_run=False\)"):
+            training.run()
+        assert not (tmp_path / "build" / "main").exists()
 
 
 CHECKED_SCRIPT = """

@@ -49,6 +49,9 @@ class RecurrentNetwork:
     neuron_params: tuple
     state: tuple
     surrogate: Triangle
+    #: The first recurrent weight variable's values as drawn (readable before a standalone
+    #: build, where Brian2's arrays are not).
+    drawn_recurrent: np.ndarray
 
     @property
     def objects(self):
@@ -66,11 +69,12 @@ class RecurrentNetwork:
         return ([getattr(self.s_in, name) for name in self.weights] + self.recurrent_weights
                 + [self.s_out.w] + [getattr(self.group, name) for name in self.neuron_params])
 
-    def reset_state(self):
-        """Clear the recurrent units' state and the readout (start of a trial)."""
-        for group, names in ((self.group, self.state), (self.readout, ("y",))):
-            for name in names:
-                group.variables[name].get_value()[:] = 0.0
+    def initial_state(self):
+        """Where every trial starts: the recurrent units' state and the readout at zero
+        (`RTRL.trials` ``initial``)."""
+        return {getattr(group, name): 0.0
+                for group, names in ((self.group, self.state), (self.readout, ("y",)))
+                for name in names}
 
 
 def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_rate=1.0,
@@ -132,7 +136,7 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
     s_out.w = rng.normal(0.0, recurrent.readout_scale / np.sqrt(units), len(s_out))
     return RecurrentNetwork(inputs, recurrent.group, readout, recurrent.s_in, recurrent.s_rec,
                             s_out, recurrent.weights, recurrent.neuron_params, recurrent.state,
-                            recurrent.surrogate)
+                            recurrent.surrogate, recurrent.drawn_recurrent)
 
 
 @dataclass
@@ -148,6 +152,7 @@ class _Units:
     value: str              # the graded value events carry (None: spikes)
     surrogate: Triangle
     readout_scale: float    # readout weights ~ N(0, (readout_scale / sqrt(units))**2)
+    drawn_recurrent: np.ndarray  # the first recurrent weight's values
 
 
 def _spiking(model, inputs, units, rng, input_value, input_rate, tau, tau_a, adaptive_fraction,
@@ -168,9 +173,9 @@ def _spiking(model, inputs, units, rng, input_value, input_rate, tau, tau_a, ada
     # threshold (units fire regularly), their spread alone about to it
     events = len(inputs) * input_rate * float(tau / ms)
     s_in.w = rng.normal(1.2 / events, 1.0 / np.sqrt(events), len(s_in))
-    s_rec.w = rng.normal(0.0, 1.0 / np.sqrt(units), len(s_rec))
+    s_rec.w = drawn = rng.normal(0.0, 1.0 / np.sqrt(units), len(s_rec))
     return _Units(group, s_in, s_rec, ("w",), (), state, None, Triangle(width=0.5, gain=0.3),
-                  readout_scale=0.2)
+                  readout_scale=0.2, drawn_recurrent=drawn)
 
 
 def _lif(inputs, units, rng, **options):
@@ -188,10 +193,11 @@ def _egru(inputs, units, rng, input_value, theta, dt, **_):
     s_in = egru_synapses(inputs, group, value=input_value, recurrent=False, name="s_in", dt=dt)
     s_rec = egru_synapses(group, group, name="s_rec", dt=dt)
     weights = ("w_u", "w_r", "w_z")
-    _connect_all(((s_in, len(inputs)), (s_rec, units)), weights, rng)
+    drawn = _connect_all(((s_in, len(inputs)), (s_rec, units)), weights, rng)
     return _Units(group, s_in, s_rec, weights, ("b_u", "b_r", "b_z", "theta"),
                   ("c", "y_last", "in_u", "in_r", "in_zx", "in_zh"), "c",
-                  Triangle(width=0.5, gain=0.5), readout_scale=1.0)
+                  Triangle(width=0.5, gain=0.5), readout_scale=1.0,
+                  drawn_recurrent=drawn[("s_rec", "w_u")])
 
 
 def _sparse_rnn(inputs, units, rng, input_value, theta, dt, **_):
@@ -199,9 +205,10 @@ def _sparse_rnn(inputs, units, rng, input_value, theta, dt, **_):
     group.b = rng.normal(0.0, 0.1, units)
     s_in = sparse_rnn_synapses(inputs, group, value=input_value, name="s_in", dt=dt)
     s_rec = sparse_rnn_synapses(group, group, name="s_rec", dt=dt)
-    _connect_all(((s_in, len(inputs)), (s_rec, units)), ("w",), rng)
+    drawn = _connect_all(((s_in, len(inputs)), (s_rec, units)), ("w",), rng)
     return _Units(group, s_in, s_rec, ("w",), ("b", "theta"), ("h", "in_h"), "h",
-                  Triangle(width=0.5, gain=0.5), readout_scale=1.0)
+                  Triangle(width=0.5, gain=0.5), readout_scale=1.0,
+                  drawn_recurrent=drawn[("s_rec", "w")])
 
 
 def _connect(synapses, self_connections=True):
@@ -214,10 +221,15 @@ def _connect(synapses, self_connections=True):
 
 
 def _connect_all(synapses_and_fan_in, weights, rng):
+    """Every pair connected, each weight drawn; the values drawn by (synapses, weight)."""
+    drawn = {}
     for synapses, fan_in in synapses_and_fan_in:
         _connect(synapses)
         for name in weights:
-            setattr(synapses, name, rng.normal(0.0, 1.0 / np.sqrt(fan_in), len(synapses)))
+            values = rng.normal(0.0, 1.0 / np.sqrt(fan_in), len(synapses))
+            setattr(synapses, name, values)
+            drawn[(synapses.name, name)] = values
+    return drawn
 
 
 #: Recurrent models by name.

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Network, SpikeMonitor, StateMonitor, get_logger, ms, prefs, second
+from brian2 import Network, SpikeMonitor, StateMonitor, device, get_logger, ms, prefs, second
 from tqdm import tqdm
 
 from .. import optim, sparsity as sparsity_tools
@@ -46,6 +46,9 @@ def describe_engine(engine, target):
     learner = {"compiled": "the learning step compiled from generated C (Cython)",
                "sparse": "the sparse engine (Python around numpy or Cython kernels)",
                "dense": "the dense reference engine (numpy)"}[engine]
+    if target == "cpp_standalone":
+        return (f"engine={engine}: Brian2's objects and the learning step inside the C++ "
+                f"standalone binary (one build, no Python during the run)")
     brian = {"numpy": "Brian2's objects on the numpy target (nothing of theirs to compile)",
              "cython": "Brian2's objects on the cython target (compiled on the first run, "
                        "about a minute on a cold cache)"}.get(target, f"the {target} target")
@@ -173,9 +176,10 @@ class Training:
         for weight in self.network.recurrent_weights:
             sparsity_tools.random_prune(self.learner, weight, sparsity, seed=seed)
         first = self.network.weights[0]
+        drawn = self.network.drawn_recurrent.copy()  # Brian2's arrays: not before a build
+        drawn[self.learner.pruned(getattr(self.network.s_rec, first))] = 0.0
         self.trained_influence = None
-        self.initial_recurrent = (self.network.s_rec, first,
-                                  np.array(getattr(self.network.s_rec, first)[:]))
+        self.initial_recurrent = (self.network.s_rec, first, drawn)
         self.outputs = StateMonitor(self.network.readout, "y", record=True, when="end",
                                     name="outputs", dt=self.dt)
         self.spikes = []
@@ -183,31 +187,38 @@ class Training:
         self.record = TrainingRun(units, float(sparsity), seed, bool(theta > -1e5), model,
                                   type(task).__name__, engine, task.score_name)
 
-    def _trial_starts(self, trials, finished):
+    def _trial_ends(self, finished):
         """
-        A `RTRL.trials` callback: ``finished(k - 1)`` for the trial that ended,
-        then a cleared network and the loss pointed at ``trials[k]``. Called
-        once more with ``len(trials)`` after the run, it reports the last one.
+        A `RTRL.trials` callback: ``finished(k - 1)`` for the trial that ended
+        (the learner has already set the network and the loss up for trial
+        ``k``: ``initial`` and ``data``). Called once more with the number of
+        trials after the run, it reports the last one.
         """
         def start(k):
             if k:
                 finished(k - 1)
-            if k < len(trials):
-                self.network.reset_state()
-                self.task.set_trial(self.loss, trials[k])
         return start
 
-    def _trial_outputs(self):
-        """The readout over the trial that just ended: ``(steps, n_outputs)``."""
+    def _trial_outputs(self, trial=None):
+        """
+        The readout over one trial, ``(steps, n_outputs)``: the one that just
+        ended, or trial ``trial`` of everything recorded.
+        """
         recorded = self.outputs.variables["y"].get_value()
-        return np.array(recorded[-self.task.steps:])
+        steps = self.task.steps
+        if trial is None:
+            return np.array(recorded[-steps:])
+        return np.array(recorded[trial * steps:(trial + 1) * steps])
 
     def run(self, report_seconds=2.0, bars=False):
         """
         Train on the training trials, then score the held-out ones.
 
         Progress lines (Brian2's logger, INFO) come after a trial at most every
-        ``report_seconds`` (and after the last), and during long trials.
+        ``report_seconds`` (and after the last), and during long trials. Under
+        ``set_device('cpp_standalone', build_on_run=False)`` training and
+        held-out trials run in one build of the binary, which prints the
+        progress lines itself; the records are read from its results.
 
         Parameters
         ----------
@@ -219,6 +230,10 @@ class Training:
         -------
         record : TrainingRun
         """
+        logger.info(f"preparing {self.trials} trials of {self.task.steps} steps; "
+                    f"{describe_engine(self.learner.engine_name, self._target())}")
+        if self.learner.standalone:
+            return self._run_in_binary(report_seconds)
         progress = _Progress(report_seconds, self.trials, self.task.score_name, bars)
         learner, record, steps = self.learner, self.record, self.task.steps
 
@@ -232,44 +247,93 @@ class Training:
             record.influence_density.append(learner.engine.density())
             progress.trial_done(len(record.loss), record.loss, record.score)
 
-        start_training_trial = self._trial_starts(self.train_trials, record_trial)
-
+        end_training_trial = self._trial_ends(record_trial)
         started = time.time()
-        logger.info(f"preparing {self.trials} trials of {steps} steps; "
-                    f"{describe_engine(learner.engine_name, prefs.codegen.target)}")
-        learner.trials(steps, start_training_trial)
+        self._training_trials(end_training_trial)
         progress.start(self.trials, "training")
         self.net.run(self.trials * steps * self.dt, report=progress.brian_report,
                      report_period=report_seconds * second)
-        start_training_trial(self.trials)
+        end_training_trial(self.trials)
         record.seconds = time.time() - started
         self.trained_influence = learner.influence_rows()  # held-out trials reset it
         if self.test_trials:
-            record.test_score = self._test(progress)
-            trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
-            logger.info(f"held-out {self.task.score_name} over {trials}: "
-                        f"{_format_score(self.task.score_name, record.test_score)}")
+            scores = []
+
+            def score(trial):
+                scores.append(self.task.score(self._trial_outputs(), self.held_out[trial]))
+                progress.held_out_done(len(scores), self.test_trials)
+
+            end_test_trial = self._trial_ends(score)
+            self._held_out_trials(end_test_trial)
+            progress.start(self.test_trials, "held-out")
+            self.net.run(self.test_trials * steps * self.dt, report=progress.brian_report,
+                         report_period=progress.every * second)
+            end_test_trial(self.test_trials)
+            self.learner.learning = True
+            self._report_test(float(np.mean(scores)))
         return record
 
-    def _test(self, progress):
+    def _target(self):
+        return "cpp_standalone" if self.learner.standalone else prefs.codegen.target
+
+    def _training_trials(self, start=None):
+        """The learner set up for the training trials (their targets or labels)."""
+        self.learner.trials(self.task.steps, start,
+                            data=[self.task.loss_data(trial) for trial in self.train_trials],
+                            initial=self.network.initial_state())
+
+    def _held_out_trials(self, start=None):
+        """Spike monitors added, learning off, trials that start where training trials do."""
         self.spikes = [SpikeMonitor(self.network.inputs, name="input_spikes"),
                        SpikeMonitor(self.network.group, name="recurrent_spikes")]
         self.net.add(*self.spikes)
         self.learner.learning = False  # held-out trials: simulation only
-        scores = []
+        self.learner.trials(self.task.steps, start, initial=self.network.initial_state())
 
-        def score(trial):
-            scores.append(self.task.score(self._trial_outputs(), self.held_out[trial]))
-            progress.held_out_done(len(scores), self.test_trials)
+    def _report_test(self, score):
+        self.record.test_score = score
+        trials = "1 trial" if self.test_trials == 1 else f"{self.test_trials} trials"
+        logger.info(f"held-out {self.task.score_name} over {trials}: "
+                    f"{_format_score(self.task.score_name, score)}")
 
-        start_test_trial = self._trial_starts(self.held_out, score)
-        self.learner.trials(self.task.steps, start_test_trial)
-        progress.start(self.test_trials, "held-out")
-        self.net.run(self.test_trials * self.task.steps * self.dt,
-                     report=progress.brian_report, report_period=progress.every * second)
-        start_test_trial(self.test_trials)
-        self.learner.learning = True
-        return float(np.mean(scores))
+    def _run_in_binary(self, report_seconds):
+        """Training and held-out trials in one build; the records from its results."""
+        if device.build_on_run:
+            raise ValueError("Training under cpp_standalone runs the training and the "
+                             "held-out trials in one build: set_device('cpp_standalone', "
+                             "build_on_run=False).")
+        learner, record, steps = self.learner, self.record, self.task.steps
+        started = time.time()
+        learner.binary_progress = (report_seconds, self.trials)
+        self._training_trials()
+        self.net.run(self.trials * steps * self.dt)
+        if self.test_trials:
+            self._held_out_trials()
+            self.net.run(self.test_trials * steps * self.dt)
+        logger.info("building and running the binary (the first build compiles Brian2's "
+                    "library: about a minute on a cold start) ...")
+        device.build(**device.build_options)
+        record.seconds = time.time() - started
+        history = {key: np.asarray(learner.history[key]).reshape(self.trials, steps)
+                   for key in ("active_fraction", "multiply_adds", "multiply_adds_dense")}
+        losses = list(learner.history["trial_loss"])[:self.trials]
+        record.loss = losses + [float(learner.trial_loss)] * (self.trials - len(losses))
+        record.score = [self.task.score(self._trial_outputs(k), trial)
+                        for k, trial in enumerate(self.train_trials)]
+        record.active_fraction = history["active_fraction"].mean(axis=1).tolist()
+        record.multiply_adds = history["multiply_adds"].sum(axis=1).tolist()
+        record.multiply_adds_dense = history["multiply_adds_dense"].sum(axis=1).tolist()
+        record.influence_density = [float("nan")] * self.trials  # not kept by the binary
+        recent = min(RECENT_TRIALS, self.trials)
+        logger.info(f"trial {self.trials:5d}/{self.trials}  mean of the last {recent:2d}: loss "
+                    f"{np.mean(record.loss[-recent:]):.4f}, {self.task.score_name} "
+                    f"{_format_score(self.task.score_name, np.mean(record.score[-recent:]))}  "
+                    f"build and run {_clock(record.seconds)}")
+        if self.test_trials:
+            self._report_test(float(np.mean([
+                self.task.score(self._trial_outputs(self.trials + k), trial)
+                for k, trial in enumerate(self.held_out)])))
+        return record
 
 
 def _format_score(name, value):

@@ -142,12 +142,9 @@ class Task:
             return CrossEntropy(var, labels=trial.labels, mask=trial.mask)
         return MSE(var, trial.target)
 
-    def set_trial(self, loss, trial):
-        """Point ``loss`` at the targets or labels of ``trial``."""
-        if self.classification:
-            loss.set_labels(trial.labels)
-        else:
-            loss.set_target(trial.target)
+    def loss_data(self, trial):
+        """What the loss needs of ``trial`` (`Loss.set_trial`): its labels or target."""
+        return trial.labels if self.classification else trial.target
 
     def score(self, outputs, trial):
         """
