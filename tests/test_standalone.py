@@ -81,6 +81,18 @@ def binary_and_compiled(build_dir, make_network, options, duration, before_run=N
     return binary, compiled
 
 
+def runtime_and_binary(build_dir, learn):
+    """``learn()`` on the runtime device, then in one build (``build_on_run=False``): both
+    results, whose first two entries (gradients, parameters) agree to 1e-12."""
+    runtime = learn()
+    gc.collect()  # the names can be used again
+    with standalone(build_dir, build_on_run=False):
+        binary = learn()
+    for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
+        assert relative_error(ours, reference) < 1e-12
+    return runtime, binary
+
+
 def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False, n=10):
     """Input raster, a recurrent LIF group of ``n`` units with refractoriness and a leaky
     readout; every object on ``dt`` (None: the defaultclock, of 1 ms in the tests);
@@ -235,12 +247,7 @@ def test_several_runs_in_one_binary_equal_the_runtime_device(build_dir):
                 learner.history["trial_loss"], learner.trial_loss,  # 2.10 var[:] views memory
                 learner.history["loss"])  # that goes with the network
 
-    runtime = learn()
-    gc.collect()
-    with standalone(build_dir, build_on_run=False):
-        binary = learn()
-    for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
-        assert relative_error(ours, reference) < 1e-12
+    runtime, binary = runtime_and_binary(build_dir, learn)
     assert len(binary[2]) == len(runtime[2]) == 3  # 25, 5 (to reset_state) and 20 steps
     assert relative_error(np.array(binary[2]), np.array(runtime[2])) < 1e-12
     assert relative_error(binary[3], runtime[3]) < 1e-12  # the open trial
@@ -272,12 +279,7 @@ def test_trial_data_and_initial_values_in_the_binary_equal_the_runtime_device(bu
                 [np.array(var[:], dtype=np.float64) for var in params],
                 list(learner.history["trial_loss"]), np.array(monitor.y[:]))
 
-    runtime = learn()
-    gc.collect()
-    with standalone(build_dir, build_on_run=False):
-        binary = learn()
-    for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
-        assert relative_error(ours, reference) < 1e-12
+    runtime, binary = runtime_and_binary(build_dir, learn)
     assert len(binary[2]) == len(runtime[2]) == 3
     assert relative_error(np.array(binary[2]), np.array(runtime[2])) < 1e-12
     readout = binary[3]

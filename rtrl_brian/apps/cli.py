@@ -197,15 +197,20 @@ def _train(args):
 
 @contextlib.contextmanager
 def _standalone_device(directory):
-    """Brian2's cpp_standalone device building into ``directory`` (when asked to), then
-    the runtime device again."""
-    from brian2 import device, set_device
+    """Brian2's cpp_standalone device building into ``directory`` (when asked to), on
+    every core (OpenMP), then the runtime device again."""
+    from brian2 import device, prefs, set_device
 
+    from ..targets import available_threads
+
+    threads = prefs.devices.cpp_standalone.openmp_threads
+    prefs.devices.cpp_standalone.openmp_threads = available_threads()
     set_device("cpp_standalone", directory=str(directory), build_on_run=False,
                with_output=True)
     try:
         yield
     finally:
+        prefs.devices.cpp_standalone.openmp_threads = threads
         device.reinit()
         set_device("runtime")
         device.reinit()

@@ -47,8 +47,10 @@ def describe_engine(engine, target):
                "sparse": "the sparse engine (Python around numpy or Cython kernels)",
                "dense": "the dense reference engine (numpy)"}[engine]
     if target == "cpp_standalone":
+        threads = max(1, prefs.devices.cpp_standalone.openmp_threads)
         return (f"engine={engine}: Brian2's objects and the learning step inside the C++ "
-                f"standalone binary (one build, no Python during the run)")
+                f"standalone binary (one build, no Python during the run, {threads} "
+                f"thread{'s' if threads > 1 else ''})")
     brian = {"numpy": "Brian2's objects on the numpy target (nothing of theirs to compile)",
              "cython": "Brian2's objects on the cython target (compiled on the first run, "
                        "about a minute on a cold cache)"}.get(target, f"the {target} target")
