@@ -31,6 +31,8 @@ BRIAN2_MODELS = ("cuba", "coba", "cobahh", "adex", "adaptive_threshold", "izhike
 RUNS = {
     "demo": "rtrl-brian demo --out docs/gallery/demo",
     "evidence": "rtrl-brian train evidence --out docs/gallery/evidence",
+    "evidence_binary": "rtrl-brian train evidence --target cpp_standalone "
+                       "--out docs/gallery/evidence_binary",
     "recall": "rtrl-brian train recall --out docs/gallery/recall",
     "spiral": "rtrl-brian train spiral --out docs/gallery/spiral",
     "lif_pattern": "python examples/lif_pattern_generation.py --out docs/gallery/lif_pattern",
