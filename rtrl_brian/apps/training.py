@@ -326,16 +326,21 @@ class Training:
         record.multiply_adds = history["multiply_adds"].sum(axis=1).tolist()
         record.multiply_adds_dense = history["multiply_adds_dense"].sum(axis=1).tolist()
         record.influence_density = [float("nan")] * self.trials  # not kept by the binary
-        recent = min(RECENT_TRIALS, self.trials)
-        logger.info(f"trial {self.trials:5d}/{self.trials}  mean of the last {recent:2d}: loss "
-                    f"{np.mean(record.loss[-recent:]):.4f}, {self.task.score_name} "
-                    f"{_format_score(self.task.score_name, np.mean(record.score[-recent:]))}  "
-                    f"build and run {_clock(record.seconds)}")
+        recent, figures = _recent_figures(self.task.score_name, record.loss, record.score)
+        logger.info(f"trial {self.trials:5d}/{self.trials}  mean of the last {recent:2d}: "
+                    f"{figures}  build and run {_clock(record.seconds)}")
         if self.test_trials:
             self._report_test(float(np.mean([
                 self.task.score(self._trial_outputs(self.trials + k), trial)
                 for k, trial in enumerate(self.held_out)])))
         return record
+
+
+def _recent_figures(score_name, losses, scores):
+    """The mean loss and score over the last `RECENT_TRIALS` trials: ``(trials, text)``."""
+    recent = min(RECENT_TRIALS, len(losses))
+    return recent, (f"loss {float(np.mean(losses[-recent:])):.4f}, {score_name} "
+                    f"{_format_score(score_name, float(np.mean(scores[-recent:])))}")
 
 
 def _format_score(name, value):
@@ -391,9 +396,7 @@ class _Progress:
         now = time.time()
         if self.first_done is None:
             self.first_done = now
-        recent = min(RECENT_TRIALS, trial)
-        figures = (f"loss {float(np.mean(losses[-recent:])):.4f}, {self.score_name} "
-                   f"{_format_score(self.score_name, float(np.mean(scores[-recent:])))}")
+        recent, figures = _recent_figures(self.score_name, losses, scores)
         if not self._line_due(now, trial, self.trials,
                               f"mean of the last {recent}: {figures}"):
             return
