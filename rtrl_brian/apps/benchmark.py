@@ -34,7 +34,8 @@ from ..targets import StandaloneTarget, available_threads
 __all__ = ["StepCost", "benchmark_network", "calibrate_width", "measure_step",
            "machine_rates", "dense_floor", "target_study", "compiled_study", "TargetCost",
            "standalone_study", "rtrl_vs_bptt", "float32_error", "run_benchmarks",
-           "ThreadCost", "thread_study", "serial_fraction", "projected_speedup"]
+           "ThreadCost", "thread_study", "serial_fraction", "projected_speedup",
+           "use_benchmark_settings"]
 
 logger = get_logger(__name__)
 
@@ -470,6 +471,14 @@ def _sparsity_study(n, steps):
             for label, density, activity, engine in cases]
 
 
+def use_benchmark_settings(target):
+    """Brian2's code-generation ``target`` and the benchmarks' time step, 1 ms."""
+    from brian2 import defaultclock, ms, prefs
+
+    prefs.codegen.target = target
+    defaultclock.dt = 1 * ms
+
+
 def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
                    sparsity_n=256, lengths=(100, 200, 400, 800), steps=20, target="cython",
                    target_sizes=(256, 1024), compiled_sizes=(16, 64, 256),
@@ -507,10 +516,7 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     -------
     results : dict
     """
-    from brian2 import defaultclock, ms, prefs
-
-    prefs.codegen.target = target
-    defaultclock.dt = 1 * ms
+    use_benchmark_settings(target)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"machine": {"python": platform.python_version(), "target": target,

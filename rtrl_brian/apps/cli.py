@@ -115,6 +115,16 @@ def build_parser():
                        help="sizes at which the compiled and the sparse engine run on 1 to "
                             "every core: speed-up and serial fraction (cython target only; "
                             "none: skip)")
+    bench.add_argument("--peers", action="store_true",
+                       help="instead: our learner beside BrainTrace's online rules and a JAX "
+                            "BPTT on the same network (needs the 'peers' extra, Python >= "
+                            "3.12); writes peers.md and peers.json")
+    bench.add_argument("--peer-sizes", type=_positive(int), nargs="+", default=[64, 256, 1024],
+                       help="network sizes of the peer comparison")
+    bench.add_argument("--peer-steps", type=_positive(int), default=50,
+                       help="steps per round of the peer comparison")
+    bench.add_argument("--rounds", type=_positive(int), default=3,
+                       help="interleaved timing rounds of the peer comparison")
     return parser
 
 
@@ -271,6 +281,11 @@ def _run(args):
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
                  seed=args.seed, neuron_model=args.model, bars=sys.stderr.isatty(),
                  engine=args.engine)
+    elif args.command == "bench" and args.peers:
+        from .peers import run_peers
+        run_peers(args.out, sizes=tuple(args.peer_sizes), steps=args.peer_steps,
+                  rounds=args.rounds, target=args.target)
+        print(f"report: {args.out}/peers.md")
     elif args.command == "bench":
         from .benchmark import run_benchmarks
         run_benchmarks(args.out, sizes=tuple(args.sizes), sparsity_n=args.sparsity_n,
