@@ -26,6 +26,7 @@ the construct; `RTRL(engine='compiled')` turns that into a clear error.
 
 from dataclasses import dataclass
 
+import numpy as np
 import sympy
 from brian2 import Synapses
 from sympy.core.function import AppliedUndef
@@ -36,7 +37,10 @@ from .errors import NotCompilable
 from .ir import SPIKE, PathwayOp, ThresholdOp
 from .templating import render
 
-__all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram"]
+__all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram", "C_TYPES"]
+
+#: C type of the influence matrix's entries, by its numpy dtype.
+C_TYPES = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}
 
 
 def _surrogate_in_c(surrogate):
@@ -188,15 +192,16 @@ class StepProgram:
         self.slots = self._slots.keys
         self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies))
 
-    def module_source(self, openmp):
+    def module_source(self, openmp, dtype=np.float64):
         """
         Cython module source with a class ``Tape`` and functions ``step(addresses,
         strides, n_columns, scratch, counts, M, scale, column_of, tape, threads)``
         and ``threads_used(n_columns, threads)``; ``openmp``: whether it is
-        compiled with OpenMP (the sources differ, for Brian2's cache).
+        compiled with OpenMP, ``dtype``: the influence matrix's (float64 or
+        float32; the sources differ, for Brian2's cache).
         """
         return render("cython", "rtrl_step.pyx", c_step=self.c_source, n_slots=len(self.slots),
-                      openmp=bool(openmp))
+                      openmp=bool(openmp), real=C_TYPES[np.dtype(dtype)])
 
     def dense_multiply_adds(self, n_columns):
         return self._static_rows * n_columns + self._static_columns

@@ -68,8 +68,8 @@ class RTRL(StepObserver):
         ``'compiled'`` runs the whole step (replay, Jacobians, influence
         matrix) as generated C, one call per step, compiled with Cython
         whatever ``prefs.codegen.target`` Brian2's objects use: much faster
-        for small networks, where per-op Python dominates (float64; a
-        surrogate with a C form). All give the same gradients.
+        for small networks, where per-op Python dominates (a surrogate
+        with a C form). All give the same gradients.
         Under ``set_device('cpp_standalone')`` the generated step runs inside
         Brian2's binary, with the loss and the optimizer ('sparse' and
         'compiled' alike; see `rtrl_brian.standalone`).

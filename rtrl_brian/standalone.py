@@ -36,7 +36,7 @@ from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.device import get_device
 from brian2.groups.group import CodeRunner
 
-from .codegen import StepProgram
+from .codegen import C_TYPES, StepProgram
 from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
@@ -118,21 +118,22 @@ class StandaloneLearning(Group, CodeRunner):
 
     add_to_magic_network = False
 
-    def __init__(self, learner, program):
+    def __init__(self, learner, program, dtype=np.float64):
         self.learner = learner
         self.program = program
+        self.dtype = np.dtype(dtype)  # the influence matrix's
         clock = learner.loss.group.clock
         Nameable.__init__(self, name=f"{learner.name}_learning")
         self.variables = Variables(self)
         layout, n_params = learner.layout, learner.ir.n_params
         arrays = self.variables
         arrays.add_constant("N", 1)  # a Group needs one; the arrays have sizes of their own
-        arrays.add_array("M", size=max(1, layout.n_rows * n_params), dtype=np.float64)
+        arrays.add_array("M", size=max(1, layout.n_rows * n_params), dtype=self.dtype)
         arrays.add_array("scale", size=max(1, layout.n_rows), dtype=np.float64)
         arrays.add_array("column_of", size=max(1, n_params), dtype=np.int64,
                          values=np.arange(max(1, n_params), dtype=np.int64))
         arrays.add_array("scratch", size=max(1, program.n_scratch_rows * n_params),
-                         dtype=np.float64)
+                         dtype=self.dtype)
         for name in ("grad", "pending", "before_update", "step_grad"):
             arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
         # values kept per parameter entry: room for SGD's and Adam's (an optimizer may be
@@ -276,9 +277,6 @@ class StandaloneLearning(Group, CodeRunner):
             raise ValueError(f"{learner.name}: engine='dense' runs in Python only; under "
                              f"cpp_standalone the generated step runs in the binary (give "
                              f"engine='sparse' or 'compiled').")
-        if np.dtype(dtype) != np.float64:
-            raise ValueError(f"{learner.name}: under cpp_standalone the influence matrix is "
-                             f"float64 (the generated step computes in double precision).")
         try:
             program = StepProgram(learner.ops, learner.layout, learner.surrogate,
                                   c_functions=standalone_functions(learner.ir.functions))
@@ -287,7 +285,7 @@ class StandaloneLearning(Group, CodeRunner):
                 f"{learner.name}: under cpp_standalone the learning step runs as generated C, "
                 f"which cannot be generated here: {error}.") from error
         _refuse(learner, check_standalone(learner, program))
-        learning = cls(learner, program)
+        learning = cls(learner, program, dtype)
         learner.contained_objects.extend([StandaloneSnapshot(learning), learning])
         return learning
 
@@ -346,6 +344,7 @@ class StandaloneLearning(Group, CodeRunner):
         n_columns = self._fill_columns()
         kwds = {
             "step_c": program.c_source,
+            "real": C_TYPES[self.dtype],
             "n_slots": max(1, len(program.slots)),
             "threads": max(1, int(prefs.devices.cpp_standalone.openmp_threads)),
             "bind_lines": self._bind_lines,
@@ -462,7 +461,8 @@ class StandaloneLearning(Group, CodeRunner):
         """
         if not get_device().has_been_run:
             return None
-        held = 8.0 * (self.variables["M"].size + self.variables["scale"].size)
+        held = float(self.variables["M"].size * self.dtype.itemsize +
+                     self.variables["scale"].size * 8)
         steps = len(self.read_history("loss"))
         results = BinaryResults(
             counters=self.counters(),

@@ -41,8 +41,9 @@ class CompiledEngine(Engine):
     ----------
     layout : StateLayout
     n_params : int
-    dtype : numpy.float64
-        Only float64 (the generated code computes in double precision).
+    dtype : {numpy.float64, numpy.float32}
+        The influence matrix's entries (the replay, the coefficients and the
+        row scales stay in double precision).
     threads : int, optional
         Threads that apply the step's row operations, each to a range of
         columns (OpenMP; one where the compiler has none). Results are
@@ -50,12 +51,9 @@ class CompiledEngine(Engine):
     """
 
     def __init__(self, layout, n_params, dtype=np.float64, threads=1):
-        if np.dtype(dtype) != np.float64:
-            raise ValueError("engine='compiled' stores the influence matrix in float64 only; "
-                             "use engine='sparse' for dtype=float32.")
         super().__init__(layout, n_params, threads)
-        self.dtype = np.dtype(np.float64)
-        self.M = np.zeros((layout.n_rows, n_params))
+        self.dtype = np.dtype(dtype)
+        self.M = np.zeros((layout.n_rows, n_params), dtype=self.dtype)
         self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[r]; 0: a zero row
         self._program = None
         self._module = None
@@ -63,7 +61,7 @@ class CompiledEngine(Engine):
         self._active = {}
         self._active_counts = {}
         self._outgoing = {}
-        self._scratch = np.zeros(1)
+        self._scratch = np.zeros(1, dtype=self.dtype)
         self._addresses = None
 
     # -- compilation --------------------------------------------------------------------
@@ -104,8 +102,8 @@ class CompiledEngine(Engine):
                         f"{self.n_columns} parameter columns (Brian2's Cython cache: a network "
                         f"compiled before loads at once)", "compile")
             started = time.perf_counter()
-            self._module, _ = compile_threaded_extension(self._program.module_source,
-                                                         "rtrl_brian_step")
+            self._module, _ = compile_threaded_extension(
+                lambda openmp: self._program.module_source(openmp, self.dtype), "rtrl_brian_step")
             logger.debug(f"learning step ready in {time.perf_counter() - started:.1f} s")
             self._tape = self._module.Tape()
         self._addresses = None  # arrays are bound again at the first step of every run
@@ -135,13 +133,14 @@ class CompiledEngine(Engine):
             count[:] = 0
         counts = np.zeros(3, dtype=np.int64)
         if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
-            self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns))
+            self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns),
+                                     dtype=self.dtype)
         self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
                           self.M, self.scale, self.column_of, self._tape, self.threads)
         for group in self._active:
             state[(group, SPIKE)] = inputs.spikes[group]
         self._done += int(counts[0])
-        self._bytes += int(counts[1]) * 8
+        self._bytes += int(counts[1]) * self.dtype.itemsize
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
         self._seconds += time.perf_counter() - started
         return {group: active != 0 for group, active in self._active.items()}
@@ -218,7 +217,7 @@ class CompiledEngine(Engine):
         live = np.flatnonzero(self.scale[rows])
         self._done += len(live) * self.n_columns
         self._dense += (rows.stop - rows.start) * self.n_columns
-        self._bytes += len(live) * self.n_columns * 8
+        self._bytes += len(live) * self.n_columns * self.dtype.itemsize
         weights = dloss[live] * self.scale[rows.start + live]
         return self._to_parameters(weights @ self.M[rows.start + live])
 
@@ -238,7 +237,7 @@ class CompiledEngine(Engine):
         return float(sum(np.count_nonzero(r) for r in rows)) / max(1, sum(r.size for r in rows))
 
     def _take_columns(self, take):
-        M = np.zeros((self.M.shape[0], len(take)))
+        M = np.zeros((self.M.shape[0], len(take)), dtype=self.dtype)
         live = np.flatnonzero(self.scale)
         kept = np.flatnonzero(take >= 0)
         M[np.ix_(live, kept)] = self.M[np.ix_(live, take[kept])]

@@ -36,8 +36,9 @@ from .base import Engine
 
 __all__ = ["SparseEngine"]
 
-#: Materialise a lazily scaled row when its scale leaves [1/SCALE_LIMIT, SCALE_LIMIT].
-SCALE_LIMIT = 1e100
+#: Materialise a lazily scaled row when its scale leaves [1/limit, limit], by dtype of
+#: the matrix (within its range: float32 rows would overflow at 1e100).
+SCALE_LIMIT = {np.dtype(np.float64): 1e100, np.dtype(np.float32): 1e15}
 
 
 class _SpikeRows:
@@ -337,9 +338,9 @@ class SparseEngine(Engine):
             scale[:] = 0.0  # zero rows stay lazy until written (see _writable)
             return
         scale *= diagonal
-        magnitude = np.abs(scale)
-        stale = np.flatnonzero(((magnitude < 1.0 / SCALE_LIMIT) & (magnitude > 0.0))
-                               | (magnitude > SCALE_LIMIT))
+        magnitude, limit = np.abs(scale), SCALE_LIMIT[self.dtype]
+        stale = np.flatnonzero(((magnitude < 1.0 / limit) & (magnitude > 0.0))
+                               | (magnitude > limit))
         if len(stale):
             self.S[rows.start + stale] *= scale[stale, None]
             scale[stale] = 1.0

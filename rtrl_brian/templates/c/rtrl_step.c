@@ -16,6 +16,14 @@
 #define I(k) ((const Py_ssize_t*) addresses[k])
 #define P32(k) ((const int32_t*) addresses[k])
 #define C(k) ((long long*) addresses[k])
+/* the influence matrix's entries (and the scratch rows'): float where the learner asks
+   for dtype=float32; coefficients, scales and the replay stay double */
+#ifndef RTRL_REAL
+#define RTRL_REAL double
+#endif
+/* a lazily scaled row is rewritten when its scale leaves [1/limit, limit]: within the
+   range of the entries' type either way */
+#define RTRL_SCALE_LIMIT (sizeof(RTRL_REAL) == sizeof(float) ? 1e15 : 1e100)
 
 /* The step runs in two phases. The first (the generated body) replays the network,
    evaluates the Jacobian coefficients and keeps the row scales: it touches no column of
@@ -128,7 +136,7 @@ static inline void rtrl_rescale(rtrl_tape* tape, double* scale, Py_ssize_t r, do
     scale[r] *= a;
     counts[0] += 1;
     const double size = fabs(scale[r]);
-    if (size != 0.0 && (size < 1e-100 || size > 1e100)) {
+    if (size != 0.0 && (size < 1.0 / RTRL_SCALE_LIMIT || size > RTRL_SCALE_LIMIT)) {
         rtrl_record(tape, RTRL_SCALE, r, 0, 0, scale[r]);
         scale[r] = 1.0;
         counts[0] += P; counts[1] += 2 * P;
@@ -175,20 +183,21 @@ static inline void rtrl_copy(rtrl_tape* tape, Py_ssize_t dst, Py_ssize_t src, Py
    cache between the operations on it. */
 #define RTRL_BLOCK 1024
 
-static inline double* rtrl_row(double* M, double* scratch, Py_ssize_t r, Py_ssize_t P) {
+static inline RTRL_REAL* rtrl_row(RTRL_REAL* M, RTRL_REAL* scratch, Py_ssize_t r,
+                                  Py_ssize_t P) {
     return r >= 0 ? M + r * P : scratch + (-1 - r) * P;
 }
 
 /* the tape on columns [c0, c1) */
-static void rtrl_apply(const rtrl_tape* tape, double* M, double* scratch, Py_ssize_t P,
-                       Py_ssize_t c0, Py_ssize_t c1) {
+static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* scratch,
+                       Py_ssize_t P, Py_ssize_t c0, Py_ssize_t c1) {
     for (Py_ssize_t start = c0; start < c1; start += RTRL_BLOCK) {
         const Py_ssize_t stop = start + RTRL_BLOCK < c1 ? start + RTRL_BLOCK : c1;
         for (Py_ssize_t k = 0; k < tape->size; k++) {
             const rtrl_entry* e = tape->entries + k;
-            double* dst = rtrl_row(M, scratch, e->dst, P);
-            const double* src = rtrl_row(M, scratch, e->src, P);
-            const double a = e->a;
+            RTRL_REAL* dst = rtrl_row(M, scratch, e->dst, P);
+            const RTRL_REAL* src = rtrl_row(M, scratch, e->src, P);
+            const RTRL_REAL a = (RTRL_REAL) e->a;
             switch (e->kind) {
             case RTRL_SET:
                 for (Py_ssize_t c = start; c < stop; c++) dst[c] = a * src[c];
@@ -199,21 +208,22 @@ static void rtrl_apply(const rtrl_tape* tape, double* M, double* scratch, Py_ssi
                 while (m < 4 && k + m < tape->size && e[m].kind == RTRL_AXPY &&
                        e[m].dst == e->dst) m++;
                 if (m == 4) {
-                    const double *s1 = rtrl_row(M, scratch, e[1].src, P),
-                                 *s2 = rtrl_row(M, scratch, e[2].src, P),
-                                 *s3 = rtrl_row(M, scratch, e[3].src, P);
-                    const double a1 = e[1].a, a2 = e[2].a, a3 = e[3].a;
+                    const RTRL_REAL *s1 = rtrl_row(M, scratch, e[1].src, P),
+                                    *s2 = rtrl_row(M, scratch, e[2].src, P),
+                                    *s3 = rtrl_row(M, scratch, e[3].src, P);
+                    const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a,
+                                    a3 = (RTRL_REAL) e[3].a;
                     for (Py_ssize_t c = start; c < stop; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c] + a3 * s3[c];
                 } else if (m == 3) {
-                    const double *s1 = rtrl_row(M, scratch, e[1].src, P),
-                                 *s2 = rtrl_row(M, scratch, e[2].src, P);
-                    const double a1 = e[1].a, a2 = e[2].a;
+                    const RTRL_REAL *s1 = rtrl_row(M, scratch, e[1].src, P),
+                                    *s2 = rtrl_row(M, scratch, e[2].src, P);
+                    const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a;
                     for (Py_ssize_t c = start; c < stop; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c];
                 } else if (m == 2) {
-                    const double* s1 = rtrl_row(M, scratch, e[1].src, P);
-                    const double a1 = e[1].a;
+                    const RTRL_REAL* s1 = rtrl_row(M, scratch, e[1].src, P);
+                    const RTRL_REAL a1 = (RTRL_REAL) e[1].a;
                     for (Py_ssize_t c = start; c < stop; c++)
                         dst[c] += a * src[c] + a1 * s1[c];
                 } else {
@@ -223,7 +233,7 @@ static void rtrl_apply(const rtrl_tape* tape, double* M, double* scratch, Py_ssi
                 break;
             }
             case RTRL_ZERO:
-                memset(dst + start, 0, (stop - start) * sizeof(double));
+                memset(dst + start, 0, (stop - start) * sizeof(RTRL_REAL));
                 break;
             case RTRL_SCALE:
                 for (Py_ssize_t c = start; c < stop; c++) dst[c] *= a;
@@ -232,7 +242,7 @@ static void rtrl_apply(const rtrl_tape* tape, double* M, double* scratch, Py_ssi
                 if (e->column >= start && e->column < stop) dst[e->column] += a;
                 break;
             case RTRL_COPY:
-                memcpy(dst + start, src + start, (stop - start) * sizeof(double));
+                memcpy(dst + start, src + start, (stop - start) * sizeof(RTRL_REAL));
                 break;
             }
         }
@@ -261,7 +271,7 @@ static int rtrl_threads_used(Py_ssize_t P, int threads) {
 #endif
 }
 
-static void rtrl_apply_threaded(const rtrl_tape* tape, double* M, double* scratch,
+static void rtrl_apply_threaded(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* scratch,
                                 Py_ssize_t P, int threads) {
     threads = rtrl_threads_used(P, threads);
 #ifdef _OPENMP
@@ -280,7 +290,7 @@ static void rtrl_apply_threaded(const rtrl_tape* tape, double* M, double* scratc
 /* The step: returns 0, or 1 when memory for the tape ran out (the influence matrix is
    then incomplete). */
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                     double* scratch, long long* counts, double* M, double* scale,
+                     RTRL_REAL* scratch, long long* counts, RTRL_REAL* M, double* scale,
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads) {
     tape->size = 0;
     tape->failed = 0;

@@ -11,12 +11,14 @@
 #include <cstring>
 #include <vector>
 typedef std::ptrdiff_t Py_ssize_t;
+// the influence matrix's entries: {{ real }} (the learner's dtype)
+#define RTRL_REAL {{ real }}
 // the generated step (c/rtrl_step.c), defined after Brian2's support code: it may call the
 // C++ implementations of functions there (a TimedArray's)
 struct rtrl_tape;
 static rtrl_tape* rtrl_tape_new(void);
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                     double* scratch, long long* counts, double* M, double* scale,
+                     RTRL_REAL* scratch, long long* counts, RTRL_REAL* M, double* scale,
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads);
 
 namespace {
@@ -185,7 +187,7 @@ namespace {
                     continue;
                 _live += 1;
                 const double _weight = _dloss{{loop.index0}}[_k] * _scale;
-                const double* const _row = {{ptr['M']}} + _r * {{C}};
+                const RTRL_REAL* const _row = {{ptr['M']}} + _r * {{C}};
                 {% if C == P %}
                 for (size_t _p = 0; _p < {{P}}; _p++)
                     _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
@@ -241,7 +243,7 @@ namespace {
         {{dynamic['multiply_adds']}}.push_back((double) (_counts[0] + _live * {{C}}));
         {{dynamic['multiply_adds_dense']}}.push_back(
             (double) ({{dense_fixed}}LL + _counts[2] + {{loss_rows}}LL * {{C}}));
-        {{dynamic['bytes']}}.push_back((double) (_counts[1] * 8 + _live * {{C}} * 8));
+        {{dynamic['bytes']}}.push_back((double) (_counts[1] + _live * {{C}}) * sizeof(RTRL_REAL));
         {{dynamic['engine_seconds']}}.push_back(_engine_seconds);
         {% if optimizer %}
         // -- the optimizer, every {{update_every}} steps, on Brian2's parameter arrays

@@ -1,16 +1,18 @@
 {# rtrl_brian: the compiled engine's module (rtrl_brian.engine.compiled): the plain-C
    step (c/rtrl_step.c), its tape, and the Python function that calls it without the
-   GIL. Compiled with OpenMP where the compiler has it. #}
+   GIL. Compiled with OpenMP where the compiler has it; `real`: the influence matrix's
+   C type (double, or float for dtype=float32). #}
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # OpenMP: {{ openmp }}
 cdef extern from *:
     """
+#define RTRL_REAL {{ real }}
 {{ c_step }}
     """
     ctypedef struct rtrl_tape:
         pass
     int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                  double* scratch, long long* counts, double* M, double* scale,
+                  {{ real }}* scratch, long long* counts, {{ real }}* M, double* scale,
                   const Py_ssize_t* column_of, rtrl_tape* tape, int threads) noexcept nogil
     int rtrl_threads_used(Py_ssize_t P, int threads) noexcept nogil
     rtrl_tape* rtrl_tape_new() noexcept nogil
@@ -35,7 +37,7 @@ def threads_used(Py_ssize_t n_columns, int threads):
 
 
 def step(const size_t[::1] addresses, const Py_ssize_t[::1] strides, Py_ssize_t n_columns,
-         double[::1] scratch, long long[::1] counts, double[:, ::1] M, double[::1] scale,
+         {{ real }}[::1] scratch, long long[::1] counts, {{ real }}[:, ::1] M, double[::1] scale,
          const Py_ssize_t[::1] column_of, Tape tape, int threads):
     # n_slots = {{ n_slots }}
     cdef int failed
