@@ -20,6 +20,7 @@ run on one machine, and writes a JSON file, a Markdown table and a figure;
 it says what it is measuring through Brian2's logger (``rtrl_brian.apps.benchmark``, INFO).
 """
 
+import itertools
 import json
 import pathlib
 import platform
@@ -534,10 +535,12 @@ def run_benchmarks(out_dir="benchmark_results", sizes=(64, 128, 256, 512, 1024),
     logger.info(f"  one dense product J @ M of that size: {results['dense_floor_ms']:.1f} ms")
     logger.info("scaling study ...")
     results["scaling"] = []
+    # the compiled engine compiles with Cython: on cython runs only, like the other studies
+    engines = ("sparse", "compiled") if target == "cython" else ("sparse",)
     for n in sizes:
-        for dtype in (np.float64, np.float32):
-            cost = measure_step(n, 0.1, 0.05, "sparse", dtype, steps=steps,
-                                label=f"sparse n={n} {np.dtype(dtype).name}")
+        for engine, dtype in ((e, d) for e in engines for d in (np.float64, np.float32)):
+            cost = measure_step(n, 0.1, 0.05, engine, dtype, steps=steps,
+                                label=f"{engine} n={n} {np.dtype(dtype).name}")
             results["scaling"].append(asdict(cost))
             logger.info(f"  {cost.label}: {cost.engine_ms:.2f} ms engine, "
                         f"{cost.learner_ms:.2f} ms learner, M {cost.M_bytes / 1e6:.1f} MB")
@@ -628,11 +631,11 @@ def results_table(results):
                              f"{rows[0]['step_ms'] / cost['step_ms']:.0f}x |")
     if results.get("threads"):
         lines += [""] + thread_table(results["threads"])
-    lines += ["", "| n | dtype | params | active | engine ms/step | learner ms/step | M MB "
-              "| bytes touched/step | multiply-adds/step | x roofline bound |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| engine | n | dtype | params | active | engine ms/step | learner ms/step "
+              "| M MB | bytes touched/step | multiply-adds/step | x roofline bound |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cost in results["scaling"]:
-        lines.append(f"| {cost['n']} | {cost['dtype']} | {cost['n_params']} | "
+        lines.append(f"| {cost['engine']} | {cost['n']} | {cost['dtype']} | {cost['n_params']} | "
                      f"{cost['active_fraction']:.1%} | {cost['engine_ms']:.2f} | "
                      f"{cost['learner_ms']:.2f} | {cost['M_bytes'] / 1e6:.1f} | "
                      f"{cost['bytes_touched'] / 1e6:.2f} MB | {cost['multiply_adds']:.3g} | "
@@ -680,10 +683,12 @@ def plot_results(results, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for dtype, marker in (("float64", "o"), ("float32", "s")):
-        rows = [c for c in results["scaling"] if c["dtype"] == dtype]
-        left.loglog([c["n"] for c in rows], [c["engine_ms"] for c in rows], marker=marker,
-                    label=f"sparse engine, {dtype}")
+    for (engine, style), (dtype, marker) in itertools.product(
+            (("sparse", "-"), ("compiled", "--")), (("float64", "o"), ("float32", "s"))):
+        rows = [c for c in results["scaling"] if (c["engine"], c["dtype"]) == (engine, dtype)]
+        if rows:
+            left.loglog([c["n"] for c in rows], [c["engine_ms"] for c in rows], style,
+                        marker=marker, label=f"{engine} engine, {dtype}")
     dense = results["sparsity"][0]
     left.loglog([dense["n"]], [dense["engine_ms"]], "k*", markersize=12,
                 label="dense engine, no sparsity")
