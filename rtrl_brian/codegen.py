@@ -157,6 +157,8 @@ class StepProgram:
     slots : list of tuple
         What each address stands for (see `rtrl_brian.engine.compiled`):
         ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
+        ``('place',)`` (the row where each row of the influence matrix is
+        stored: its own, but spike rows in the first free rows of their block),
         ``('spikes', group)``, ``('not_refractory', group, phase)``,
         ``('active', group)``, ``('outgoing', synapses)``, ``('order',
         synapses)``, ``('post', synapses)``, ``('active_count', op index)``,
@@ -188,9 +190,10 @@ class StepProgram:
         #: Names of ``c_functions`` the step calls.
         self.c_calls = set()
         self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
+        place = self._slots("place")
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
-        self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies))
+        self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies), place=place)
 
     def module_source(self, openmp, dtype=np.float64):
         """
@@ -355,6 +358,7 @@ class StepProgram:
             body += [f"const double _gate = {gate};",
                      f"const int _active = (_gate != 0.0) || (D({spikes})[e] != 0.0);",
                      f"A({active})[e] = (unsigned char) _active;",
+                     f"const Py_ssize_t _slot = C({count})[0];  /* its spike row's place */",
                      f"C({count})[0] += _active;"]
             body += [f"_d{t} *= _gate;" for t in range(len(op.terms))]
         in_place, copied = [], []
@@ -403,8 +407,12 @@ class StepProgram:
         for j, (owner, var, _) in enumerate(op.outputs):
             if j in copied:
                 target = self._row((owner, var), "e")
-                body.append(f"if (!_scaled{j} && _any{j}) rtrl_copy(tape, {target}, "
-                            f"RTRL_SCRATCH({j}), P, counts); "
+                # a spike row (only active units have one: _any implies _active) is stored
+                # in its block's next free row (`place`, see the tape)
+                placed = (f"tape->place[{target}] = {self._row((owner, var), '_slot')}; "
+                          if threshold and var == SPIKE else "")
+                body.append(f"if (!_scaled{j} && _any{j}) {{ {placed}rtrl_copy(tape, {target}, "
+                            f"RTRL_SCRATCH({j}), P, counts); }} "
                             f"if (!_scaled{j}) scale[{target}] = _any{j} ? 1.0 : 0.0;")
             if not threshold:
                 body.append(f"D({self._slots('state', (owner, var))})[e] = _out{j};")

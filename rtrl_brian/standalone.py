@@ -233,6 +233,10 @@ class StandaloneLearning(Group, CodeRunner):
             name = f"_active_{key[1]}"
             self._active_groups.append(key[1])
             self.variables.add_array(name, size=learner.layout.size((key[1], SPIKE)), dtype=bool)
+        elif kind == "place":  # where each row is stored (see the compiled engine)
+            name = "_place"
+            self.variables.add_array(name, size=max(1, learner.layout.n_rows), dtype=np.int64,
+                                     values=np.arange(max(1, learner.layout.n_rows)))
         elif kind == "active_count":
             name = f"_count{key[1]}"
             self.variables.add_array(name, size=1, dtype=np.int64)

@@ -54,6 +54,18 @@ def test_compiled_equals_dense(model, detach):
     assert_same(compiled, dense)
     active = np.mean(compiled.history["active_fraction"])
     assert 0 < active < 1  # activity sparsity was exercised
+    # spike rows live in the first rows of their block, as many as units were ever active
+    # at once; the block's other rows were never written
+    engine, unused = compiled.engine, 0
+    for block, stored in engine._stored.items():
+        rows = engine.layout.rows(block)
+        live = np.flatnonzero(engine.scale[rows])
+        assert len(live) <= stored <= rows.stop - rows.start
+        assert np.all(engine.place[rows.start + live] < rows.start + stored)
+        assert not np.any(engine.M[rows.start + stored:rows.stop])
+        unused += rows.stop - rows.start - stored
+    assert engine.nbytes == engine.M.nbytes - unused * engine.M[0].nbytes + engine.scale.nbytes
+    assert unused > 0 or model == "graded-events"  # there, every unit was active at once
     assert np.sum(compiled.history["multiply_adds"]) < \
         np.sum(compiled.history["multiply_adds_dense"])
     # the dense-equivalent count is the sparse engine's, whatever the engine

@@ -54,7 +54,12 @@ class CompiledEngine(Engine):
         super().__init__(layout, n_params, threads)
         self.dtype = np.dtype(dtype)
         self.M = np.zeros((layout.n_rows, n_params), dtype=self.dtype)
-        self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[r]; 0: a zero row
+        self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[place[r]]; 0: a zero row
+        # where row r is stored: in row r, but a spike row in the first free row of its
+        # block, so that the rows of a block past the most units ever in the surrogate's
+        # support are never written (numpy's zeros are paged in when first written)
+        self.place = np.arange(layout.n_rows, dtype=np.intp)
+        self._stored = {}  # spike block: most of its rows ever used
         self._program = None
         self._module = None
         self._tape = None
@@ -78,6 +83,9 @@ class CompiledEngine(Engine):
                         for key in self._program.slots if key[0] == "active"}
         self._active_counts = {key[1]: np.zeros(1, dtype=np.int64)
                                for key in self._program.slots if key[0] == "active_count"}
+        self._spike_block_of = {position: (ops[position].op.group.name, SPIKE)
+                                for position in self._active_counts}
+        self._stored = {block: 0 for block in self._spike_block_of.values()}
 
     def before_run(self, target):
         """
@@ -139,6 +147,9 @@ class CompiledEngine(Engine):
                           self.M, self.scale, self.column_of, self._tape, self.threads)
         for group in self._active:
             state[(group, SPIKE)] = inputs.spikes[group]
+        for position, count in self._active_counts.items():
+            block = self._spike_block_of[position]
+            self._stored[block] = max(self._stored.get(block, 0), int(count[0]))
         self._done += int(counts[0])
         self._bytes += int(counts[1]) * self.dtype.itemsize
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
@@ -189,6 +200,8 @@ class CompiledEngine(Engine):
             return inputs.not_refractory[(key[1], key[2])], False
         if kind == "active":
             return self._active[key[1]], True
+        if kind == "place":
+            return self.place, True
         if kind == "active_count":
             return self._active_counts[key[1]], True
         if kind == "call":
@@ -219,13 +232,14 @@ class CompiledEngine(Engine):
         self._dense += (rows.stop - rows.start) * self.n_columns
         self._bytes += len(live) * self.n_columns * self.dtype.itemsize
         weights = dloss[live] * self.scale[rows.start + live]
-        return self._to_parameters(weights @ self.M[rows.start + live])
+        return self._to_parameters(weights @ self.M[self.place[rows.start + live]])
 
     def _rows(self, block):
         rows = self.layout.rows(block)
         result = np.zeros((rows.stop - rows.start, self.n_columns))
         live = np.flatnonzero(self.scale[rows])  # zero rows may hold stale values
-        result[live] = self.M[rows.start + live] * self.scale[rows.start + live, None]
+        result[live] = self.M[self.place[rows.start + live]] * self.scale[rows.start + live,
+                                                                           None]
         return result
 
     def influence(self, block):
@@ -238,16 +252,20 @@ class CompiledEngine(Engine):
 
     def _take_columns(self, take):
         M = np.zeros((self.M.shape[0], len(take)), dtype=self.dtype)
-        live = np.flatnonzero(self.scale)
+        live = self.place[np.flatnonzero(self.scale)]
         kept = np.flatnonzero(take >= 0)
         M[np.ix_(live, kept)] = self.M[np.ix_(live, take[kept])]
         self.M = M
 
     def state(self):
         return {"M": self.M, "scale": self.scale, "columns": self.columns,
-                "column_of": self.column_of}
+                "column_of": self.column_of, "place": self.place, "_stored": self._stored}
 
     @property
     def nbytes(self):
-        return self.M.nbytes + self.scale.nbytes
+        """Bytes of the rows ever written (a spike block's rows past the most units ever
+        in the support are not) and of the row scales."""
+        unused = sum(self.layout.size(block) - stored for block, stored in self._stored.items())
+        return (self.M.shape[0] - unused) * self.M.shape[1] * self.M.itemsize + \
+            self.scale.nbytes
 

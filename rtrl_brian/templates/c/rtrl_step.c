@@ -47,6 +47,11 @@ typedef struct {
 typedef struct rtrl_tape {
     rtrl_entry* entries;
     Py_ssize_t size, capacity;
+    /* where each row of the influence matrix is stored: its own row, except a spike row,
+       stored in the first free row of its block (the block's k-th unit in the
+       surrogate's support this step takes row k): rows past the most units ever in the
+       support are never touched (never paged in) */
+    Py_ssize_t* place;
     int failed;  /* an allocation failed: the step's result is incomplete */
     /* room to group entries by row (rtrl_group_by_row) */
     rtrl_entry* grouped;
@@ -70,6 +75,8 @@ static void rtrl_record(rtrl_tape* tape, int kind, Py_ssize_t dst, Py_ssize_t sr
         tape->capacity = capacity;
     }
     rtrl_entry* entry = tape->entries + tape->size++;
+    if (dst >= 0) dst = tape->place[dst];  /* rows < 0 are scratch rows */
+    if (src >= 0) src = tape->place[src];
     entry->kind = kind; entry->dst = dst; entry->src = src; entry->column = column;
     entry->a = a;
 }
@@ -294,6 +301,7 @@ static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssiz
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads) {
     tape->size = 0;
     tape->failed = 0;
+    tape->place = (Py_ssize_t*) addresses[{{ place }}];
 {{ body }}
     if (tape->failed) return 1;
     rtrl_apply_threaded(tape, M, scratch, P, threads);
