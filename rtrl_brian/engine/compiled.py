@@ -10,9 +10,12 @@ arrays where they are. Gradients equal the other engines' to rounding.
 
 Storage: ``M`` dense over the parameters that have columns (parameter
 sparsity), with a lazy scale per row (leaks cost one multiplication per row;
-rows of scale zero are skipped: activity sparsity). Unlike the sparse engine
-it keeps every spike row allocated (``M`` is about twice as large for
-spiking networks) and copies the rows an op mixes.
+rows of scale zero are skipped: activity sparsity). A spike row is stored in
+the first free row of its block (the k-th unit in the surrogate's support this
+step takes the block's row k), so the block's rows past the most units ever in
+the support at once are never written and never paged in (numpy's zeros are
+mapped lazily); unlike the sparse engine, which keeps only this step's, the
+rows stay allocated up to that most. Rows an op mixes are copied.
 """
 
 import time
