@@ -72,7 +72,7 @@ def test_compiled_study_compares_the_engines_on_one_network():
 @pytest.mark.cython
 def test_thread_study_times_every_thread_count_on_one_network():
     """Brian2 on numpy (the compiled engine compiles its step all the same)."""
-    costs = thread_study((40,), steps=3, rounds=2, warmup=2)
+    costs = thread_study((40,), steps=3, rounds=2, warmup=2, engines=("compiled", "sparse"))
     counts = list(range(1, available_threads() + 1))
     assert [(cost.engine, cost.threads) for cost in costs] == \
         [("compiled", k) for k in counts] + [("sparse", k) for k in counts]
@@ -81,6 +81,16 @@ def test_thread_study_times_every_thread_count_on_one_network():
     assert costs[0].threads_used == 1
     table = "\n".join(thread_table([asdict(cost) for cost in costs]))
     assert table.count("| compiled n=40 |") == len(counts)
+
+
+@pytest.mark.long
+@pytest.mark.standalone
+def test_thread_study_builds_the_binary_once_per_thread_count():
+    costs = thread_study((40,), steps=5, warmup=2, engines=("binary",))
+    assert [(cost.engine, cost.threads) for cost in costs] == \
+        [("binary", k) for k in range(1, available_threads() + 1)]
+    assert all(0 < c.engine_ms_min <= c.engine_ms_median and
+               c.engine_ms_min <= c.learner_ms_min <= c.learner_ms_median for c in costs)
 
 
 def test_serial_fraction_inverts_amdahls_law():

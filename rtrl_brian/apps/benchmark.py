@@ -20,10 +20,12 @@ run on one machine, and writes a JSON file, a Markdown table and a figure;
 it says what it is measuring through Brian2's logger (``rtrl_brian.apps.benchmark``, INFO).
 """
 
+import contextlib
 import itertools
 import json
 import pathlib
 import platform
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 
@@ -263,13 +265,15 @@ class ThreadCost:
     learner_ms_median: float
 
 
-def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse"), warmup=20):
+def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse", "binary"), warmup=20):
     """
     Learner step time against the number of threads, 1 to every core.
 
     One network per size and engine; rounds alternate the thread counts on it
     (``learner.threads`` between runs), so that all counts see the same
-    activity and the machine's drifts.
+    activity and the machine's drifts. ``'binary'``: the compiled step inside
+    Brian2's cpp_standalone binary (one build per thread count,
+    ``openmp_threads``; left out without a compiler and make).
 
     Returns
     -------
@@ -277,33 +281,68 @@ def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse"), warmup=
         Per size and engine, one per thread count (the sparse engine uses
         threads on the cython target only).
     """
-    from brian2 import defaultclock
-
     counts = list(range(1, available_threads() + 1))
     costs = []
     for n in sizes:
         width = calibrate_width(n, 0.1, 0.05, skip=warmup, steps=steps)
         for engine in engines:
-            network, learner = benchmark_network(n, 0.1, width, engine)
-            network.run(warmup * defaultclock.dt)
-            samples = {k: ([], []) for k in counts}
-            for _ in range(rounds):
-                for k in counts:
-                    learner.threads = k
-                    start = len(learner.history["step_seconds"])
-                    network.run(steps * defaultclock.dt)
-                    samples[k][0].extend(learner.history["engine_seconds"][start:])
-                    samples[k][1].extend(learner.history["step_seconds"][start:])
-            for k, (engine_seconds, learner_seconds) in samples.items():
-                learner.threads = k
-                used = getattr(learner.engine, "threads_used", k)
+            if engine == "binary":
+                if not StandaloneTarget.is_available():
+                    continue
+                # a binary's run is short and its first steps page in its arrays: at least
+                # about 0.2 s of steps (200,000 / n: 780 steps at n = 256)
+                samples = _binary_thread_samples(n, width, counts,
+                                                 max(steps * rounds, 200_000 // n), warmup)
+            else:
+                samples = _runtime_thread_samples(n, width, engine, counts, steps, rounds,
+                                                  warmup)
+            for k, (engine_seconds, learner_seconds, used) in samples.items():
                 costs.append(ThreadCost(f"{engine} n={n}, {k} thread(s)", n, engine, k, used,
                                         1e3 * float(np.min(engine_seconds)),
                                         1e3 * float(np.median(engine_seconds)),
                                         1e3 * float(np.min(learner_seconds)),
                                         1e3 * float(np.median(learner_seconds))))
-            del network, learner
     return costs
+
+
+def _runtime_thread_samples(n, width, engine, counts, steps, rounds, warmup):
+    """Per thread count: per-step engine and learner seconds, and the threads used."""
+    from brian2 import defaultclock
+
+    network, learner = benchmark_network(n, 0.1, width, engine)
+    network.run(warmup * defaultclock.dt)
+    samples = {k: ([], []) for k in counts}
+    for _ in range(rounds):
+        for k in counts:
+            learner.threads = k
+            start = len(learner.history["step_seconds"])
+            network.run(steps * defaultclock.dt)
+            samples[k][0].extend(learner.history["engine_seconds"][start:])
+            samples[k][1].extend(learner.history["step_seconds"][start:])
+    used = {}
+    for k in counts:
+        learner.threads = k
+        used[k] = getattr(learner.engine, "threads_used", k)
+    return {k: (*samples[k], used[k]) for k in counts}
+
+
+def _binary_thread_samples(n, width, counts, steps, warmup):
+    """As `_runtime_thread_samples`, the compiled step in the binary: one build per count."""
+    from brian2 import defaultclock, prefs
+
+    previous, samples = prefs.devices.cpp_standalone.openmp_threads, {}
+    try:
+        for k in counts:
+            prefs.devices.cpp_standalone.openmp_threads = k
+            with _standalone_build():
+                network, learner = benchmark_network(n, 0.1, width, "compiled",
+                                                     target_steps=warmup + steps)
+                network.run((warmup + steps) * defaultclock.dt)
+                samples[k] = (learner.history["engine_seconds"][warmup:],
+                              learner.history["step_seconds"][warmup:], k)
+    finally:
+        prefs.devices.cpp_standalone.openmp_threads = previous
+    return samples
 
 
 def serial_fraction(one, many, threads):
@@ -362,10 +401,24 @@ def standalone_study(sizes, steps, warmup=20):
     return costs
 
 
-def _target_cost(n, width, target, engine, steps, warmup):
-    import tempfile
+@contextlib.contextmanager
+def _standalone_build():
+    """Brian2 on cpp_standalone (building on run, in a temporary folder) meanwhile."""
+    from brian2 import device, set_device
 
-    from brian2 import defaultclock, device, prefs, set_device
+    with tempfile.TemporaryDirectory() as build:
+        set_device("cpp_standalone", directory=build, build_on_run=True, with_output=False)
+        try:
+            yield
+        finally:
+            device.reinit()
+            set_device("runtime")
+            device.reinit()
+            device.activate()
+
+
+def _target_cost(n, width, target, engine, steps, warmup):
+    from brian2 import defaultclock, get_device, prefs
 
     from ..optim import Adam
 
@@ -378,20 +431,13 @@ def _target_cost(n, width, target, engine, steps, warmup):
         seconds = _timed(lambda: network.run(steps * step)) / steps
         learner_seconds = np.asarray(learner.history["step_seconds"])[warmup:]
     else:
-        with tempfile.TemporaryDirectory() as build:
-            set_device("cpp_standalone", directory=build, build_on_run=True, with_output=False)
-            try:
-                network, learner = benchmark_network(n, 0.1, width, engine,
-                                                     target_steps=warmup + steps)
-                learner.optimizer = Adam(lr=1e-3)
-                network.run((warmup + steps) * step)
-                seconds = device._last_run_time / (warmup + steps)  # the binary's run time
-                learner_seconds = np.asarray(learner.history["step_seconds"])
-            finally:
-                device.reinit()
-                set_device("runtime")
-                device.reinit()
-                device.activate()
+        with _standalone_build():
+            network, learner = benchmark_network(n, 0.1, width, engine,
+                                                 target_steps=warmup + steps)
+            learner.optimizer = Adam(lr=1e-3)
+            network.run((warmup + steps) * step)
+            seconds = get_device()._last_run_time / (warmup + steps)  # the binary's run time
+            learner_seconds = np.asarray(learner.history["step_seconds"])
     return TargetCost(f"{target}, {engine} engine, n={n}", n, target, engine,
                       1e3 * float(np.mean(learner_seconds)), 1e3 * seconds)
 
