@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from brian2 import get_logger
 
+from .benchmark import _timed
+
 __all__ = ["PeerRecord", "Peer", "PeerCost", "record_run", "check_forward", "ours",
            "jax_bptt", "braintrace_rule", "peer_study", "peer_table", "run_peers",
            "PEER_METHODS"]
@@ -292,12 +294,6 @@ def ours(record):
     return Peer("rtrl_brian", run, int(learner.engine.nbytes), step_seconds)
 
 
-def _timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
 def jax_bptt(record):
     """
     Offline BPTT of the summed MSE loss through the JAX mirror.
@@ -504,10 +500,10 @@ def peer_study(sizes=(64, 256, 1024), steps=50, rounds=3, density=0.1, activity=
             for cost, peer, seconds in timed:
                 seconds.append(peer.step_seconds() if peer.step_seconds else
                                _timed(peer.run) / steps)
-                if cost.method == "rtrl_brian":
-                    cost.learner_ms = 1e3 * float(np.mean(
-                        record.learner.history["step_seconds"][-steps:]))
         for cost, _, seconds in timed:
+            if cost.method == "rtrl_brian":  # the learner alone, in the last round
+                cost.learner_ms = 1e3 * float(np.mean(
+                    record.learner.history["step_seconds"][-steps:]))
             cost.ms_min, cost.ms_median = 1e3 * min(seconds), 1e3 * float(np.median(seconds))
             logger.info(f"  {cost.method}: {cost.ms_median:.3f} ms/step, cosine "
                         f"{cost.cosine:.6f}, memory {cost.memory / 1e6:.2f} MB")
