@@ -37,7 +37,7 @@ from .errors import NotCompilable
 from .ir import SPIKE, PathwayOp, ThresholdOp
 from .templating import render
 
-__all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram", "C_TYPES"]
+__all__ = ["NotCompilable", "CPrinter", "ExternalCall", "StepProgram", "C_TYPES", "stored_rows"]
 
 #: C type of the influence matrix's entries, by its numpy dtype.
 C_TYPES = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}
@@ -148,8 +148,8 @@ class StepProgram:
     Attributes
     ----------
     c_source : str
-        The C function ``rtrl_step(addresses, strides, P, scratch, counts, M,
-        scale, column_of, tape, threads)`` (``addresses[k]`` is the address of
+        The C function ``rtrl_step(addresses, strides, P, counts, M, scale,
+        column_of, tape, threads)`` (``addresses[k]`` is the address of
         slot ``k``, ``strides[k]`` 0 for a scalar and 1 for an array) in two
         phases: the generated body records the step's row operations on the
         tape, then ``threads`` apply it to column ranges (OpenMP; bitwise the
@@ -157,16 +157,17 @@ class StepProgram:
     slots : list of tuple
         What each address stands for (see `rtrl_brian.engine.compiled`):
         ``('state', block)``, ``('param', index)``, ``('value', owner, var)``,
-        ``('place',)`` (the row where each row of the influence matrix is
-        stored: its own, but spike rows in the first free rows of their block),
-        ``('spikes', group)``, ``('not_refractory', group, phase)``,
-        ``('active', group)``, ``('outgoing', synapses)``, ``('order',
-        synapses)``, ``('post', synapses)``, ``('active_count', op index)``,
-        ``('call', op index, number)`` (values of one of `calls`). The
+        ``('place',)`` (the row of ``M`` where each row of the influence matrix
+        is stored, `stored_rows`; spike rows are placed in temporary rows
+        every step), ``('spikes', group)``, ``('not_refractory', group,
+        phase)``, ``('active', group)``, ``('outgoing', synapses)``,
+        ``('order', synapses)``, ``('post', synapses)``, ``('call', op index,
+        number)`` (values of one of `calls`). The
         influence matrix, its row scales and the column of each parameter are
         arguments of their own.
     n_scratch_rows : int
-        Rows of scratch space the program needs.
+        Scratch rows the step needs (temporary rows, as the spike rows: the
+        step holds them for one column block at a time).
     dense_multiply_adds : callable
         ``dense_multiply_adds(n_columns)``: the part of the dense engine's
         count that does not depend on activity (see `Engine.take_operations`).
@@ -190,16 +191,23 @@ class StepProgram:
         #: Names of ``c_functions`` the step calls.
         self.c_calls = set()
         self.n_scratch_rows = max([len(op.outputs) for op in ops] + [1])
+        self._spike_blocks = []  # spike blocks of the thresholds generated so far
         place = self._slots("place")
         bodies = [self._op(position, op) for position, op in enumerate(ops)]
         self.slots = self._slots.keys
-        self.c_source = render("c", "rtrl_step.c", body="\n".join(bodies), place=place)
+        self.c_source = render(
+            "c", "rtrl_step.c", body="\n".join(bodies), place=place,
+            n_scratch=self.n_scratch_rows,
+            spike_rows_end="\n".join(
+                f"    memset(scale + {layout.rows(block).start}, 0, {layout.size(block)} * "
+                f"sizeof(double));" for block in self._spike_blocks))
 
     def module_source(self, openmp, dtype=np.float64):
         """
         Cython module source with a class ``Tape`` and functions ``step(addresses,
-        strides, n_columns, scratch, counts, M, scale, column_of, tape, threads)``
-        and ``threads_used(n_columns, threads)``; ``openmp``: whether it is
+        strides, n_columns, counts, M, scale, column_of, tape, threads)``,
+        ``threads_used(n_columns, threads)``, ``add_loss_gradient`` and
+        ``replay_agrees`` (see `rtrl_brian.engine.compiled`); ``openmp``: whether it is
         compiled with OpenMP, ``dtype``: the influence matrix's (float64 or
         float32; the sources differ, for Brian2's cache).
         """
@@ -233,6 +241,10 @@ class StepProgram:
                 raise NotCompilable("a linked variable (no generated form yet)")
             if op.uses_synaptic_state:
                 raise NotCompilable("per-synapse state (no generated form yet)")
+            read = {(b.owner, b.var) for rows, _ in self._terms(op) for _, b in rows}
+            if any(block[1] == SPIKE and block not in self._spike_blocks for block in read):
+                raise NotCompilable("spikes read before their threshold in the step (the "
+                                    "generated step keeps a spike row only within its step)")
             if isinstance(op.op, PathwayOp):
                 return self._pathway(position, op)
             if op.noise:
@@ -350,16 +362,14 @@ class StepProgram:
         if threshold:
             spikes = self._slots("spikes", group)
             active = self._slots("active", group)
-            count = self._slots("active_count", position)
+            self._spike_blocks.append((group, SPIKE))
             gate = self._gate if not op.op.constant else "0.0"
             if op.op.refractory:
                 flag = self._slots("not_refractory", group, "updated")
                 gate = f"({gate}) * D({flag})[e]"
             body += [f"const double _gate = {gate};",
                      f"const int _active = (_gate != 0.0) || (D({spikes})[e] != 0.0);",
-                     f"A({active})[e] = (unsigned char) _active;",
-                     f"const Py_ssize_t _slot = C({count})[0];  /* its spike row's place */",
-                     f"C({count})[0] += _active;"]
+                     f"A({active})[e] = (unsigned char) _active;"]
             body += [f"_d{t} *= _gate;" for t in range(len(op.terms))]
         in_place, copied = [], []
         for j, (rows, columns) in enumerate(self._terms(op)):
@@ -407,9 +417,9 @@ class StepProgram:
         for j, (owner, var, _) in enumerate(op.outputs):
             if j in copied:
                 target = self._row((owner, var), "e")
-                # a spike row (only active units have one: _any implies _active) is stored
-                # in its block's next free row (`place`, see the tape)
-                placed = (f"tape->place[{target}] = {self._row((owner, var), '_slot')}; "
+                # a spike row (only active units have one: _any implies _active) takes
+                # the step's next temporary row (`place`, see the tape)
+                placed = (f"rtrl_place_spike_row(tape, {target}); "
                           if threshold and var == SPIKE else "")
                 body.append(f"if (!_scaled{j} && _any{j}) {{ {placed}rtrl_copy(tape, {target}, "
                             f"RTRL_SCRATCH({j}), P, counts); }} "
@@ -468,3 +478,24 @@ class StepProgram:
         lines += ["        " + line for line in body] + ["    }", "}"]
         lines.append(f"rtrl_group_by_row(tape, _pathway{position});")
         return "\n".join(lines)
+
+
+def stored_rows(layout):
+    """
+    Where the compiled step stores each row of the influence matrix: the
+    state variables' rows in order in ``M``, spike rows nowhere (-1; the step
+    places them in temporary rows).
+
+    Returns
+    -------
+    place : ndarray
+        ``layout.n_rows`` row indices (numpy.intp).
+    n_stored : int
+        Rows of ``M``.
+    """
+    stored = np.zeros(layout.n_rows, dtype=bool)
+    for block in layout.blocks:
+        stored[layout.rows(block)] = block[1] != SPIKE
+    place = np.full(layout.n_rows, -1, dtype=np.intp)
+    place[stored] = np.arange(np.count_nonzero(stored))
+    return place, int(np.count_nonzero(stored))

@@ -18,7 +18,24 @@ from .connectivity import OutgoingSynapses
 from .ir import SPIKE, PathwayOp, ThresholdOp, event_key, event_variable
 from .linear import ColumnTerm, Linearization, OutputLinearization, RowTerm
 
-__all__ = ["Replayer", "Replayed", "StepInputs", "every_element", "binding_value"]
+__all__ = ["Replayer", "Replayed", "StepInputs", "every_element", "binding_value", "REPLAY_RTOL",
+           "replay_agrees"]
+
+#: Relative tolerance of the replay-vs-Brian2 consistency check.
+REPLAY_RTOL = 1e-8
+
+
+def replay_agrees(replayed, actual):
+    """
+    Whether Brian2's ``actual`` values of a variable are finite and equal the
+    ``replayed`` ones to `REPLAY_RTOL`: as ``numpy.allclose(replayed, actual,
+    rtol=REPLAY_RTOL, atol=REPLAY_RTOL * scale)``, ``scale`` the largest
+    magnitude (at least 1); NaN disagrees.
+    """
+    magnitude = np.abs(actual)
+    scale = magnitude.max(initial=1.0)
+    return bool(np.isfinite(scale)) and bool(
+        np.all(np.abs(replayed - actual) <= REPLAY_RTOL * (scale + magnitude)))
 
 
 @dataclass

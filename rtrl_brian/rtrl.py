@@ -177,6 +177,7 @@ class RTRL(StepObserver):
                 self._on_step_update, when="after_end", order=2 ** 62 + 1,
                 name=f"{self.name}_update", clock=self.clock))
         self._grad = np.zeros(self.ir.n_params)
+        self._step_grad = np.zeros(self.ir.n_params)  # this step's, reused
         self._pending = np.zeros(self.ir.n_params)
         self._pending_steps = 0
         self._trial_loss = 0.0
@@ -329,9 +330,15 @@ class RTRL(StepObserver):
                 controller(self, self._steps_total)
         self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
 
+    def _replay_agrees(self, replayed, actual):
+        return self.engine.replay_agrees(replayed, actual)
+
     def _consume(self, linearizations, loss, dlosses):
         self.engine.commit()
-        step_grad = sum(self.engine.loss_gradient(block, dloss) for block, dloss in dlosses)
+        step_grad = self._step_grad
+        step_grad[:] = 0.0
+        for block, dloss in dlosses:
+            self.engine.add_loss_gradient(block, dloss, step_grad)
         if not np.all(np.isfinite(step_grad)):
             raise non_finite(self.name, self.ir.params, "the gradient of", step_grad,
                              "before it was used", self._where())

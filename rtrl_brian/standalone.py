@@ -36,12 +36,12 @@ from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.device import get_device
 from brian2.groups.group import CodeRunner
 
-from .codegen import C_TYPES, StepProgram
+from .codegen import C_TYPES, StepProgram, stored_rows
 from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
-from .ir import SPIKE
+from .ir import SPIKE, ThresholdOp
 from .losses import per_part
-from .observer import REPLAY_RTOL
+from .replay import REPLAY_RTOL
 from .targets import StandaloneTarget
 from .templating import TEMPLATES
 
@@ -128,12 +128,12 @@ class StandaloneLearning(Group, CodeRunner):
         layout, n_params = learner.layout, learner.ir.n_params
         arrays = self.variables
         arrays.add_constant("N", 1)  # a Group needs one; the arrays have sizes of their own
-        arrays.add_array("M", size=max(1, layout.n_rows * n_params), dtype=self.dtype)
+        # the state variables' rows (spike rows live within a step, see the compiled engine)
+        self._place, n_stored = stored_rows(layout)
+        arrays.add_array("M", size=max(1, n_stored * n_params), dtype=self.dtype)
         arrays.add_array("scale", size=max(1, layout.n_rows), dtype=np.float64)
         arrays.add_array("column_of", size=max(1, n_params), dtype=np.int64,
                          values=np.arange(max(1, n_params), dtype=np.int64))
-        arrays.add_array("scratch", size=max(1, program.n_scratch_rows * n_params),
-                         dtype=self.dtype)
         for name in ("grad", "pending", "before_update", "step_grad"):
             arrays.add_array(name, size=max(1, n_params), dtype=np.float64)
         # values kept per parameter entry: room for SGD's and Adam's (an optimizer may be
@@ -236,10 +236,7 @@ class StandaloneLearning(Group, CodeRunner):
         elif kind == "place":  # where each row is stored (see the compiled engine)
             name = "_place"
             self.variables.add_array(name, size=max(1, learner.layout.n_rows), dtype=np.int64,
-                                     values=np.arange(max(1, learner.layout.n_rows)))
-        elif kind == "active_count":
-            name = f"_count{key[1]}"
-            self.variables.add_array(name, size=1, dtype=np.int64)
+                                     values=self._place)
         elif kind in ("outgoing", "order"):
             if f"_pre_{key[1]}" not in self.variables:
                 self._reference(f"_pre_{key[1]}", key[1], "_synaptic_pre")
@@ -330,8 +327,6 @@ class StandaloneLearning(Group, CodeRunner):
         csr = [(name, base_group(learner.brian_object(name).source).N, ptr[f"_pre_{name}"],
                 f"_num_pre_{name}")
                for name in synapses]
-        thresholds = [(self._ptr(f"_count{key[1]}"), learner.ops[key[1]].op.group.n)
-                      for key in program.slots if key[0] == "active_count"]
         optimizer = learner.optimizer
         if optimizer is not None:
             if optimizer.c_state_arrays > len(self._optimizer_state):
@@ -365,10 +360,10 @@ class StandaloneLearning(Group, CodeRunner):
             "refractory": [(g, len(learner.brian_object(g)),
                             ptr[f"_spikes_{g}"] if g in self._spiking else None)
                            for g in self._refractory],
-            "thresholds": thresholds,
             "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner.brian_object(g)))
                        for g in self._active_groups],
-            "threshold_units": sum(n for _, n in thresholds),
+            "threshold_units": sum(op.op.group.n for op in learner.ops
+                                   if isinstance(op.op, ThresholdOp)),
             "dense_fixed": program.dense_multiply_adds(n_columns),
             "loss_parts": [
                 ([(ptr[f"_state{self._blocks.index(block)}"], layout.rows(block).start)

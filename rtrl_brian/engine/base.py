@@ -4,8 +4,8 @@ The interface every influence-matrix engine implements.
 A learner hands its engine the whole step: `Engine.prepare` once per
 compilation of the network, `Engine.before_run` at the start of each run, and
 every step `Engine.step` (the replay), `Engine.commit` (the influence-matrix
-update, once the learner accepts the step) and `Engine.loss_gradient`. The
-learner never asks which engine it holds.
+update, once the learner accepts the step) and `Engine.add_loss_gradient`.
+The learner never asks which engine it holds.
 """
 
 import time
@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..replay import Replayer
+from ..replay import Replayer, replay_agrees
 
 __all__ = ["Engine"]
 
@@ -170,6 +170,15 @@ class Engine(ABC):
         full[..., self.columns] = per_column
         return full
 
+    @staticmethod
+    def replay_agrees(replayed, actual):
+        """
+        Whether Brian2's ``actual`` values equal the ``replayed`` ones
+        (`rtrl_brian.replay.replay_agrees`; an engine that compiles its step
+        compiles this check too).
+        """
+        return replay_agrees(replayed, actual)
+
     def take_operations(self):
         """
         Work counted since the last call, and zero the counters.
@@ -201,30 +210,33 @@ class Engine(ABC):
     def reset(self):
         """Zero the influence matrix (start of a trial)."""
 
-    def loss_gradient(self, block, dloss):
+    def add_loss_gradient(self, block, dloss, grad):
         """
-        ``dL/dtheta`` contribution ``dloss @ M[block]`` (timed as engine work).
+        Add the ``dL/dtheta`` contribution ``dloss @ M[block]`` to ``grad``
+        (timed as engine work).
 
         Parameters
         ----------
         block : tuple
             ``(group, var)`` the loss reads.
         dloss : ndarray
-            ``dL_t/ds`` for the rows of ``block``.
-
-        Returns
-        -------
+            ``dL_t/ds`` for the rows of ``block`` (float64).
         grad : ndarray
-            Length ``n_params`` (zero for inactive parameters).
+            Length ``n_params``, float64, updated in place (inactive parameters
+            get nothing).
         """
         started = time.perf_counter()
-        grad = self._loss_gradient(block, dloss)
+        self._add_loss_gradient(block, dloss, grad)
         self._seconds += time.perf_counter() - started
-        return grad
 
-    @abstractmethod
+    def _add_loss_gradient(self, block, dloss, grad):
+        """`add_loss_gradient` itself (here through `_loss_gradient`)."""
+        grad[self.columns] += self._loss_gradient(block, dloss)
+
     def _loss_gradient(self, block, dloss):
-        """`loss_gradient` itself."""
+        """``dloss @ M[block]`` per column (engines that override
+        `_add_loss_gradient` need not implement it)."""
+        raise NotImplementedError
 
     def state(self):
         """The matrix and bookkeeping, for saving (copied by the caller)."""

@@ -8,14 +8,14 @@ runs `rtrl_brian.codegen.StepProgram`: replay, Jacobian coefficients and
 influence-matrix updates of every op in one compiled function, reading Brian2's
 arrays where they are. Gradients equal the other engines' to rounding.
 
-Storage: ``M`` dense over the parameters that have columns (parameter
-sparsity), with a lazy scale per row (leaks cost one multiplication per row;
-rows of scale zero are skipped: activity sparsity). A spike row is stored in
-the first free row of its block (the k-th unit in the surrogate's support this
-step takes the block's row k), so the block's rows past the most units ever in
-the support at once are never written and never paged in (numpy's zeros are
-mapped lazily); unlike the sparse engine, which keeps only this step's, the
-rows stay allocated up to that most. Rows an op mixes are copied.
+Storage: ``M`` holds the state variables' rows, dense over the parameters
+that have columns (parameter sparsity), with a lazy scale per row (leaks cost
+one multiplication per row; rows of scale zero are skipped: activity
+sparsity). Spike rows (of units in the surrogate's support this step) are
+never stored: the generated step applies its row operations one column block
+at a time, and a spike row lives in a temporary row of that block, in the
+cache, from its threshold to its last use in the step; so are the rows an op
+mixes. ``M`` is the sparse engine's state rows without its spike-row store.
 """
 
 import time
@@ -23,10 +23,10 @@ import time
 import numpy as np
 from brian2 import get_logger
 
-from ..codegen import StepProgram
+from ..codegen import StepProgram, stored_rows
 from ..connectivity import OutgoingSynapses
 from ..ir import SPIKE, PathwayOp
-from ..replay import binding_value, every_element
+from ..replay import REPLAY_RTOL, binding_value, every_element
 from ..kernels import compile_threaded_extension
 from ..targets import CythonTarget
 from .base import Engine
@@ -56,20 +56,17 @@ class CompiledEngine(Engine):
     def __init__(self, layout, n_params, dtype=np.float64, threads=1):
         super().__init__(layout, n_params, threads)
         self.dtype = np.dtype(dtype)
-        self.M = np.zeros((layout.n_rows, n_params), dtype=self.dtype)
+        # where row r is stored: row place[r] of M for a state variable's; a spike row
+        # only within the step (see the module's description)
+        self.place, n_stored = stored_rows(layout)
+        self.M = np.zeros((n_stored, n_params), dtype=self.dtype)
         self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[place[r]]; 0: a zero row
-        # where row r is stored: in row r, but a spike row in the first free row of its
-        # block, so that the rows of a block past the most units ever in the surrogate's
-        # support are never written (numpy's zeros are paged in when first written)
-        self.place = np.arange(layout.n_rows, dtype=np.intp)
-        self._stored = {}  # spike block: most of its rows ever used
         self._program = None
         self._module = None
         self._tape = None
         self._active = {}
-        self._active_counts = {}
         self._outgoing = {}
-        self._scratch = np.zeros(1, dtype=self.dtype)
+        self._counts = np.zeros(3, dtype=np.int64)
         self._addresses = None
 
     # -- compilation --------------------------------------------------------------------
@@ -84,11 +81,6 @@ class CompiledEngine(Engine):
         self._outgoing = {}
         self._active = {key[1]: np.zeros(self.layout.size((key[1], SPIKE)), dtype=np.uint8)
                         for key in self._program.slots if key[0] == "active"}
-        self._active_counts = {key[1]: np.zeros(1, dtype=np.int64)
-                               for key in self._program.slots if key[0] == "active_count"}
-        self._spike_block_of = {position: (ops[position].op.group.name, SPIKE)
-                                for position in self._active_counts}
-        self._stored = {block: 0 for block in self._spike_block_of.values()}
 
     def before_run(self, target):
         """
@@ -139,20 +131,13 @@ class CompiledEngine(Engine):
         else:
             self._bind(self._per_step, state, inputs, values)
         for group, active in self._active.items():
-            active[:] = inputs.spikes[group] != 0
-        for count in self._active_counts.values():
-            count[:] = 0
-        counts = np.zeros(3, dtype=np.int64)
-        if len(self._scratch) < self._program.n_scratch_rows * max(1, self.n_columns):
-            self._scratch = np.zeros(self._program.n_scratch_rows * max(1, self.n_columns),
-                                     dtype=self.dtype)
-        self._module.step(self._addresses, self._strides, self.n_columns, self._scratch, counts,
-                          self.M, self.scale, self.column_of, self._tape, self.threads)
+            np.not_equal(inputs.spikes[group], 0, out=active.view(bool))
+        counts = self._counts
+        counts[:] = 0
+        self._module.step(self._addresses, self._strides, self.n_columns, counts, self.M,
+                          self.scale, self.column_of, self._tape, self.threads)
         for group in self._active:
             state[(group, SPIKE)] = inputs.spikes[group]
-        for position, count in self._active_counts.items():
-            block = self._spike_block_of[position]
-            self._stored[block] = max(self._stored.get(block, 0), int(count[0]))
         self._done += int(counts[0])
         self._bytes += int(counts[1]) * self.dtype.itemsize
         self._dense += self._program.dense_multiply_adds(self.n_columns) + int(counts[2])
@@ -205,8 +190,6 @@ class CompiledEngine(Engine):
             return self._active[key[1]], True
         if kind == "place":
             return self.place, True
-        if kind == "active_count":
-            return self._active_counts[key[1]], True
         if kind == "call":
             call = self._program.calls[key[2]]
             op = self._ops[call.op]
@@ -228,16 +211,25 @@ class CompiledEngine(Engine):
     def reset(self):
         self.scale[:] = 0.0  # every row zero: no pass over the matrix
 
-    def _loss_gradient(self, block, dloss):
+    def _add_loss_gradient(self, block, dloss, grad):
         rows = self.layout.rows(block)
-        live = np.flatnonzero(self.scale[rows])
-        self._done += len(live) * self.n_columns
+        live = self._module.add_loss_gradient(self.M, self.scale, self.place, rows.start,
+                                              np.ascontiguousarray(dloss, dtype=np.float64),
+                                              self.columns, grad)
+        self._done += live * self.n_columns
         self._dense += (rows.stop - rows.start) * self.n_columns
-        self._bytes += len(live) * self.n_columns * self.dtype.itemsize
-        weights = dloss[live] * self.scale[rows.start + live]
-        return self._to_parameters(weights @ self.M[self.place[rows.start + live]])
+        self._bytes += live * self.n_columns * self.dtype.itemsize
+
+    def replay_agrees(self, replayed, actual):
+        """`Engine.replay_agrees`, compiled with the step."""
+        return self._module.replay_agrees(np.ascontiguousarray(replayed, np.float64),
+                                          np.ascontiguousarray(actual, np.float64), REPLAY_RTOL)
 
     def _rows(self, block):
+        if block[1] == SPIKE:
+            raise ValueError(f"The compiled engine keeps the rows of {block} (spikes) only "
+                             f"within a step; ask for a state variable's rows, or use "
+                             f"engine='sparse'.")
         rows = self.layout.rows(block)
         result = np.zeros((rows.stop - rows.start, self.n_columns))
         live = np.flatnonzero(self.scale[rows])  # zero rows may hold stale values
@@ -255,20 +247,19 @@ class CompiledEngine(Engine):
 
     def _take_columns(self, take):
         M = np.zeros((self.M.shape[0], len(take)), dtype=self.dtype)
-        live = self.place[np.flatnonzero(self.scale)]
+        live = self.place[np.flatnonzero(self.scale)]  # state rows: spike rows end at zero
         kept = np.flatnonzero(take >= 0)
         M[np.ix_(live, kept)] = self.M[np.ix_(live, take[kept])]
         self.M = M
 
     def state(self):
         return {"M": self.M, "scale": self.scale, "columns": self.columns,
-                "column_of": self.column_of, "place": self.place, "_stored": self._stored}
+                "column_of": self.column_of}
 
     @property
     def nbytes(self):
-        """Bytes of the rows ever written (a spike block's rows past the most units ever
-        in the support are not) and of the row scales."""
-        unused = sum(self.layout.size(block) - stored for block, stored in self._stored.items())
-        return (self.M.shape[0] - unused) * self.M.shape[1] * self.M.itemsize + \
-            self.scale.nbytes
+        """Bytes of the state variables' rows, the row scales and the temporary rows (one
+        column block of each per thread)."""
+        held = 0 if self._tape is None else self._tape.temporary_bytes
+        return self.M.nbytes + self.scale.nbytes + held
 

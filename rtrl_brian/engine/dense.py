@@ -78,7 +78,7 @@ class DenseEngine(Engine):
     def _loss_gradient(self, block, dloss):
         rows = self.M[self.layout.rows(block)]
         self._count(rows.size, rows.nbytes)
-        return self._to_parameters(dloss @ rows)
+        return dloss @ rows
 
     def influence(self, block):
         return self._to_parameters(self.M[self.layout.rows(block)])

@@ -395,7 +395,7 @@ class SparseEngine(Engine):
         self._done += (rows.stop - rows.start) * self.n_columns
         self._dense += (rows.stop - rows.start) * self.n_columns
         self._bytes += (rows.stop - rows.start) * self._row_bytes
-        return self._to_parameters((dloss * self.scale[rows]) @ self.S[rows])
+        return (dloss * self.scale[rows]) @ self.S[rows]
 
     def _take_columns(self, take):
         kept = np.flatnonzero(take >= 0)

@@ -32,9 +32,14 @@
    ranges and every column sees the same operations in the same order whatever the
    number of threads: results are bitwise identical for any thread count. */
 
-/* row r of the influence matrix is scale[r] * M[r]; scale 0: the row is zero.
-   Rows r < 0 are scratch rows (RTRL_SCRATCH(j) is scratch row j). */
-#define RTRL_SCRATCH(j) (-1 - (Py_ssize_t) (j))
+/* row r of the influence matrix is scale[r] * M[place[r]]; scale 0: the row is zero.
+   Rows r < 0 are temporary rows (RTRL_TEMPORARY(j) is temporary row j): the first ones
+   scratch rows of the generated step (RTRL_SCRATCH), then the step's spike rows (each
+   unit in the surrogate's support or spiking takes the next one). A temporary row lives
+   within one step: the second phase holds it for one column block at a time, in the
+   cache, and never stores it in the influence matrix. */
+#define RTRL_TEMPORARY(j) (-1 - (Py_ssize_t) (j))
+#define RTRL_SCRATCH(j) RTRL_TEMPORARY(j)
 
 enum { RTRL_SET, RTRL_AXPY, RTRL_ZERO, RTRL_SCALE, RTRL_ADD, RTRL_COPY };
 
@@ -47,12 +52,15 @@ typedef struct {
 typedef struct rtrl_tape {
     rtrl_entry* entries;
     Py_ssize_t size, capacity;
-    /* where each row of the influence matrix is stored: its own row, except a spike row,
-       stored in the first free row of its block (the block's k-th unit in the
-       surrogate's support this step takes row k): rows past the most units ever in the
-       support are never touched (never paged in) */
+    /* where each row of the influence matrix is stored: the row of M of a state
+       variable's row; a temporary row (< 0) for a spike row, placed anew every step */
     Py_ssize_t* place;
+    Py_ssize_t n_scratch;  /* the generated step's scratch rows, the first temporary ones */
+    Py_ssize_t n_spike_rows;  /* spike rows placed this step (temporary rows after those) */
     int failed;  /* an allocation failed: the step's result is incomplete */
+    /* per thread, room for every temporary row over one column block */
+    RTRL_REAL** temporaries;
+    Py_ssize_t n_temporaries, temporaries_capacity;
     /* room to group entries by row (rtrl_group_by_row) */
     rtrl_entry* grouped;
     Py_ssize_t grouped_capacity;
@@ -83,8 +91,17 @@ static void rtrl_record(rtrl_tape* tape, int kind, Py_ssize_t dst, Py_ssize_t sr
 
 /* the tape and its memory, released */
 static void rtrl_tape_free(rtrl_tape* tape) {
-    if (tape != NULL) { free(tape->entries); free(tape->grouped); free(tape->buckets); }
+    if (tape != NULL) {
+        free(tape->entries); free(tape->grouped); free(tape->buckets);
+        for (Py_ssize_t k = 0; k < tape->n_temporaries; k++) free(tape->temporaries[k]);
+        free(tape->temporaries);
+    }
     free(tape);
+}
+
+/* the temporary row that spike row r takes this step */
+static inline void rtrl_place_spike_row(rtrl_tape* tape, Py_ssize_t r) {
+    tape->place[r] = RTRL_TEMPORARY(tape->n_scratch + tape->n_spike_rows++);
 }
 
 /* room for n items of size bytes at *buffer (capacity in items); 0 when there is none */
@@ -190,24 +207,25 @@ static inline void rtrl_copy(rtrl_tape* tape, Py_ssize_t dst, Py_ssize_t src, Py
    cache between the operations on it. */
 #define RTRL_BLOCK 1024
 
-static inline RTRL_REAL* rtrl_row(RTRL_REAL* M, RTRL_REAL* scratch, Py_ssize_t r,
-                                  Py_ssize_t P) {
-    return r >= 0 ? M + r * P : scratch + (-1 - r) * P;
+/* columns [start, start + RTRL_BLOCK) of row r: in M, or the block of a temporary row */
+static inline RTRL_REAL* rtrl_row(RTRL_REAL* M, RTRL_REAL* temporary, Py_ssize_t r,
+                                  Py_ssize_t P, Py_ssize_t start) {
+    return r >= 0 ? M + r * P + start : temporary + (-1 - r) * RTRL_BLOCK;
 }
 
-/* the tape on columns [c0, c1) */
-static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* scratch,
+/* the tape on columns [c0, c1); `temporary`: room for the temporary rows over one block */
+static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* temporary,
                        Py_ssize_t P, Py_ssize_t c0, Py_ssize_t c1) {
     for (Py_ssize_t start = c0; start < c1; start += RTRL_BLOCK) {
-        const Py_ssize_t stop = start + RTRL_BLOCK < c1 ? start + RTRL_BLOCK : c1;
+        const Py_ssize_t n = start + RTRL_BLOCK < c1 ? RTRL_BLOCK : c1 - start;
         for (Py_ssize_t k = 0; k < tape->size; k++) {
             const rtrl_entry* e = tape->entries + k;
-            RTRL_REAL* dst = rtrl_row(M, scratch, e->dst, P);
-            const RTRL_REAL* src = rtrl_row(M, scratch, e->src, P);
+            RTRL_REAL* dst = rtrl_row(M, temporary, e->dst, P, start);
+            const RTRL_REAL* src = rtrl_row(M, temporary, e->src, P, start);
             const RTRL_REAL a = (RTRL_REAL) e->a;
             switch (e->kind) {
             case RTRL_SET:
-                for (Py_ssize_t c = start; c < stop; c++) dst[c] = a * src[c];
+                for (Py_ssize_t c = 0; c < n; c++) dst[c] = a * src[c];
                 break;
             case RTRL_AXPY: {
                 /* up to four sources of the same row in one pass over it */
@@ -215,41 +233,41 @@ static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* scratch,
                 while (m < 4 && k + m < tape->size && e[m].kind == RTRL_AXPY &&
                        e[m].dst == e->dst) m++;
                 if (m == 4) {
-                    const RTRL_REAL *s1 = rtrl_row(M, scratch, e[1].src, P),
-                                    *s2 = rtrl_row(M, scratch, e[2].src, P),
-                                    *s3 = rtrl_row(M, scratch, e[3].src, P);
+                    const RTRL_REAL *s1 = rtrl_row(M, temporary, e[1].src, P, start),
+                                    *s2 = rtrl_row(M, temporary, e[2].src, P, start),
+                                    *s3 = rtrl_row(M, temporary, e[3].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a,
                                     a3 = (RTRL_REAL) e[3].a;
-                    for (Py_ssize_t c = start; c < stop; c++)
+                    for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c] + a3 * s3[c];
                 } else if (m == 3) {
-                    const RTRL_REAL *s1 = rtrl_row(M, scratch, e[1].src, P),
-                                    *s2 = rtrl_row(M, scratch, e[2].src, P);
+                    const RTRL_REAL *s1 = rtrl_row(M, temporary, e[1].src, P, start),
+                                    *s2 = rtrl_row(M, temporary, e[2].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a;
-                    for (Py_ssize_t c = start; c < stop; c++)
+                    for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c];
                 } else if (m == 2) {
-                    const RTRL_REAL* s1 = rtrl_row(M, scratch, e[1].src, P);
+                    const RTRL_REAL* s1 = rtrl_row(M, temporary, e[1].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a;
-                    for (Py_ssize_t c = start; c < stop; c++)
+                    for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c];
                 } else {
-                    for (Py_ssize_t c = start; c < stop; c++) dst[c] += a * src[c];
+                    for (Py_ssize_t c = 0; c < n; c++) dst[c] += a * src[c];
                 }
                 k += m - 1;
                 break;
             }
             case RTRL_ZERO:
-                memset(dst + start, 0, (stop - start) * sizeof(RTRL_REAL));
+                memset(dst, 0, n * sizeof(RTRL_REAL));
                 break;
             case RTRL_SCALE:
-                for (Py_ssize_t c = start; c < stop; c++) dst[c] *= a;
+                for (Py_ssize_t c = 0; c < n; c++) dst[c] *= a;
                 break;
             case RTRL_ADD:
-                if (e->column >= start && e->column < stop) dst[e->column] += a;
+                if (e->column >= start && e->column < start + n) dst[e->column - start] += a;
                 break;
             case RTRL_COPY:
-                memcpy(dst + start, src + start, (stop - start) * sizeof(RTRL_REAL));
+                memcpy(dst, src, n * sizeof(RTRL_REAL));
                 break;
             }
         }
@@ -278,32 +296,60 @@ static int rtrl_threads_used(Py_ssize_t P, int threads) {
 #endif
 }
 
-static void rtrl_apply_threaded(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* scratch,
-                                Py_ssize_t P, int threads) {
+/* room for the step's temporary rows over one column block, for each of `threads` threads
+   (kept from step to step, grown as needed); 0 when there is no memory */
+static int rtrl_reserve_temporaries(rtrl_tape* tape, int threads) {
+    const Py_ssize_t rows = tape->n_scratch + tape->n_spike_rows;
+    if (threads > tape->n_temporaries) {
+        RTRL_REAL** grown = (RTRL_REAL**) realloc(tape->temporaries, threads * sizeof(RTRL_REAL*));
+        if (grown == NULL) return 0;
+        tape->temporaries = grown;
+        for (Py_ssize_t k = tape->n_temporaries; k < threads; k++) tape->temporaries[k] = NULL;
+        tape->n_temporaries = threads;
+        tape->temporaries_capacity = 0;  /* the new threads' rooms are grown below */
+    }
+    if (rows <= tape->temporaries_capacity) return 1;
+    for (Py_ssize_t k = 0; k < tape->n_temporaries; k++) {
+        free(tape->temporaries[k]);
+        tape->temporaries[k] = (RTRL_REAL*) malloc(rows * RTRL_BLOCK * sizeof(RTRL_REAL));
+        if (tape->temporaries[k] == NULL) { tape->temporaries_capacity = 0; return 0; }
+    }
+    tape->temporaries_capacity = rows;
+    return 1;
+}
+
+static int rtrl_apply_threaded(rtrl_tape* tape, RTRL_REAL* M, Py_ssize_t P, int threads) {
     threads = rtrl_threads_used(P, threads);
+    if (!rtrl_reserve_temporaries(tape, threads)) return 0;
 #ifdef _OPENMP
     if (threads > 1) {
         #pragma omp parallel num_threads(threads)
         {
             const int n = omp_get_num_threads(), k = omp_get_thread_num();
-            rtrl_apply(tape, M, scratch, P, rtrl_split(P, n, k), rtrl_split(P, n, k + 1));
+            rtrl_apply(tape, M, tape->temporaries[k], P, rtrl_split(P, n, k),
+                       rtrl_split(P, n, k + 1));
         }
-        return;
+        return 1;
     }
 #endif
-    rtrl_apply(tape, M, scratch, P, 0, P);
+    rtrl_apply(tape, M, tape->temporaries[0], P, 0, P);
+    return 1;
 }
 
 /* The step: returns 0, or 1 when memory for the tape ran out (the influence matrix is
    then incomplete). */
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                     RTRL_REAL* scratch, long long* counts, RTRL_REAL* M, double* scale,
+                     long long* counts, RTRL_REAL* M, double* scale,
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads) {
     tape->size = 0;
     tape->failed = 0;
     tape->place = (Py_ssize_t*) addresses[{{ place }}];
+    tape->n_scratch = {{ n_scratch }};
+    tape->n_spike_rows = 0;
 {{ body }}
     if (tape->failed) return 1;
-    rtrl_apply_threaded(tape, M, scratch, P, threads);
+    if (!rtrl_apply_threaded(tape, M, P, threads)) return 1;
+    /* spike rows are temporary: none outlives the step */
+{{ spike_rows_end }}
     return 0;
 }

@@ -18,7 +18,7 @@ typedef std::ptrdiff_t Py_ssize_t;
 struct rtrl_tape;
 static rtrl_tape* rtrl_tape_new(void);
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                     RTRL_REAL* scratch, long long* counts, RTRL_REAL* M, double* scale,
+                     long long* counts, RTRL_REAL* M, double* scale,
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads);
 
 namespace {
@@ -83,9 +83,6 @@ namespace {
         for (size_t _i = 0; _i < {{n}}; _i++)
             {{active}}[_i] = {{spikes}}[_i] != 0.0;
         {% endfor %}
-        {% for count, n in thresholds %}
-        {{count}}[0] = 0;
-        {% endfor %}
         // -- the generated step: replay, Jacobians, influence matrix
         static size_t _addresses[{{n_slots}}];
         static Py_ssize_t _strides[{{n_slots}}];
@@ -99,7 +96,7 @@ namespace {
         const auto _engine_started = std::chrono::steady_clock::now();
         // the step's row operations (kept from step to step); {{threads}} thread(s) apply them
         static rtrl_tape* _tape = rtrl_tape_new();
-        if (_tape == NULL || rtrl_step(_addresses, _strides, {{C}}, {{ptr['scratch']}}, _counts,
+        if (_tape == NULL || rtrl_step(_addresses, _strides, {{C}}, _counts,
                                        {{ptr['M']}}, {{ptr['scale']}},
                                        (const Py_ssize_t*) {{ptr['column_of']}}, _tape,
                                        {{threads}}) != 0)
@@ -187,7 +184,7 @@ namespace {
                     continue;
                 _live += 1;
                 const double _weight = _dloss{{loop.index0}}[_k] * _scale;
-                const RTRL_REAL* const _row = {{ptr['M']}} + _r * {{C}};
+                const RTRL_REAL* const _row = {{ptr['M']}} + {{ptr['_place']}}[_r] * {{C}};
                 {% if C == P %}
                 for (size_t _p = 0; _p < {{P}}; _p++)
                     _step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
@@ -232,9 +229,10 @@ namespace {
         {{ptr['trial_loss']}}[0] += _step_loss;
         {{dynamic['loss']}}.push_back(_step_loss);
         {% if threshold_units %}
-        long long _active_units = 0;
-        {% for count, n in thresholds %}
-        _active_units += {{count}}[0];
+        long long _active_units = 0;  // units inside the surrogate's support or spiking
+        {% for active, spikes, n in active %}
+        for (size_t _i = 0; _i < {{n}}; _i++)
+            _active_units += {{active}}[_i];
         {% endfor %}
         {{dynamic['active_fraction']}}.push_back((double) _active_units / {{threshold_units}});
         {% else %}

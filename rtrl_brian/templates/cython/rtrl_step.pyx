@@ -4,16 +4,19 @@
    C type (double, or float for dtype=float32). #}
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # OpenMP: {{ openmp }}
+from libc.math cimport fabs, isfinite
+
 cdef extern from *:
     """
 #define RTRL_REAL {{ real }}
 {{ c_step }}
     """
     ctypedef struct rtrl_tape:
-        pass
+        Py_ssize_t n_temporaries, temporaries_capacity
+    enum: RTRL_BLOCK
     int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
-                  {{ real }}* scratch, long long* counts, {{ real }}* M, double* scale,
-                  const Py_ssize_t* column_of, rtrl_tape* tape, int threads) noexcept nogil
+                  long long* counts, {{ real }}* M, double* scale, const Py_ssize_t* column_of,
+                  rtrl_tape* tape, int threads) noexcept nogil
     int rtrl_threads_used(Py_ssize_t P, int threads) noexcept nogil
     rtrl_tape* rtrl_tape_new() noexcept nogil
     void rtrl_tape_free(rtrl_tape* tape) noexcept nogil
@@ -30,6 +33,13 @@ cdef class Tape:
     def __dealloc__(self):
         rtrl_tape_free(self.tape)
 
+    @property
+    def temporary_bytes(self):
+        """Bytes held for the temporary rows (spike and scratch rows, one column block
+        per thread)."""
+        return (self.tape.n_temporaries * self.tape.temporaries_capacity * RTRL_BLOCK
+                * sizeof({{ real }}))
+
 
 def threads_used(Py_ssize_t n_columns, int threads):
     """The threads a step over ``n_columns`` columns uses when ``threads`` are asked for."""
@@ -37,12 +47,65 @@ def threads_used(Py_ssize_t n_columns, int threads):
 
 
 def step(const size_t[::1] addresses, const Py_ssize_t[::1] strides, Py_ssize_t n_columns,
-         {{ real }}[::1] scratch, long long[::1] counts, {{ real }}[:, ::1] M, double[::1] scale,
+         long long[::1] counts, {{ real }}[:, ::1] M, double[::1] scale,
          const Py_ssize_t[::1] column_of, Tape tape, int threads):
     # n_slots = {{ n_slots }}
     cdef int failed
     with nogil:
-        failed = rtrl_step(&addresses[0], &strides[0], n_columns, &scratch[0], &counts[0],
-                           &M[0, 0], &scale[0], &column_of[0], tape.tape, threads)
+        failed = rtrl_step(&addresses[0], &strides[0], n_columns, &counts[0], &M[0, 0],
+                           &scale[0], &column_of[0], tape.tape, threads)
     if failed:
         raise MemoryError("rtrl_brian: no memory for the learning step's tape")
+
+
+def add_loss_gradient({{ real }}[:, ::1] M, const double[::1] scale, const Py_ssize_t[::1] place,
+                      Py_ssize_t first_row, const double[::1] dloss,
+                      const Py_ssize_t[::1] columns, double[::1] grad):
+    """
+    ``grad[columns] += dloss @ (rows first_row... of the influence matrix)``, each
+    row ``r`` being ``scale[r] * M[place[r]]`` (zero rows skipped). Returns the
+    number of rows read.
+    """
+    cdef Py_ssize_t k, j, r, live = 0, n_columns = M.shape[1]
+    cdef double weight
+    cdef const {{ real }}* row
+    if n_columns == 0:
+        return 0
+    with nogil:
+        for k in range(dloss.shape[0]):
+            r = first_row + k
+            if scale[r] == 0.0:
+                continue
+            live += 1
+            weight = dloss[k] * scale[r]
+            row = &M[place[r], 0]
+            for j in range(n_columns):
+                grad[columns[j]] += weight * row[j]
+    return live
+
+
+cdef bint _agrees(const double* replayed, const double* actual, Py_ssize_t n,
+                  double rtol) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double largest = 1.0
+    for i in range(n):
+        if not isfinite(actual[i]):
+            return False
+        if fabs(actual[i]) > largest:
+            largest = fabs(actual[i])
+    for i in range(n):
+        if not (fabs(replayed[i] - actual[i]) <= rtol * (largest + fabs(actual[i]))):
+            return False
+    return True
+
+
+def replay_agrees(const double[::1] replayed, const double[::1] actual, double rtol):
+    """
+    Whether ``actual`` is finite and equals ``replayed`` as
+    `rtrl_brian.replay.replay_agrees` decides (one pass for the scale, one to compare).
+    """
+    if replayed.shape[0] != actual.shape[0]:
+        return False
+    if actual.shape[0] == 0:
+        return True
+    return _agrees(&replayed[0], &actual[0], actual.shape[0], rtol)
