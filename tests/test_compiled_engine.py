@@ -61,8 +61,9 @@ def test_compiled_equals_dense(model, detach):
     spike_blocks = [block for block in engine.layout.blocks if block[1] == SPIKE]
     assert spike_blocks
     assert len(engine.M) == engine.layout.n_rows - sum(map(engine.layout.size, spike_blocks))
-    temporary = engine.nbytes - engine.M.nbytes - engine.scale.nbytes  # rows of one block
-    assert 0 < temporary <= engine.threads * (engine._program.n_scratch_rows + sum(
+    assert engine.nbytes == engine.M.nbytes + engine.scale.nbytes
+    # the temporary rows: scratch and spike rows over one column block per thread
+    assert 0 < engine.temporary_bytes <= engine.threads * (engine._program.n_scratch_rows + sum(
         map(engine.layout.size, spike_blocks))) * 1024 * engine.M.itemsize
     with pytest.raises(ValueError, match="only within a step"):
         engine.influence(spike_blocks[0])

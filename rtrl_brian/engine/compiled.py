@@ -258,8 +258,14 @@ class CompiledEngine(Engine):
 
     @property
     def nbytes(self):
-        """Bytes of the state variables' rows, the row scales and the temporary rows (one
-        column block of each per thread)."""
-        held = 0 if self._tape is None else self._tape.temporary_bytes
-        return self.M.nbytes + self.scale.nbytes + held
+        """Bytes of the influence matrix held from step to step: the state variables' rows
+        and the row scales (see `temporary_bytes` for the step's temporary rows)."""
+        return self.M.nbytes + self.scale.nbytes
+
+    @property
+    def temporary_bytes(self):
+        """Bytes of the step's temporary rows (spike and scratch rows, one column block of
+        each per thread: at most about ``threads`` times those rows over
+        ``n_columns / threads`` columns, less for many columns), kept for the next step."""
+        return 0 if self._tape is None else self._tape.temporary_bytes
 

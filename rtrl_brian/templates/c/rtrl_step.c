@@ -58,9 +58,10 @@ typedef struct rtrl_tape {
     Py_ssize_t n_scratch;  /* the generated step's scratch rows, the first temporary ones */
     Py_ssize_t n_spike_rows;  /* spike rows placed this step (temporary rows after those) */
     int failed;  /* an allocation failed: the step's result is incomplete */
-    /* per thread, room for every temporary row over one column block */
+    /* per thread, room for every temporary row over one column block (at most a
+       thread's columns): rows of temporary_width entries, capacity entries in all */
     RTRL_REAL** temporaries;
-    Py_ssize_t n_temporaries, temporaries_capacity;
+    Py_ssize_t n_temporaries, temporaries_capacity, temporary_width;
     /* room to group entries by row (rtrl_group_by_row) */
     rtrl_entry* grouped;
     Py_ssize_t grouped_capacity;
@@ -208,20 +209,21 @@ static inline void rtrl_copy(rtrl_tape* tape, Py_ssize_t dst, Py_ssize_t src, Py
 #define RTRL_BLOCK 1024
 
 /* columns [start, start + RTRL_BLOCK) of row r: in M, or the block of a temporary row */
-static inline RTRL_REAL* rtrl_row(RTRL_REAL* M, RTRL_REAL* temporary, Py_ssize_t r,
-                                  Py_ssize_t P, Py_ssize_t start) {
-    return r >= 0 ? M + r * P + start : temporary + (-1 - r) * RTRL_BLOCK;
+static inline RTRL_REAL* rtrl_row(RTRL_REAL* M, RTRL_REAL* temporary, Py_ssize_t width,
+                                  Py_ssize_t r, Py_ssize_t P, Py_ssize_t start) {
+    return r >= 0 ? M + r * P + start : temporary + (-1 - r) * width;
 }
 
 /* the tape on columns [c0, c1); `temporary`: room for the temporary rows over one block */
 static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* temporary,
                        Py_ssize_t P, Py_ssize_t c0, Py_ssize_t c1) {
+    const Py_ssize_t width = tape->temporary_width;
     for (Py_ssize_t start = c0; start < c1; start += RTRL_BLOCK) {
         const Py_ssize_t n = start + RTRL_BLOCK < c1 ? RTRL_BLOCK : c1 - start;
         for (Py_ssize_t k = 0; k < tape->size; k++) {
             const rtrl_entry* e = tape->entries + k;
-            RTRL_REAL* dst = rtrl_row(M, temporary, e->dst, P, start);
-            const RTRL_REAL* src = rtrl_row(M, temporary, e->src, P, start);
+            RTRL_REAL* dst = rtrl_row(M, temporary, width, e->dst, P, start);
+            const RTRL_REAL* src = rtrl_row(M, temporary, width, e->src, P, start);
             const RTRL_REAL a = (RTRL_REAL) e->a;
             switch (e->kind) {
             case RTRL_SET:
@@ -233,21 +235,21 @@ static void rtrl_apply(const rtrl_tape* tape, RTRL_REAL* M, RTRL_REAL* temporary
                 while (m < 4 && k + m < tape->size && e[m].kind == RTRL_AXPY &&
                        e[m].dst == e->dst) m++;
                 if (m == 4) {
-                    const RTRL_REAL *s1 = rtrl_row(M, temporary, e[1].src, P, start),
-                                    *s2 = rtrl_row(M, temporary, e[2].src, P, start),
-                                    *s3 = rtrl_row(M, temporary, e[3].src, P, start);
+                    const RTRL_REAL *s1 = rtrl_row(M, temporary, width, e[1].src, P, start),
+                                    *s2 = rtrl_row(M, temporary, width, e[2].src, P, start),
+                                    *s3 = rtrl_row(M, temporary, width, e[3].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a,
                                     a3 = (RTRL_REAL) e[3].a;
                     for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c] + a3 * s3[c];
                 } else if (m == 3) {
-                    const RTRL_REAL *s1 = rtrl_row(M, temporary, e[1].src, P, start),
-                                    *s2 = rtrl_row(M, temporary, e[2].src, P, start);
+                    const RTRL_REAL *s1 = rtrl_row(M, temporary, width, e[1].src, P, start),
+                                    *s2 = rtrl_row(M, temporary, width, e[2].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a, a2 = (RTRL_REAL) e[2].a;
                     for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c] + a2 * s2[c];
                 } else if (m == 2) {
-                    const RTRL_REAL* s1 = rtrl_row(M, temporary, e[1].src, P, start);
+                    const RTRL_REAL* s1 = rtrl_row(M, temporary, width, e[1].src, P, start);
                     const RTRL_REAL a1 = (RTRL_REAL) e[1].a;
                     for (Py_ssize_t c = 0; c < n; c++)
                         dst[c] += a * src[c] + a1 * s1[c];
@@ -296,10 +298,17 @@ static int rtrl_threads_used(Py_ssize_t P, int threads) {
 #endif
 }
 
-/* room for the step's temporary rows over one column block, for each of `threads` threads
-   (kept from step to step, grown as needed); 0 when there is no memory */
-static int rtrl_reserve_temporaries(rtrl_tape* tape, int threads) {
-    const Py_ssize_t rows = tape->n_scratch + tape->n_spike_rows;
+/* room for the step's temporary rows over one column block of the P columns, for each of
+   `threads` threads (kept from step to step, grown as needed); 0 when there is no memory */
+static int rtrl_reserve_temporaries(rtrl_tape* tape, Py_ssize_t P, int threads) {
+    Py_ssize_t width = 1;  /* the widest block a thread takes */
+    for (int k = 0; k < threads; k++) {
+        const Py_ssize_t c = rtrl_split(P, threads, k + 1) - rtrl_split(P, threads, k);
+        if (c > width) width = c;
+    }
+    if (width > RTRL_BLOCK) width = RTRL_BLOCK;
+    tape->temporary_width = width;
+    const Py_ssize_t entries = (tape->n_scratch + tape->n_spike_rows) * width;
     if (threads > tape->n_temporaries) {
         RTRL_REAL** grown = (RTRL_REAL**) realloc(tape->temporaries, threads * sizeof(RTRL_REAL*));
         if (grown == NULL) return 0;
@@ -308,26 +317,28 @@ static int rtrl_reserve_temporaries(rtrl_tape* tape, int threads) {
         tape->n_temporaries = threads;
         tape->temporaries_capacity = 0;  /* the new threads' rooms are grown below */
     }
-    if (rows <= tape->temporaries_capacity) return 1;
+    if (entries <= tape->temporaries_capacity) return 1;
     for (Py_ssize_t k = 0; k < tape->n_temporaries; k++) {
         free(tape->temporaries[k]);
-        tape->temporaries[k] = (RTRL_REAL*) malloc(rows * RTRL_BLOCK * sizeof(RTRL_REAL));
+        tape->temporaries[k] = (RTRL_REAL*) malloc(entries * sizeof(RTRL_REAL));
         if (tape->temporaries[k] == NULL) { tape->temporaries_capacity = 0; return 0; }
     }
-    tape->temporaries_capacity = rows;
+    tape->temporaries_capacity = entries;
     return 1;
 }
 
 static int rtrl_apply_threaded(rtrl_tape* tape, RTRL_REAL* M, Py_ssize_t P, int threads) {
     threads = rtrl_threads_used(P, threads);
-    if (!rtrl_reserve_temporaries(tape, threads)) return 0;
+    if (!rtrl_reserve_temporaries(tape, P, threads)) return 0;
 #ifdef _OPENMP
     if (threads > 1) {
         #pragma omp parallel num_threads(threads)
         {
+            /* column range j of `threads`, whatever number of threads OpenMP gives */
             const int n = omp_get_num_threads(), k = omp_get_thread_num();
-            rtrl_apply(tape, M, tape->temporaries[k], P, rtrl_split(P, n, k),
-                       rtrl_split(P, n, k + 1));
+            for (int j = k; j < threads; j += n)
+                rtrl_apply(tape, M, tape->temporaries[k], P, rtrl_split(P, threads, j),
+                           rtrl_split(P, threads, j + 1));
         }
         return 1;
     }

@@ -13,7 +13,6 @@ cdef extern from *:
     """
     ctypedef struct rtrl_tape:
         Py_ssize_t n_temporaries, temporaries_capacity
-    enum: RTRL_BLOCK
     int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
                   long long* counts, {{ real }}* M, double* scale, const Py_ssize_t* column_of,
                   rtrl_tape* tape, int threads) noexcept nogil
@@ -37,8 +36,7 @@ cdef class Tape:
     def temporary_bytes(self):
         """Bytes held for the temporary rows (spike and scratch rows, one column block
         per thread)."""
-        return (self.tape.n_temporaries * self.tape.temporaries_capacity * RTRL_BLOCK
-                * sizeof({{ real }}))
+        return self.tape.n_temporaries * self.tape.temporaries_capacity * sizeof({{ real }})
 
 
 def threads_used(Py_ssize_t n_columns, int threads):
