@@ -7,13 +7,18 @@ recurrent parameter sparsities and seeds, plus (EGRU, thresholded tanh) a contro
 without activity sparsity. Writes to ``--out``:
 
 - ``runs/*.json.gz``: every run's per-sequence records (six significant digits),
-  one file per run, written as soon as the run ends; ``--resume`` skips the runs
-  already there, so a long study can be spread over several sessions or processes;
+  one file per run, written as soon as the run ends; a run already recorded there is
+  not made again, so a study interrupted goes on where it stopped;
 - ``spiral_study.md``: the summary table;
 - ``spiral_loss.png``: loss against sequences and against compute-adjusted
   sequences (multiply-adds done, in units of one dense RTRL sequence);
 - ``spiral_sparsity.png``: activity sparsity, influence-matrix sparsity and
   multiply-adds relative to dense, per sparsity level.
+
+The runs go through `rtrl_brian.sweep`: on a Dask LocalCluster (one worker per core)
+where Dask is installed (``pip install 'rtrl_brian[distributed]'``), on a running
+cluster with ``--scheduler tcp://host:8786``, or one after the other in this process
+with ``--workers 0`` (or without Dask).
 
 Usage (the paper's scale: 16 units, sparsity 0 to 0.9, five seeds, 7000 training
 sequences each; several hours on 2 cores)::
@@ -26,16 +31,13 @@ and a reduced run::
 """
 
 import argparse
-import gzip
 import json
 import pathlib
-from dataclasses import asdict
 
 import numpy as np
 
-from rtrl_brian.apps.experiments import train_spiral
+from rtrl_brian.apps.sweep import Study, read_record, sweep
 from rtrl_brian.apps.training import TrainingRun
-from rtrl_brian.apps.tasks import Spiral
 
 
 def summarize(runs):
@@ -158,33 +160,38 @@ def main(argv=None):
     parser.add_argument("--no-control", action="store_true",
                         help="skip the control run without activity sparsity (egru, "
                              "sparse_rnn)")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip the runs whose records are already in OUT/runs")
     parser.add_argument("--replot", action="store_true",
                         help="redraw the table and figures from the records in OUT")
+    parser.add_argument("--scheduler", default=None,
+                        help="a running Dask cluster's scheduler address (default: a "
+                             "LocalCluster where Dask is installed)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="workers of the LocalCluster (default: one per core; 0: the runs "
+                             "one after the other in this process)")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    if args.replot:
-        report(load_runs(out), out)
-        return
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    task = Spiral(seed=0)
-    # seed by seed, so that an interrupted study has every level for its first seeds
+    if not args.replot:
+        result = sweep(study(args), scheduler=args.scheduler, workers=args.workers)
+        for name, record in ((name, result.records[name]) for name in result.ran):
+            print(f"{name}: test accuracy {record['test_score']:.1%} in "
+                  f"{record['seconds']:.0f} s", flush=True)
+        if result.failed:
+            raise RuntimeError(f"runs failed: {result.failed}")
+    report(load_runs(out), out)
+
+
+def study(args):
+    """The study's runs (seed by seed, so that an interrupted study has every level for
+    its first seeds; the control after the first seed's levels)."""
     configurations = [(level, seed, True) for seed in args.seeds for level in args.levels]
     if args.model in ("egru", "sparse_rnn") and not args.no_control:
         configurations.insert(len(args.levels), (0.0, args.seeds[0], False))
-    for level, seed, activity_sparse in configurations:
-        name = run_name(args.model, args.units, level, seed, activity_sparse)
-        path = out / "runs" / f"{name}.json.gz"
-        if args.resume and path.exists():
-            continue
-        print(f"units {args.units}, sparsity {level}, seed {seed}, "
-              f"activity sparsity {'on' if activity_sparse else 'off'}", flush=True)
-        run = train_spiral(args.model, args.units, level, seed, sequences=args.sequences, task=task,
-                          activity_sparse=activity_sparse, test_sequences=args.test_sequences)
-        print(f"  test accuracy {run.test_score:.1%} in {run.seconds:.0f} s", flush=True)
-        save_run(run, path)
-    report(load_runs(out), out)
+    runs = {run_name(args.model, args.units, level, seed, activity_sparse): dict(
+        model=args.model, units=args.units, sparsity=level, seed=seed,
+        sequences=args.sequences, activity_sparse=activity_sparse,
+        test_sequences=args.test_sequences)
+        for level, seed, activity_sparse in configurations}
+    return Study("rtrl_brian.apps.experiments:train_spiral", runs, args.out)
 
 
 def run_name(model, units, sparsity, seed, activity_sparse):
@@ -193,23 +200,13 @@ def run_name(model, units, sparsity, seed, activity_sparse):
             f"{'' if activity_sparse else '_control'}")
 
 
-def save_run(run, path):
-    """Write one run's records, lists rounded to six significant digits, gzipped."""
-    record = {key: [float(f"{value:.6g}") for value in values] if isinstance(values, list)
-              else values for key, values in asdict(run).items()}
-    with gzip.open(path, "wt") as stream:
-        json.dump(record, stream)
-
-
 def load_runs(out):
     """Every run recorded in ``out``: ``runs/*.json.gz`` and a legacy ``spiral_study.json``."""
     records = []
     legacy = out / "spiral_study.json"
     if legacy.exists():
         records.extend(json.loads(legacy.read_text()))
-    for path in sorted((out / "runs").glob("*.json.gz")):
-        with gzip.open(path, "rt") as stream:
-            records.append(json.load(stream))
+    records.extend(read_record(path) for path in sorted((out / "runs").glob("*.json.gz")))
     return [TrainingRun(**record) for record in records]
 
 

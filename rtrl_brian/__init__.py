@@ -19,13 +19,14 @@ __version__ = "0.1.0"
 #: package (the ``rtrl-brian`` command's ``--help``, say) does not wait for Brian2.
 _LAZY = {"RTRL": ".rtrl", "BPTT": ".bptt", "check_gradients": ".check",
          "GradientCheck": ".check", "UnsupportedConstructError": ".errors",
-         "Training": ".apps.training"}
+         "Training": ".apps.training", "sweep": ".apps.sweep", "Study": ".apps.sweep"}
 _SUBMODULES = {"losses": ".losses", "models": ".models", "optim": ".optim",
                "sparsity": ".sparsity", "surrogates": ".surrogates", "plot": ".plot",
                "tasks": ".apps.tasks"}
 
 __all__ = ["RTRL", "BPTT", "check_gradients", "GradientCheck", "UnsupportedConstructError",
-           "Training", "losses", "models", "optim", "sparsity", "surrogates", "tasks", "plot",
+           "Training", "Study", "sweep", "losses", "models", "optim", "sparsity", "surrogates",
+           "tasks", "plot",
            "__version__"]
 
 

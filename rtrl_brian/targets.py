@@ -22,7 +22,8 @@ from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from .kernels import CythonKernels, NumpyKernels
 
 __all__ = ["Target", "NumpyTarget", "CythonTarget", "StandaloneTarget", "TARGETS",
-           "runtime_target", "device_target", "available_threads"]
+           "runtime_target", "device_target", "available_threads",
+           "available_cores"]
 
 logger = get_logger(__name__)
 
@@ -178,11 +179,20 @@ def device_target(device):
 
 def available_threads(threads=None):
     """
-    The threads a learner uses: ``threads``, or every core this process may
-    use (its CPU affinity where the system has one) when None.
+    The threads a learner uses: ``threads``, or when None every core this
+    process may use (its CPU affinity where the system has one), at most
+    ``OMP_NUM_THREADS`` where that is set (as Dask sets it to 1 for its
+    workers, which share the cores).
     """
     if threads is not None:
         return int(threads)
+    cores = available_cores()
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+
+
+def available_cores():
+    """The cores this process may use (its CPU affinity where the system has one)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)

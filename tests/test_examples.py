@@ -5,6 +5,8 @@ import pathlib
 
 import pytest
 
+from rtrl_brian.apps import experiments
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -39,9 +41,13 @@ def test_train_on_task_example(tmp_path):
 
 @pytest.mark.codegen_independent
 def test_spiral_study_example_replots(tmp_path):
+    """Through a one-worker Dask cluster where Dask is installed: the real training runs
+    on a worker process."""
     study = load("spiral_study")
+    workers = "1" if importlib.util.find_spec("distributed") else "0"
     study.main(["--model", "lif", "--units", "4", "--levels", "0", "--seeds", "0",
-                "--sequences", "3", "--test-sequences", "2", "--out", str(tmp_path)])
+                "--sequences", "3", "--test-sequences", "2", "--workers", workers,
+                "--out", str(tmp_path)])
     table = (tmp_path / "spiral_study.md").read_text()
     assert "| 0.0 | yes | 1 |" in table and "control" not in table  # no control for LIF
     study.main(["--replot", "--out", str(tmp_path)])
@@ -52,19 +58,20 @@ def test_spiral_study_example_replots(tmp_path):
 def test_spiral_study_resumes(tmp_path, monkeypatch):
     study = load("spiral_study")
     arguments = ["--model", "lif", "--units", "4", "--levels", "0", "0.5", "--seeds", "0",
-                 "--sequences", "2", "--test-sequences", "1", "--out", str(tmp_path)]
+                 "--sequences", "2", "--test-sequences", "1", "--workers", "0",
+                 "--out", str(tmp_path)]
     study.main(arguments[:6] + arguments[7:])  # level 0 only
     first = study.load_runs(tmp_path)
     assert [run.sparsity for run in first] == [0.0]
     trained = []
-    original = study.train_spiral
+    original = experiments.train_spiral
 
-    def counting(*args, **kwargs):
-        trained.append(args[2])
-        return original(*args, **kwargs)
+    def counting(**kwargs):
+        trained.append(kwargs["sparsity"])
+        return original(**kwargs)
 
-    monkeypatch.setattr(study, "train_spiral", counting)
-    study.main(arguments + ["--resume"])
+    monkeypatch.setattr(experiments, "train_spiral", counting)
+    study.main(arguments)
     assert trained == [0.5]  # level 0 was not trained again
     runs = study.load_runs(tmp_path)
     assert sorted(run.sparsity for run in runs) == [0.0, 0.5]
@@ -76,7 +83,7 @@ def test_spiral_study_resumes(tmp_path, monkeypatch):
 def test_spiral_study_without_control(tmp_path):
     study = load("spiral_study")
     study.main(["--model", "egru", "--units", "3", "--levels", "0.5", "--seeds", "0",
-                "--sequences", "2", "--test-sequences", "1", "--no-control",
+                "--sequences", "2", "--test-sequences", "1", "--no-control", "--workers", "0",
                 "--out", str(tmp_path)])
     assert [run.activity_sparse for run in study.load_runs(tmp_path)] == [True]
     assert "control" not in (tmp_path / "spiral_study.md").read_text()

@@ -125,6 +125,24 @@ def build_parser():
                        help="steps per round of the peer comparison")
     bench.add_argument("--rounds", type=_positive(int), default=3,
                        help="interleaved timing rounds of the peer comparison")
+    sweep = _command(commands, "sweep", "run a study (a grid of runs from a TOML or YAML file) "
+                                        "on Dask, writing each run's record as it ends",
+                     epilog="a study file:\n"
+                            "  function = \"rtrl_brian.apps.experiments:train_spiral\"\n"
+                            "  out = \"spiral_runs\"\n"
+                            "  [grid]\n  sparsity = [0.0, 0.5, 0.9]\n  seed = [0, 1, 2]\n"
+                            "  [fixed]\n  model = \"egru\"\n  sequences = 1500\n\n"
+                            "runs already recorded are skipped; see rtrl_brian.apps.sweep")
+    sweep.add_argument("study", help="the study file (.toml; .yaml with PyYAML)")
+    sweep.add_argument("--out", default=None,
+                       help="the study's folder (default: the file's 'out', else its name)")
+    sweep.add_argument("--scheduler", default=None,
+                       help="a running Dask cluster's scheduler address (tcp://host:8786; "
+                            "dask-jobqueue for SLURM or PBS); default: an embedded "
+                            "LocalCluster")
+    sweep.add_argument("--workers", type=_non_negative, default=None,
+                       help="workers of the embedded cluster (default: one per core; 0: the "
+                            "runs one after the other in this process)")
     return parser
 
 
@@ -259,7 +277,7 @@ def _check(args):
 #: What a user's own input can raise, shown as one line and exit status 2 instead of a
 #: traceback (``--traceback`` shows it). Anything the script given to ``check`` raises,
 #: or its network, counts too.
-USER_ERRORS = (OSError, ValueError, KeyError, TypeError, NotImplementedError)
+USER_ERRORS = (OSError, ValueError, KeyError, TypeError, NotImplementedError, ImportError)
 
 
 def _user_error(error):
@@ -281,6 +299,8 @@ def _run(args):
         run_demo(args.out, trials=args.trials, n_rec=args.neurons, steps=args.steps,
                  seed=args.seed, neuron_model=args.model, bars=sys.stderr.isatty(),
                  engine=args.engine)
+    elif args.command == "sweep":
+        return _sweep(args)
     elif args.command == "bench" and args.peers:
         from .peers import run_peers
         run_peers(args.out, sizes=tuple(args.peer_sizes), steps=args.peer_steps,
@@ -296,6 +316,19 @@ def _run(args):
                        thread_sizes=tuple(args.thread_sizes))
         print(f"report: {args.out}/results.md, figure: {args.out}/benchmarks.png")
     return 0
+
+
+def _sweep(args):
+    from .sweep import Study, sweep
+    study = Study.from_file(args.study, out=args.out)
+    result = sweep(study, scheduler=args.scheduler, workers=args.workers,
+                   progress=sys.stderr.isatty())
+    (study.out / "study.md").write_text(study.table(result.records))
+    print(f"{len(result.ran)} run(s) made now; {len(result.records)} of {len(study.runs)} "
+          f"recorded in {study.out / 'runs'}; table: {study.out / 'study.md'}")
+    for name, error in result.failed.items():
+        print(f"failed: {name}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 class _BelowWarnings(logging.Filter):
