@@ -22,6 +22,7 @@ from .errors import UnsupportedConstructError
 from .history import StepRecord
 from .ir import ThresholdOp, is_spike
 from .observer import StepObserver
+from .partition import MPIPartition
 from .replay import Replayed
 from .sparsity import selected_entries
 from .standalone import StandaloneLearning
@@ -102,6 +103,15 @@ class RTRL(StepObserver):
         same for any number. Under cpp_standalone the binary uses
         ``prefs.devices.cpp_standalone.openmp_threads`` instead (leave
         ``threads`` unset).
+    partition : {None, 'mpi'}, optional
+        ``'mpi'``: the influence matrix's columns divided among the MPI ranks
+        of ``mpiexec -n K python script.py`` (`rtrl_brian.partition`): every
+        rank simulates the same network (seed it the same), keeps and updates
+        the columns of its block of parameters (1/K of the memory and the
+        work) and the ranks sum their gradients every step, so that every
+        rank's gradients and parameters are those of one process. Give each
+        rank its share of the cores with ``threads``. `influence_rows` has
+        this rank's columns only.
     name : str, optional
     namespace : dict, optional
         External names for compilation; default: the caller's namespace.
@@ -128,7 +138,7 @@ class RTRL(StepObserver):
     def __init__(self, params, loss, optimizer=None, surrogate=None, detach_reset=False,
                  engine="sparse", dtype=np.float64, update_every=1, sparsity=None,
                  clip_grad_norm=None, history_limit=None, bounds=None, threads=None,
-                 name="rtrl*", namespace=None):
+                 partition=None, name="rtrl*", namespace=None):
         if engine not in ENGINES:
             raise ValueError(f"Unknown engine '{engine}'; choose one of {sorted(ENGINES)}.")
         if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -141,6 +151,8 @@ class RTRL(StepObserver):
                              f"{clip_grad_norm!r}.")
         if threads is not None:
             _check_threads(threads)
+        if partition not in (None, "mpi"):
+            raise ValueError(f"'partition' must be None or 'mpi', got {partition!r}.")
         if optimizer is not None and not hasattr(optimizer, "step"):
             raise TypeError(f"'optimizer' must be rtrl_brian.optim.SGD or Adam (or None), "
                             f"got {type(optimizer).__name__}.")
@@ -162,6 +174,12 @@ class RTRL(StepObserver):
         self.history_limit = history_limit
         self.engine_name = engine
         self._prepared_ops = None
+        if partition is not None and self.standalone:
+            raise UnsupportedConstructError(f"{self.name}: partition='mpi' runs on the runtime "
+                                            f"device; the cpp_standalone binary keeps the "
+                                            f"whole influence matrix.")
+        #: Where this process's columns are (`rtrl_brian.partition.MPIPartition`), or None.
+        self.partition = MPIPartition() if partition == "mpi" else None
         if self.standalone:
             self.engine = None  # the influence matrix lives in the binary
         else:
@@ -264,6 +282,9 @@ class RTRL(StepObserver):
         self._run_steps, self._run_most_active = 0, 0.0
         if self.engine is not None:
             self._prepare_engine()
+            if self.partition is not None and not self.partition.divided:
+                self.partition.divide(self._learnable)  # this rank's block, from now on
+                self.engine.set_active(self._engine_columns())
             try:
                 self.engine.before_run(prefs.codegen.target)
             except ValueError as error:
@@ -339,6 +360,8 @@ class RTRL(StepObserver):
         step_grad[:] = 0.0
         for block, dloss in dlosses:
             self.engine.add_loss_gradient(block, dloss, step_grad)
+        if self.partition is not None:
+            self.partition.combine(step_grad)  # the other ranks' columns
         if not np.all(np.isfinite(step_grad)):
             raise non_finite(self.name, self.ir.params, "the gradient of", step_grad,
                              "before it was used", self._where())
@@ -459,14 +482,23 @@ class RTRL(StepObserver):
         self._grad[param.span][selected] = 0.0
         self._pending[param.span][selected] = 0.0
         if self.engine is not None:  # the binary's columns: StandaloneLearning
-            self.engine.set_active(self._learnable)
+            self.engine.set_active(self._engine_columns())
         if self.optimizer is not None:
             self.optimizer.forget(self.ir.params.index(param), selected)
+
+    def _engine_columns(self):
+        """The parameters whose columns this process keeps: the learnable ones (of this
+        rank's block, once the partition has fixed it at the first run)."""
+        if self.partition is None or not self.partition.divided:
+            return self._learnable
+        return self.partition.mine(self._learnable)
 
     # -- saved state (Brian2's store/restore) ----------------------------------------
     def _fingerprint(self):
         fingerprint = super()._fingerprint()
         fingerprint.update(engine=self.engine_name, dtype=str(self.engine.dtype),
+                           partition=None if self.partition is None
+                           else [self.partition.rank, self.partition.size],
                            optimizer=type(self.optimizer).__name__,
                            sparsity=[type(c).__name__ for c in self.sparsity])
         return fingerprint

@@ -121,10 +121,10 @@ def calibrate_width(n, density, activity, seed=0, skip=20, steps=20):
 
 
 def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed=0,
-                      learner="rtrl", target_steps=1_000_000, threads=None):
+                      learner="rtrl", target_steps=1_000_000, threads=None, partition=None):
     """
     The benchmark network with a learner attached (its loss target has
-    ``target_steps`` steps; ``threads``: the RTRL learner's).
+    ``target_steps`` steps; ``threads``, ``partition``: the RTRL learner's).
 
     Returns
     -------
@@ -145,7 +145,7 @@ def benchmark_network(n, density, width, engine="sparse", dtype=np.float64, seed
     surrogate = Triangle(width=width, gain=0.3)
     if learner == "rtrl":
         attached = RTRL([s_rec.w, s_out.w], loss, surrogate=surrogate, engine=engine,
-                        dtype=dtype, threads=threads, namespace={})
+                        dtype=dtype, threads=threads, partition=partition, namespace={})
     else:
         attached = BPTT([s_rec.w, s_out.w], loss, surrogate=surrogate, namespace={})
     return Network(*objects, attached), attached
