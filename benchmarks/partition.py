@@ -7,8 +7,8 @@ For each network size and each number of ranks K, runs the benchmark network of
 the surrogate's support; the compiled engine, Brian2 on cython) under ``mpiexec -n K``,
 every rank on ``--threads`` threads, and reports per rank the influence matrix held
 (``engine.nbytes``), the median learner time per step over ``--steps`` steps after
-``--warmup``, and the bytes each rank sends and receives per step (one ``Allreduce`` of
-the float64 gradient). K = 1 without a partition is the reference. Writes
+``--warmup``, and the bytes each rank sends per step in one ring ``Allreduce`` of the
+float64 gradient (it receives as much). K = 1 without a partition is the reference. Writes
 ``partition.json`` and ``partition.md`` into ``--out``.
 
 Usage (needs the ``distributed`` extra: mpi4py and MPICH's mpiexec)::
@@ -80,12 +80,13 @@ def main(argv=None):
             for rank, figures in enumerate(json.loads(file.read_text())):
                 rows.append({"n": n, "ranks": ranks, "rank": rank, "threads": args.threads,
                              **figures,
-                             # ring Allreduce: each rank sends and receives 2 (K-1)/K vectors
+                             # ring Allreduce: each rank sends 2 (K-1)/K vectors (and
+                             # receives as much)
                              "bytes_per_step": 2 * (ranks - 1) / ranks * 8 * figures["n_params"]})
                 print(rows[-1], flush=True)
     (out / "partition.json").write_text(json.dumps(rows, indent=1))
     lines = ["| n | ranks | rank | columns | M per rank | learner ms/step (median) | "
-             "sent + received per step |", "|---|---|---|---|---|---|---|"]
+             "sent per step (as much received) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['n']} | {r['ranks']} | {r['rank']} | {r['columns']} | "
               f"{r['M_bytes'] / 1e6:.1f} MB | {r['step_ms']:.2f} | "
               f"{r['bytes_per_step'] / 1e6:.2f} MB |" for r in rows]
