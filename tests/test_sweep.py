@@ -166,3 +166,12 @@ def test_the_readme_study_file_is_the_grid_it_describes_and_runs(tmp_path, capsy
     assert "2 run(s) made now; 2 of 2 recorded in" in capsys.readouterr().out
     record = read_record(tmp_path / "study" / "runs" / "sparsity=0.9_seed=0.json.gz")
     assert record["sparsity"] == 0.9 and len(record["loss"]) == 2
+
+
+def test_a_function_beside_the_study_file_is_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the folder added is taken back after
+    (tmp_path / "beside_the_study.py").write_text("def run(x):\n    return {'twice': 2 * x}\n")
+    (tmp_path / "study.toml").write_text(
+        'function = "beside_the_study:run"\n[grid]\nx = [4]\n')
+    study = Study.from_file(tmp_path / "study.toml")
+    assert sweep(study, workers=0, progress=False).records["x=4"]["twice"] == 8

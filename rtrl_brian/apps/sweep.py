@@ -41,6 +41,7 @@ import json
 import os
 import pathlib
 import re
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -114,10 +115,14 @@ class Study:
         A study file: TOML (``.toml``) or YAML (``.yaml``/``.yml``, needs
         PyYAML) with ``function``, ``grid``, optionally ``fixed`` and ``out``
         (default: the file's name without suffix, beside it; ``out`` here
-        overrides it).
+        overrides it). The file's folder joins ``sys.path`` (here, and on the
+        workers of an embedded cluster), so that ``function`` may live in a
+        module beside it.
         """
         path = pathlib.Path(path)
         text = path.read_text()
+        if str(path.parent.resolve()) not in sys.path:
+            sys.path.insert(0, str(path.parent.resolve()))
         if path.suffix in (".yaml", ".yml"):
             try:
                 import yaml
