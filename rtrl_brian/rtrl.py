@@ -99,7 +99,8 @@ class RTRL(StepObserver):
         Threads for the influence-matrix update and read-out on the runtime
         device: the compiled engine's step and the sparse engine's row
         kernel (Cython target) split the columns among them (OpenMP).
-        Default: every core this process may use. Results are bitwise the
+        Default: every core this process may use, at most ``OMP_NUM_THREADS``
+        where that is set (Dask's workers: 1). Results are bitwise the
         same for any number. Under cpp_standalone the binary uses
         ``prefs.devices.cpp_standalone.openmp_threads`` instead (leave
         ``threads`` unset).
