@@ -116,6 +116,8 @@ class StepObserver(BrianObject):
                                  name=f"{self.name}_end", clock=self.clock)])
             self.contained_objects.extend(self._create_probes())
         self._start_state = None
+        self._fixed_arrays = {}
+        self._event_sources = self._find_event_sources()
         self._step = 0
         self._checked_network = False
         self._steps_total = 0
@@ -293,6 +295,8 @@ class StepObserver(BrianObject):
         if run_namespace is not None and not is_current(self.ir, run_namespace, objects):
             self._compile(run_namespace, objects)
         self._checked_network = False
+        self._fixed_arrays = {}
+        self._event_sources = self._find_event_sources()
         super().before_run(run_namespace)
 
     def running_network(self):
@@ -315,7 +319,15 @@ class StepObserver(BrianObject):
 
     # -- per step -----------------------------------------------------------------------
     def _values(self, owner, var):
-        return self._objects[owner].variables[var].get_value()
+        """Brian2's array of ``owner.var`` (arrays of fixed size, which stay where they
+        are on the runtime device, are looked up once a run)."""
+        array = self._fixed_arrays.get((owner, var))
+        if array is None:
+            variable = self._objects[owner].variables[var]
+            array = variable.get_value()
+            if not getattr(variable, "dynamic", False):
+                self._fixed_arrays[(owner, var)] = array
+        return array
 
     def _read_state(self):
         state = {(name, var): np.array(self._values(name, var), dtype=np.float64)
@@ -368,20 +380,26 @@ class StepObserver(BrianObject):
                                       for name in self._refractory_groups()}
 
     def _spikes(self, name, event="spike"):
-        space = self._objects[name].variables[f"_{event}space"].get_value()
+        space = self._values(name, f"_{event}space")
         spikes = np.zeros(len(space) - 1)
         spikes[space[:space[-1]]] = 1.0
         return spikes
 
+    def _find_event_sources(self):
+        """``(key, object name, event)`` of every event the step reads: spikes of the
+        spike sources and thresholded groups, other events under `event_key`."""
+        sources = [(name, name, "spike") for name in self._objects
+                   if name in self.ir.spike_sources or (name in self.ir.groups
+                                                        and self.ir.groups[name].has_threshold)]
+        sources += [(event_key(name, event_variable(event)), name, event)
+                    for name in self._objects
+                    for event in getattr(self._objects[name], "events", {})
+                    if event != "spike" and (name in self.ir.spike_sources
+                                             or name in self.ir.groups)]
+        return sources
+
     def _inputs(self):
-        spikes = {name: self._spikes(name) for name in self._objects
-                  if name in self.ir.spike_sources or (name in self.ir.groups
-                                                       and self.ir.groups[name].has_threshold)}
-        spikes.update({event_key(name, event_variable(event)): self._spikes(name, event)
-                       for name in self._objects
-                       for event in getattr(self._objects[name], "events", {})
-                       if event != "spike" and (name in self.ir.spike_sources
-                                                or name in self.ir.groups)})
+        spikes = {key: self._spikes(name, event) for key, name, event in self._event_sources}
         not_refractory = {}
         for name in self._refractory_groups():
             after_spikes = self._not_refractory(name)
