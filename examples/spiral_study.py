@@ -40,16 +40,33 @@ from rtrl_brian.apps.sweep import Study, read_record, sweep
 from rtrl_brian.apps.training import TrainingRun
 
 
+def setting(run):
+    """How a run made its units sparse in activity: the table's and figures' key."""
+    return (run.activity_sparse, run.activity_weight, run.thresholds,
+            -1.0 if run.surrogate_width is None else run.surrogate_width)
+
+
+def setting_name(key):
+    activity_sparse, weight, thresholds, width = key
+    if not activity_sparse:
+        return "no (control)"
+    parts = ([f"regulariser {weight:g}"] if weight else []) + \
+        (["Beta thresholds"] if thresholds == "beta" else []) + \
+        ([f"surrogate width {width:g}"] if width >= 0 else [])
+    return "yes" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def summarize(runs):
-    """One table row per (activity_sparse, sparsity) over seeds."""
+    """One table row per setting and sparsity, over seeds."""
     rows = {}
     for run in runs:
-        rows.setdefault((run.activity_sparse, run.sparsity), []).append(run)
+        rows.setdefault((setting(run), run.sparsity), []).append(run)
     table = []
-    for (activity_sparse, level), group in sorted(rows.items(), key=lambda kv: (not kv[0][0],
-                                                                                 kv[0][1])):
+    for (key, level), group in sorted(rows.items(), key=lambda kv: (not kv[0][0][0], kv[0][0][1:],
+                                                                    kv[0][1])):
         table.append({
-            "activity_sparse": activity_sparse, "sparsity": level, "seeds": len(group),
+            "activity_sparse": key[0], "setting": setting_name(key), "sparsity": level,
+            "seeds": len(group),
             "test_accuracy": float(np.mean([r.test_score for r in group])),
             "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
             "influence_sparsity": float(1 - np.mean([np.mean(r.influence_density)
@@ -58,14 +75,16 @@ def summarize(runs):
                                                      / np.sum(r.multiply_adds_dense)
                                                      for r in group])),
             "multiply_adds_vs_unpruned_dense": float(np.mean(
-                [np.mean(r.multiply_adds) for r in group]) / _unpruned_dense(runs)),
+                [np.mean(r.multiply_adds) for r in group]) / _unpruned_dense(
+                    [r for r in runs if setting(r) == key])),
             "final_loss": float(np.mean([np.mean(r.loss[-200:]) for r in group])),
         })
     return table
 
 
 def _unpruned_dense(runs):
-    """Multiply-adds per sequence of dense RTRL on the unpruned network (NaN: not run)."""
+    """Multiply-adds per sequence of dense RTRL on the unpruned network (NaN: not run; the
+    table asks per setting: an event variable adds rows)."""
     unpruned = [np.mean(r.multiply_adds_dense) for r in runs if r.sparsity == 0]
     return max(unpruned) if unpruned else float("nan")
 
@@ -80,7 +99,7 @@ def table_markdown(table):
              "RTRL of the same network | vs dense RTRL unpruned | final loss (last 200) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in table:
-        lines.append(f"| {row['sparsity']:.1f} | {'yes' if row['activity_sparse'] else 'no (control)'}"
+        lines.append(f"| {row['sparsity']:.1f} | {row['setting']}"
                      f" | {row['seeds']} | {row['test_accuracy']:.1%} | "
                      f"{row['activity_sparsity']:.1%} | {row['influence_sparsity']:.1%} | "
                      f"{row['multiply_adds_vs_dense']:.3f} | "
@@ -144,6 +163,114 @@ def plot(runs, out):
     plt.close("all")
 
 
+def plot_settings(runs, out):
+    """
+    ``spiral_settings.png``: held-out accuracy against multiply-adds (one point per
+    run), activity sparsity and influence-matrix density over training (means over
+    seeds, moving averages of 50 sequences), one colour per setting, one line style
+    per parameter sparsity.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = sorted({setting(run) for run in runs}, key=lambda key: (not key[0], key[1:]))
+    levels = sorted({run.sparsity for run in runs})
+    colours = {key: ("k" if not key[0] else plt.cm.tab10(k % 10))
+               for k, key in enumerate(settings)}
+    styles = {level: style for level, style in zip(levels, ("-", "--", ":", "-."))}
+    markers = {level: marker for level, marker in zip(levels, "osD^v<>p*h")}
+    fig, (accuracy, activity, density) = plt.subplots(1, 3, figsize=(13, 3.8))
+    for run in runs:
+        accuracy.scatter(np.mean(run.multiply_adds), run.test_score,
+                         color=colours[setting(run)], marker=markers[run.sparsity], alpha=0.7)
+    for key in settings:
+        for level in levels:
+            group = [run for run in runs if setting(run) == key and run.sparsity == level]
+            if not group:
+                continue
+            label = f"{setting_name(key)}, sparsity {level:g}"
+            for ax, values in ((activity, [1 - np.asarray(r.active_fraction) for r in group]),
+                               (density, [np.asarray(r.influence_density) for r in group])):
+                mean = np.mean([v[:min(map(len, values))] for v in values], axis=0)
+                width = min(50, len(mean))
+                smooth = np.convolve(mean, np.ones(width) / width, mode="valid")
+                ax.plot(np.arange(len(smooth)) + width, smooth, color=colours[key],
+                        linestyle=styles.get(level, "-"), label=label)
+    for level in levels:  # the markers' key
+        accuracy.scatter([], [], color="grey", marker=markers[level], label=f"sparsity {level:g}")
+    accuracy.legend(frameon=False, fontsize=7)
+    accuracy.set_xscale("log")
+    accuracy.set_xlabel("multiply-adds per training sequence")
+    accuracy.set_ylabel("held-out accuracy")
+    activity.set_ylabel("activity sparsity")
+    density.set_ylabel("influence-matrix density")
+    for ax in (activity, density):
+        ax.set_xlabel("training sequences")
+    for ax in (accuracy, activity, density):
+        ax.spines[["top", "right"]].set_visible(False)
+    density.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(out / "spiral_settings.png", dpi=120)
+    plt.close(fig)
+
+
+def cost_by_size(runs):
+    """
+    Rows of the cost curve: per model, setting and parameter sparsity, for each
+    network size, the mean multiply-adds per training sequence (sparse engine and
+    dense RTRL of the same network), activity sparsity and held-out accuracy.
+    """
+    rows = {}
+    for run in runs:
+        rows.setdefault((run.model, setting(run), run.sparsity, run.units), []).append(run)
+    return [{"model": model, "setting": setting_name(key), "sparsity": level, "units": units,
+             "runs": len(group),
+             "multiply_adds": float(np.mean([np.mean(r.multiply_adds) for r in group])),
+             "multiply_adds_dense": float(np.mean([np.mean(r.multiply_adds_dense)
+                                                   for r in group])),
+             "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
+             "test_accuracy": float(np.mean([r.test_score for r in group]))}
+            for (model, key, level, units), group in sorted(
+                rows.items(), key=lambda kv: (kv[0][0], not kv[0][1][0], kv[0][1][1:],
+                                              kv[0][2], kv[0][3]))]
+
+
+def plot_cost_curve(runs, out):
+    """``spiral_cost.png`` and ``spiral_cost.md``: multiply-adds per sequence against the
+    number of units, one line per model, setting and parameter sparsity."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = cost_by_size(runs)
+    lines = ["| model | activity sparsity on | recurrent sparsity | units | runs | multiply-adds "
+             "per sequence | dense RTRL, same network | ratio | mean activity sparsity | "
+             "test accuracy |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['setting']} | {r['sparsity']:.1f} | {r['units']} | "
+              f"{r['runs']} | {r['multiply_adds']:.3g} | {r['multiply_adds_dense']:.3g} | "
+              f"{r['multiply_adds'] / r['multiply_adds_dense']:.3f} | "
+              f"{r['activity_sparsity']:.1%} | {r['test_accuracy']:.1%} |" for r in rows]
+    (out / "spiral_cost.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    curves = {}
+    for r in rows:
+        curves.setdefault((r["model"], r["setting"], r["sparsity"]), []).append(r)
+    for k, ((model, name, level), points) in enumerate(curves.items()):
+        units = [p["units"] for p in points]
+        ax.plot(units, [p["multiply_adds"] for p in points], "o-", color=plt.cm.tab20(k % 20),
+                label=f"{model}, activity sparsity {name}, sparsity {level:g}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("recurrent units")
+    ax.set_ylabel("multiply-adds per training sequence")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(out / "spiral_cost.png", dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["egru", "sparse_rnn", "lif", "alif"], default="egru",
@@ -160,6 +287,23 @@ def main(argv=None):
     parser.add_argument("--no-control", action="store_true",
                         help="skip the control run without activity sparsity (egru, "
                              "sparse_rnn)")
+    parser.add_argument("--activity-weight", type=float, default=0.0,
+                        help="egru: weight of the activity regulariser on events (default 0: "
+                             "none)")
+    parser.add_argument("--thresholds", choices=["constant", "beta"], default="constant",
+                        help="egru: initial thresholds all THETA, or drawn from a Beta "
+                             "distribution of mean THETA (the EGRU papers')")
+    parser.add_argument("--theta", type=float, default=0.2,
+                        help="egru, sparse_rnn: initial threshold (mean, for beta)")
+    parser.add_argument("--surrogate-width", type=float, default=None,
+                        help="the surrogate's width (default: the model's; narrower: fewer "
+                             "units in its support)")
+    parser.add_argument("--compare", nargs="*", default=[],
+                        help="folders of other studies whose runs at the same units join "
+                             "the table and figures (e.g. the runs without the regulariser)")
+    parser.add_argument("--cost-curve", nargs="+", default=None, metavar="FOLDER",
+                        help="write OUT/spiral_cost.md and .png, the cost against the number "
+                             "of units, from the runs recorded in these folders (no training)")
     parser.add_argument("--replot", action="store_true",
                         help="redraw the table and figures from the records in OUT")
     parser.add_argument("--scheduler", default=None,
@@ -170,6 +314,12 @@ def main(argv=None):
                              "one after the other in this process)")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
+    if args.cost_curve:
+        out.mkdir(parents=True, exist_ok=True)
+        plot_cost_curve([run for folder in args.cost_curve
+                         for run in load_runs(pathlib.Path(folder))], out)
+        print((out / "spiral_cost.md").read_text())
+        return
     if not args.replot:
         result = sweep(study(args), scheduler=args.scheduler, workers=args.workers)
         for name, record in ((name, result.records[name]) for name in result.ran):
@@ -177,7 +327,12 @@ def main(argv=None):
                   f"{record['seconds']:.0f} s", flush=True)
         if result.failed:
             raise RuntimeError(f"runs failed: {result.failed}")
-    report(load_runs(out), out)
+    runs = load_runs(out)
+    for folder in args.compare:
+        runs += [run for run in load_runs(pathlib.Path(folder))
+                 if run.units == args.units and run.model == args.model
+                 and run.sparsity in args.levels and len(run.loss) == len(runs[0].loss)]
+    report(runs, out)
 
 
 def study(args):
@@ -186,17 +341,27 @@ def study(args):
     configurations = [(level, seed, True) for seed in args.seeds for level in args.levels]
     if args.model in ("egru", "sparse_rnn") and not args.no_control:
         configurations.insert(len(args.levels), (0.0, args.seeds[0], False))
-    runs = {run_name(args.model, args.units, level, seed, activity_sparse): dict(
-        model=args.model, units=args.units, sparsity=level, seed=seed,
-        sequences=args.sequences, activity_sparse=activity_sparse,
-        test_sequences=args.test_sequences)
-        for level, seed, activity_sparse in configurations}
+    runs = {}
+    for level, seed, activity_sparse in configurations:
+        sparse = {} if not activity_sparse else dict(
+            theta=args.theta, activity_weight=args.activity_weight, thresholds=args.thresholds,
+            surrogate_width=args.surrogate_width)
+        runs[run_name(args.model, args.units, level, seed, activity_sparse, **sparse)] = dict(
+            model=args.model, units=args.units, sparsity=level, seed=seed,
+            sequences=args.sequences, activity_sparse=activity_sparse,
+            test_sequences=args.test_sequences, **sparse)
     return Study("rtrl_brian.apps.experiments:train_spiral", runs, args.out)
 
 
-def run_name(model, units, sparsity, seed, activity_sparse):
-    """File name (without suffix) of one run's records."""
-    return (f"{model}{units}_sparsity{sparsity:.2f}_seed{seed}"
+def run_name(model, units, sparsity, seed, activity_sparse, theta=0.2, activity_weight=0.0,
+             thresholds="constant", surrogate_width=None):
+    """File name (without suffix) of one run's records (settings other than the
+    defaults named)."""
+    settings = ((f"_theta{theta:g}" if theta != 0.2 else "")
+                + (f"_activity{activity_weight:g}" if activity_weight else "")
+                + ("_beta" if thresholds == "beta" else "")
+                + (f"_width{surrogate_width:g}" if surrogate_width is not None else ""))
+    return (f"{model}{units}_sparsity{sparsity:.2f}_seed{seed}{settings}"
             f"{'' if activity_sparse else '_control'}")
 
 
@@ -213,6 +378,8 @@ def load_runs(out):
 def report(runs, out):
     (out / "spiral_study.md").write_text(table_markdown(summarize(runs)))
     plot(runs, out)
+    if len({setting(run) for run in runs}) > 1:
+        plot_settings(runs, out)
     print((out / "spiral_study.md").read_text())
 
 

@@ -7,10 +7,10 @@ units (`sparse_rnn`), their synapse helpers, a `leaky_readout`, and
 `analog_input` (values sent as events every step).
 """
 
-from .egru import egru, egru_synapses
+from .egru import beta_thresholds, egru, egru_synapses
 from .inputs import analog_input
 from .lif import alif, leaky_readout, lif
 from .sparse_rnn import sparse_rnn, sparse_rnn_synapses
 
-__all__ = ["lif", "alif", "leaky_readout", "egru", "egru_synapses", "sparse_rnn",
+__all__ = ["lif", "alif", "leaky_readout", "egru", "egru_synapses", "beta_thresholds", "sparse_rnn",
            "sparse_rnn_synapses", "analog_input"]

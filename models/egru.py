@@ -2,9 +2,10 @@
 Event-based GRU (EGRU) units and their synapses, as a discrete-time Brian2 model.
 """
 
+import numpy as np
 from brian2 import NeuronGroup, Synapses
 
-__all__ = ["egru", "egru_synapses"]
+__all__ = ["egru", "egru_synapses", "beta_thresholds"]
 
 _EQUATIONS = """c : 1          # internal state
                 u : 1          # update gate
@@ -29,7 +30,7 @@ in_zx = 0
 in_zh = 0"""
 
 
-def egru(n, theta=0.5, name="egru*", dt=None):
+def egru(n, theta=0.5, events=False, name="egru*", dt=None):
     """
     Event-based GRU units (Subramoney et al., "Efficient recurrent architectures
     through activity sparsity and sparse back-propagation through time",
@@ -55,8 +56,14 @@ def egru(n, theta=0.5, name="egru*", dt=None):
     Parameters
     ----------
     n : int
-    theta : float
-        Initial per-unit threshold (learnable: ``group.theta``).
+    theta : float or array
+        Initial per-unit threshold (learnable: ``group.theta``); e.g.
+        `beta_thresholds`, the EGRU papers' initialisation.
+    events : bool
+        Also keep ``event``: 1 at a step the unit sent an event, else 0 (set to 0
+        by the update, to 1 by the reset), for an activity regulariser
+        (`rtrl_brian.losses.ActivityRegularizer` on ``group.event``). Its rows
+        follow the spike through the surrogate.
     name : str
     dt : Quantity, optional
         The group's time step (default: Brian2's ``defaultclock``).
@@ -66,9 +73,13 @@ def egru(n, theta=0.5, name="egru*", dt=None):
     group : NeuronGroup
         With learnable per-unit biases ``b_u``, ``b_r``, ``b_z`` and threshold ``theta``.
     """
-    group = NeuronGroup(n, _EQUATIONS, threshold="c > theta", reset="y_last = c", name=name,
-                        dt=dt)
-    group.run_regularly(_UPDATE, when="start", name=f"{group.name}_update")
+    equations, update, reset = _EQUATIONS, _UPDATE, "y_last = c"
+    if events:
+        equations += "\nevent : 1  # 1 at a step the unit sent an event, else 0"
+        update += "\nevent = 0"
+        reset += "\nevent = 1"
+    group = NeuronGroup(n, equations, threshold="c > theta", reset=reset, name=name, dt=dt)
+    group.run_regularly(update, when="start", name=f"{group.name}_update")
     group.theta = theta
     return group
 
@@ -112,3 +123,27 @@ def egru_synapses(source, target, value="c", recurrent=True, name="egru_synapses
                     on_pre=f"in_u_post += w_u{sent}\n"
                            f"in_r_post += w_r{sent}\n"
                            f"{candidate}_post += w_z{sent}", name=name, dt=dt)
+
+
+def beta_thresholds(n, mean=0.3, rng=None):
+    """
+    Initial EGRU thresholds as the EGRU papers draw them: from a Beta
+    distribution ``Beta(a, 3)`` with ``a = 3 * mean / (1 - mean)``, so that
+    they lie in (0, 1) around ``mean`` (the reference implementation's
+    default ``mean`` is 0.3; its language models use 0.2).
+
+    Parameters
+    ----------
+    n : int
+    mean : float
+        In (0, 1).
+    rng : numpy.random.Generator, optional
+
+    Returns
+    -------
+    theta : ndarray
+    """
+    if not 0.0 < mean < 1.0:
+        raise ValueError(f"'mean' must lie in (0, 1), got {mean}.")
+    rng = np.random.default_rng() if rng is None else rng
+    return rng.beta(3.0 * mean / (1.0 - mean), 3.0, n)

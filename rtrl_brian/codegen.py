@@ -496,6 +496,7 @@ def stored_rows(layout):
     stored = np.zeros(layout.n_rows, dtype=bool)
     for block in layout.blocks:
         stored[layout.rows(block)] = block[1] != SPIKE
+    n_stored = int(np.count_nonzero(stored))
     place = np.full(layout.n_rows, -1, dtype=np.intp)
-    place[stored] = np.arange(np.count_nonzero(stored))
-    return place, int(np.count_nonzero(stored))
+    place[stored] = np.arange(n_stored)
+    return place, n_stored

@@ -29,6 +29,7 @@ from .errors import NotCompilable
 from .symbolic import NUMPY_MODULES, SymbolicCode, substitute, to_sympy
 
 __all__ = ["Loss", "LossSum", "MSE", "ExpressionLoss", "CrossEntropy", "RateRegularizer",
+           "ActivityRegularizer",
            "per_part"]
 
 
@@ -501,6 +502,54 @@ class RateRegularizer(Loss):
                       weight=self.weight)
 
 
+class ActivityRegularizer(Loss):
+    """
+    ``L_t = weight * mean_j a_j(t)``: pushes a measure of activity down.
+
+    The activity regulariser of the EGRU papers (Subramoney et al. 2023; the
+    ``gamma`` and ``alpha`` terms of their reference code), online: ``a`` is a
+    variable of the learned group that is 1 at a step the unit sent an event
+    and 0 otherwise (`rtrl_brian.models.egru` with ``events=True``: ``event = 0``
+    at the start of every step, ``event = 1`` in the reset), or the unit's
+    state itself (``rec.c``: pushes it down, away from the threshold). An event
+    variable set in the reset is differentiated through the spike, i.e. through
+    the surrogate: every unit inside the surrogate's support is pushed below
+    it, which is what makes RTRL cheaper (activity sparsity). With
+    ``detach_reset=True`` the reset is not differentiated and the regulariser
+    on events has no gradient.
+
+    Parameters
+    ----------
+    var : VariableView
+        The activity variable, e.g. ``rec.event``.
+    weight : float or Quantity
+        Its weight (positive). Added to another loss, the two must have the
+        same dimensions: give ``weight`` the units that make it so.
+    """
+
+    def __init__(self, var, weight):
+        super().__init__(var)
+        self.weight = float(weight)
+        self._weight_dimensions = get_dimensions(weight)
+        if not (np.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"ActivityRegularizer on '{self.group.name}.{self.name}': "
+                             f"'weight' must be finite and positive, got {weight}.")
+
+    @property
+    def dimensions(self):
+        return self._weight_dimensions * self.group.variables[self.name].dim
+
+    def __call__(self, y, step, t):
+        scale = self.weight / self.n  # as the C form: the sum, then scaled
+        return float(np.sum(y)) * scale, np.full(self.n, scale)
+
+    def c_code(self, arrays):
+        return render("loss_activity_regularizer", n=self.n, weight=self.weight)
+
+    def __repr__(self):
+        return f"ActivityRegularizer({self.group.name}.{self.name}, weight={self.weight:g})"
+
+
 class LossSum(Loss):
     """
     The sum of losses, each on its own variable (``loss_a + loss_b``).
@@ -519,9 +568,9 @@ class LossSum(Loss):
                 raise DimensionMismatchError(
                     f"Cannot add {part!r} to {first!r}: their dimensions differ (give the "
                     f"regulariser a weight with units)", part.dimensions, first.dimensions)
-            if part.group.clock is not first.group.clock:
+            if float(part.group.clock.dt_) != float(first.group.clock.dt_):
                 raise ValueError(f"Cannot add {part!r} to {first!r}: their groups run on "
-                                 f"different clocks.")
+                                 f"clocks of different time steps.")
         #: The first loss's group: its clock and time are the learner's.
         self.group, self.name, self.n = first.group, first.name, first.n
 

@@ -67,17 +67,17 @@ class MPIPartition:
         """
         Fix each rank's block: contiguous ranges of parameter indices with
         equally many ``learnable`` parameters (every column costs the same per
-        row operation), once; a parameter keeps its rank when it is pruned or
-        regrown later, so that its column's history stays where it is.
+        row operation). Called once (the learner's first run): a parameter keeps
+        its rank when it is pruned or regrown later, so that its column's history
+        stays where it is.
         """
-        if self._bounds is None:
-            learnable = np.asarray(learnable, dtype=bool)
-            indices = np.flatnonzero(learnable)
-            cuts = [len(indices) * k // self.size for k in range(1, self.size)]
-            inner = [int(indices[c]) if c < len(indices) else len(learnable) for c in cuts]
-            self._bounds = np.array([0] + inner + [len(learnable)])
-            logger.debug(f"rank {self.rank} of {self.size}: parameters "
-                         f"{self._bounds[self.rank]}:{self._bounds[self.rank + 1]}")
+        learnable = np.asarray(learnable, dtype=bool)
+        indices = np.flatnonzero(learnable)
+        cuts = [len(indices) * k // self.size for k in range(1, self.size)]
+        inner = [int(indices[c]) if c < len(indices) else len(learnable) for c in cuts]
+        self._bounds = np.array([0] + inner + [len(learnable)])
+        logger.debug(f"rank {self.rank} of {self.size}: parameters "
+                     f"{self._bounds[self.rank]}:{self._bounds[self.rank + 1]}")
 
     def mine(self, learnable):
         """``learnable`` where this rank keeps the column (after `divide`)."""

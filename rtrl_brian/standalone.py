@@ -155,6 +155,12 @@ class StandaloneLearning(Group, CodeRunner):
             arrays.add_dynamic_array(f"_loss{k}_{name}", size=0, dtype=dtype)
         self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
         for k, (group, var) in enumerate(self._blocks):
+            dtype = np.dtype(learner.brian_object(group).variables[var].dtype)
+            if dtype != np.float64:  # the replay is compared with Brian2's values as doubles
+                raise UnsupportedConstructError(
+                    f"{learner.name}: '{group}.{var}' is {dtype.name} (Brian2's "
+                    f"prefs.core.default_float_dtype?); the learner inside the binary needs "
+                    f"its learned groups' state variables in float64.")
             arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
             self._reference(f"_brian{k}", group, var)
         # spike vectors: of spike sources, thresholds and refractory groups (that spike)

@@ -232,10 +232,10 @@ SURROGATES = {"triangle": Triangle, "rectangular": Rectangular, "fast_sigmoid": 
               "gaussian": Gaussian}
 
 
-def surrogate_named(name, like):
+def surrogate_named(name, like, width=None):
     """
     The surrogate called ``name`` (a key of `SURROGATES`) with the width and gain of
-    the surrogate ``like``.
+    the surrogate ``like`` (``width``: this width instead).
 
     Examples
     --------
@@ -244,4 +244,4 @@ def surrogate_named(name, like):
     """
     if name not in SURROGATES:
         raise ValueError(f"Unknown surrogate {name!r}; choose one of {', '.join(SURROGATES)}.")
-    return SURROGATES[name](width=like.width, gain=like.gain)
+    return SURROGATES[name](width=like.width if width is None else width, gain=like.gain)

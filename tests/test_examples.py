@@ -80,10 +80,26 @@ def test_spiral_study_resumes(tmp_path, monkeypatch):
 
 
 @pytest.mark.codegen_independent
-def test_spiral_study_without_control(tmp_path):
+def test_spiral_study_without_control_and_with_the_activity_settings(tmp_path):
     study = load("spiral_study")
-    study.main(["--model", "egru", "--units", "3", "--levels", "0.5", "--seeds", "0",
-                "--sequences", "2", "--test-sequences", "1", "--no-control", "--workers", "0",
-                "--out", str(tmp_path)])
-    assert [run.activity_sparse for run in study.load_runs(tmp_path)] == [True]
-    assert "control" not in (tmp_path / "spiral_study.md").read_text()
+    common = ["--model", "egru", "--units", "3", "--levels", "0.5", "--seeds", "0",
+              "--sequences", "2", "--test-sequences", "1", "--no-control", "--workers", "0"]
+    study.main(common + ["--out", str(tmp_path / "plain")])
+    assert [run.activity_sparse for run in study.load_runs(tmp_path / "plain")] == [True]
+    assert "control" not in (tmp_path / "plain" / "spiral_study.md").read_text()
+    study.main(common + ["--activity-weight", "0.01", "--thresholds", "beta", "--theta", "0.3",
+                         "--surrogate-width", "0.2", "--compare", str(tmp_path / "plain"),
+                         "--out", str(tmp_path / "regularised")])
+    (run,) = study.load_runs(tmp_path / "regularised")
+    assert (run.activity_weight, run.thresholds) == (0.01, "beta")
+    table = (tmp_path / "regularised" / "spiral_study.md").read_text()
+    assert "| 0.5 | yes | 1 |" in table  # the compared study's run
+    assert "| 0.5 | yes (regulariser 0.01, Beta thresholds, surrogate width 0.2) | 1 |" in table
+    assert (tmp_path / "regularised" / "spiral_settings.png").stat().st_size > 10_000
+    study.main(["--cost-curve", str(tmp_path / "plain"), str(tmp_path / "regularised"),
+                "--out", str(tmp_path / "cost")])
+    cost = (tmp_path / "cost" / "spiral_cost.md").read_text()
+    assert "| egru | yes | 0.5 | 3 | 1 |" in cost
+    assert "| egru | yes (regulariser 0.01, Beta thresholds, surrogate width 0.2) | 0.5 | 3 | 1 |" \
+        in cost
+    assert (tmp_path / "cost" / "spiral_cost.png").stat().st_size > 10_000

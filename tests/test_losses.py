@@ -14,7 +14,8 @@ from brian2 import (DimensionMismatchError, Hz, Network, NeuronGroup, SpikeGener
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 import rtrl_brian as rb
-from rtrl_brian.losses import MSE, CrossEntropy, ExpressionLoss, LossSum, RateRegularizer
+from rtrl_brian.losses import (MSE, ActivityRegularizer, CrossEntropy, ExpressionLoss, LossSum,
+                               RateRegularizer)
 from helpers import input_raster, relative_error
 from test_exact_bptt import STEPS
 from test_plugins import assert_equals_hand_bptt
@@ -206,8 +207,18 @@ def test_what_cannot_be_added_is_refused_by_name():
         RateRegularizer(rec.r, 0.5)
     with pytest.raises(ValueError, match=r"'weight' positive"):
         RateRegularizer(rec.r, 10 * Hz, weight=-1.0)
+    with pytest.raises(ValueError, match=r"ActivityRegularizer on 'rec.r': 'weight' must be "
+                                         r"finite and positive, got nan"):
+        ActivityRegularizer(rec.r, np.nan)
+    with pytest.raises(DimensionMismatchError, match=r"Cannot add ActivityRegularizer\(rec.r, "
+                                                     r"weight=0.1\) to MSE\(out.y\)"):
+        MSE(out.y, target) + ActivityRegularizer(rec.r, 0.1)
     with pytest.raises(ValueError, match=r"mask must be 1-D"):
         MSE(out.y, target, mask=np.ones((2, 2)))
+    slower = NeuronGroup(len(out), "v : 1", dt=0.5 * ms, name="slower")
+    with pytest.raises(ValueError, match=r"Cannot add MSE\(slower.v\) to MSE\(out.y\): their "
+                                         r"groups run on clocks of different time steps"):
+        MSE(out.y, target) + MSE(slower.v, target)
     with pytest.raises(AttributeError, match="reads several variables"):
         (MSE(out.y, target) + CrossEntropy(out.y, 0)).block
 
@@ -222,7 +233,8 @@ def test_a_sum_of_losses_in_the_binary_equals_the_compiled_engine(build_dir, tas
     def network():
         objects, params, rec, out, target = rate_network(steps=40)
         loss = task(out.y, target, np.arange(40) % 2 == 0) + \
-            RateRegularizer(rec.r, 15 * Hz, weight=2e-4 * second ** 2)
+            RateRegularizer(rec.r, 15 * Hz, weight=2e-4 * second ** 2) + \
+            ActivityRegularizer(rec.r, 1e-3 * second)
         return objects, params, loss
 
     options = dict(optimizer=rb.optim.Adam(lr=0.02), update_every=5)

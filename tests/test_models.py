@@ -45,8 +45,11 @@ def randomize(synapses, rng, scale, *names):
 
 
 # -- EGRU ------------------------------------------------------------------------------
-def egru_bptt(x, W, p, target, detach):
-    """Forward and backward through the EGRU network; returns gradients and events."""
+def egru_bptt(x, W, p, target, detach, activity=0.0):
+    """Forward and backward through the EGRU network; returns gradients, events and the
+    loss summed over steps.
+    ``activity``: the weight of an activity regulariser, ``activity * mean_j z_j(t)``
+    added to the loss at every step (set through the reset: nothing when detached)."""
     n = len(p["theta"])
     c, y_last, y = np.zeros(n), np.zeros(n), np.zeros(N_OUT)
     acc = {k: np.zeros(n) for k in ("u", "r", "zx", "zh")}
@@ -67,10 +70,11 @@ def egru_bptt(x, W, p, target, detach):
     grads = {k: np.zeros_like(v) for k, v in list(W.items()) + list(p.items())}
     a_c, a_ylast, a_y = np.zeros(n), np.zeros(n), np.zeros(N_OUT)
     a_acc = {k: np.zeros(n) for k in ("u", "r", "zx", "zh")}
-    events = 0
+    events, loss_total = 0, 0.0
     for t in reversed(range(STEPS)):
         s = tape[t]
         events += s["z"].sum()
+        loss_total += 0.5 * np.sum((s["y"] - target[t]) ** 2) + activity * s["z"].mean()
         a_y = a_y + (s["y"] - target[t])
         grads["out"] += np.outer(s["e"], a_y)
         for gate in ("u", "r"):
@@ -81,7 +85,7 @@ def egru_bptt(x, W, p, target, detach):
         a_e = W["out"] @ a_y + W["rec_u"] @ a_acc["u"] + W["rec_r"] @ a_acc["r"] \
             + W["rec_z"] @ a_acc["zh"]
         a_c = a_c + s["z"] * a_ylast + s["z"] * a_e
-        a_z = (0.0 if detach else s["c"] * a_ylast) + s["c"] * a_e
+        a_z = (0.0 if detach else s["c"] * a_ylast + activity / n) + s["c"] * a_e
         spike = psi(s["c"] - p["theta"]) * a_z
         a_c = a_c + spike
         grads["theta"] -= spike
@@ -96,18 +100,23 @@ def egru_bptt(x, W, p, target, detach):
         a_ylast = -a_c
         a_c = a_c * (1 - s["u"])
         a_y = ALPHA_OUT * a_y
-    return grads, events
+    return grads, events, loss_total
 
 
 @pytest.mark.parametrize("target", [
     "numpy",  # cython: Brian2 compiles every EGRU object (a minute on a cold cache): -m long
     pytest.param("cython", marks=[pytest.mark.cython, pytest.mark.long])])
-@pytest.mark.parametrize("detach", [False, True], ids=["reset-differentiated", "reset-detached"])
-def test_egru_equals_hand_written_bptt(detach, target):
+@pytest.mark.parametrize("detach, activity", [
+    (False, 0.0), (True, 0.0), (False, 0.3),
+    pytest.param(True, 0.3, marks=pytest.mark.long)],
+    ids=["reset-differentiated", "reset-detached", "activity-regularised",
+         "activity-regularised-detached"])
+def test_egru_equals_hand_written_bptt(detach, activity, target):
+    """With ``activity``: the task's loss plus an `ActivityRegularizer` on the events."""
     prefs.codegen.target = target  # cython: the compiled kernels read sources in place
     rng = np.random.default_rng(11)
     inp, x = analog_inputs(rng)
-    rec = egru(N, name="egru_units")
+    rec = egru(N, events=activity > 0, name="egru_units")
     rec.theta = rng.uniform(0.05, 0.3, N)
     for name in ("b_u", "b_r", "b_z"):
         setattr(rec, name, rng.normal(0.0, 0.5, N))
@@ -122,7 +131,10 @@ def test_egru_equals_hand_written_bptt(detach, target):
     target = rng.normal(0.0, 0.5, (STEPS, N_OUT))
     params = [s_in.w_u, s_in.w_r, s_in.w_z, s_rec.w_u, s_rec.w_r, s_rec.w_z, s_out.w,
               rec.b_u, rec.b_r, rec.b_z, rec.theta]
-    learner = rb.RTRL(params, rb.losses.MSE(out.y, target), detach_reset=detach,
+    loss = rb.losses.MSE(out.y, target)
+    if activity:
+        loss = loss + rb.losses.ActivityRegularizer(rec.event, activity)
+    learner = rb.RTRL(params, loss, detach_reset=detach,
                       surrogate=rb.surrogates.Triangle(WIDTH, GAIN))
     Network(inp, rec, out, s_in, s_rec, s_out, learner).run(STEPS * ms)
 
@@ -130,8 +142,10 @@ def test_egru_equals_hand_written_bptt(detach, target):
     W.update({f"rec_{g}": weights(s_rec, f"w_{g}", N, N) for g in "urz"})
     W["out"] = weights(s_out, "w", N, N_OUT)
     p = {name: np.array(getattr(rec, name)[:]) for name in ("b_u", "b_r", "b_z", "theta")}
-    grads, events = egru_bptt(x, W, p, target, detach)
+    grads, events, loss_total = egru_bptt(x, W, p, target, detach, activity)
     assert 10 < events < 0.8 * STEPS * N  # events happen, and not every step
+    assert relative_error(np.sum(learner.history["loss"]), loss_total) < 1e-12
+
     errors = {f"{s.name}.{g}": relative_error(learner.gradient(getattr(s, f"w_{g}")),
                                               synapse_gradient(grads[f"{kind}_{g[0]}"], s))
               for s, kind in ((s_in, "in"), (s_rec, "rec")) for g in "urz"}

@@ -8,6 +8,7 @@ from brian2 import Network, ms
 import rtrl_brian as rb
 from rtrl_brian.apps.experiments import train_spiral
 from rtrl_brian.apps.tasks import Spiral
+from rtrl_brian.apps.training import Training
 from helpers import relative_error
 from test_sparse_engine import build
 
@@ -159,6 +160,26 @@ def test_spiral_experiment_runs_and_records(model):
     assert len(run.active_fraction) == len(run.influence_density) == 20
     assert np.sum(run.multiply_adds) < np.sum(run.multiply_adds_dense)
     assert 0.0 <= run.test_score <= 1.0
+
+
+@pytest.mark.codegen_independent
+def test_spiral_experiment_with_the_egru_papers_activity_settings():
+    """The activity regulariser on events and Beta-drawn thresholds (EGRU only)."""
+    task = Spiral(sequences=100)
+    training = Training(task, "egru", units=6, trials=4, test_trials=0, seed=3,
+                        activity_weight=0.5, thresholds="beta", theta=0.3)
+    task_loss, regulariser = training.learner.loss.parts
+    assert isinstance(regulariser, rb.losses.ActivityRegularizer)
+    assert (regulariser.group.name, regulariser.name, regulariser.weight) == \
+        ("recurrent", "event", 0.5)
+    theta = np.array(training.network.group.theta[:])
+    assert np.all((theta > 0) & (theta < 1)) and len(np.unique(theta)) == 6
+    run = training.run()
+    assert (run.activity_weight, run.thresholds) == (0.5, "beta")
+    assert len(run.loss) == 4 and np.all(np.isfinite(run.loss))
+    assert np.abs(training.learner.gradient(training.network.group.theta)).max() > 0
+    with pytest.raises(ValueError, match="exist for 'egru' units only, not 'lif'"):
+        Training(task, "lif", units=4, trials=1, test_trials=0, activity_weight=0.1)
 
 
 def test_spiral_control_exists_for_graded_units_only():

@@ -15,7 +15,8 @@ __all__ = ["train_spiral"]
 
 
 def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, task=None,
-                 lr=3e-3, activity_sparse=True, theta=0.2, test_sequences=None):
+                 lr=3e-3, activity_sparse=True, theta=0.2, test_sequences=None,
+                 activity_weight=0.0, thresholds="constant", surrogate_width=None):
     """
     Train recurrent units online on spiral direction classification.
 
@@ -41,6 +42,14 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
         Initial threshold of the units.
     test_sequences : int, optional
         Held-out sequences evaluated at the end (default: the whole test split).
+    activity_weight : float
+        EGRU: weight of the activity regulariser on events (0: none).
+    thresholds : {'constant', 'beta'}
+        EGRU: initial thresholds all ``theta``, or drawn around it as the EGRU
+        papers do.
+    surrogate_width : float, optional
+        The width of the model's surrogate (a narrower one has fewer units in its
+        support); default: the model's.
 
     Returns
     -------
@@ -57,5 +66,7 @@ def train_spiral(model="egru", units=16, sparsity=0.0, seed=0, sequences=None, t
     training = Training(task, model, units, trials=sequences or len(task.train),
                         test_trials=test_sequences or len(task.test), sparsity=sparsity,
                         seed=seed, lr=lr, theta=theta if activity_sparse else -1e6,
-                        adaptive_fraction=0.5)
+                        adaptive_fraction=0.5, activity_weight=activity_weight,
+                        thresholds=thresholds,
+                        surrogate_width=surrogate_width)
     return training.run(report_seconds=30.0)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import Synapses, ms
 
-from ..models import alif, egru, egru_synapses, leaky_readout, lif, sparse_rnn, sparse_rnn_synapses
+from ..models import (alif, beta_thresholds, egru, egru_synapses, leaky_readout, lif, sparse_rnn,
+                      sparse_rnn_synapses)
 from ..surrogates import Triangle
 
 __all__ = ["RecurrentNetwork", "build_network", "MODELS"]
@@ -79,7 +80,7 @@ class RecurrentNetwork:
 
 def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_rate=1.0,
                   theta=0.2, tau=20 * ms, tau_a=200 * ms, adaptive_fraction=1.0,
-                  readout_tau=20 * ms, dt=None):
+                  readout_tau=20 * ms, dt=None, thresholds="constant", events=False):
     """
     Wire ``inputs`` -> ``units`` recurrent units of ``model`` -> ``n_outputs`` readouts.
 
@@ -116,6 +117,13 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
     dt : Quantity, optional
         Time step of every group and synapses (default: Brian2's
         ``defaultclock``); ``inputs`` should have it too.
+    thresholds : {'constant', 'beta'}
+        EGRU: every unit's threshold starts at ``theta``, or they are drawn as
+        the EGRU papers draw them (`rtrl_brian.models.beta_thresholds`, mean
+        ``theta``).
+    events : bool
+        EGRU: give the units an ``event`` variable (1 at a step a unit sent an
+        event), for `rtrl_brian.losses.ActivityRegularizer`.
 
     Returns
     -------
@@ -125,9 +133,15 @@ def build_network(model, inputs, n_outputs, units, rng, input_value=None, input_
         raise ValueError(f"Unknown model {model!r}; choose one of {sorted(MODELS)}.")
     if not 0.0 <= adaptive_fraction <= 1.0:
         raise ValueError(f"'adaptive_fraction' must lie in [0, 1], got {adaptive_fraction}.")
+    if thresholds not in ("constant", "beta"):
+        raise ValueError(f"'thresholds' must be 'constant' or 'beta', got {thresholds!r}.")
+    if model != "egru" and (events or thresholds != "constant"):
+        raise ValueError(f"An event variable and thresholds drawn from a Beta distribution "
+                         f"exist for 'egru' units only, not {model!r}.")
     recurrent = MODELS[model](inputs, units, rng, input_value=input_value, input_rate=input_rate,
                               theta=theta, tau=tau, tau_a=tau_a,
-                              adaptive_fraction=adaptive_fraction, dt=dt)
+                              adaptive_fraction=adaptive_fraction, dt=dt,
+                              thresholds=thresholds, events=events)
     readout = leaky_readout(n_outputs, tau=readout_tau, name="readout", dt=dt)
     sent = "" if recurrent.value is None else f" * {recurrent.value}_pre"
     s_out = Synapses(recurrent.group, readout, "w : 1", on_pre=f"y_post += w{sent}",
@@ -186,14 +200,16 @@ def _alif(inputs, units, rng, **options):
     return _spiking("alif", inputs, units, rng, **options)
 
 
-def _egru(inputs, units, rng, input_value, theta, dt, **_):
-    group = egru(units, theta=theta, name="recurrent", dt=dt)
+def _egru(inputs, units, rng, input_value, theta, dt, thresholds, events, **_):
+    group = egru(units, theta=theta, events=events, name="recurrent", dt=dt)
     for bias in ("b_u", "b_r", "b_z"):
         setattr(group, bias, rng.normal(0.0, 0.1, units))
     s_in = egru_synapses(inputs, group, value=input_value, recurrent=False, name="s_in", dt=dt)
     s_rec = egru_synapses(group, group, name="s_rec", dt=dt)
     weights = ("w_u", "w_r", "w_z")
     drawn = _connect_all(((s_in, len(inputs)), (s_rec, units)), weights, rng)
+    if thresholds == "beta":  # drawn last: the other values as with constant thresholds
+        group.theta = beta_thresholds(units, theta, rng)
     return _Units(group, s_in, s_rec, weights, ("b_u", "b_r", "b_z", "theta"),
                   ("c", "y_last", "in_u", "in_r", "in_zx", "in_zh"), "c",
                   Triangle(width=0.5, gain=0.5), readout_scale=1.0,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .. import optim, sparsity as sparsity_tools
 from .catalog import TASK_SETTINGS
 from .networks import build_network
+from ..losses import ActivityRegularizer
 from ..rtrl import RTRL
 from ..surrogates import surrogate_named
 from ..targets import CythonTarget
@@ -74,6 +75,9 @@ class TrainingRun:
     task: str = ""
     engine: str = "sparse"
     score_name: str = "accuracy"
+    activity_weight: float = 0.0
+    thresholds: str = "constant"
+    surrogate_width: float = None  # None: the model's
     loss: list = field(default_factory=list)
     score: list = field(default_factory=list)
     active_fraction: list = field(default_factory=list)
@@ -128,6 +132,16 @@ class Training:
         The spike's pseudo-derivative: a `rtrl_brian.surrogates.Surrogate`, or
         the name of one (`rtrl_brian.surrogates.SURROGATES`) at the model's
         width and gain (default: the model's, a `Triangle`).
+    surrogate_width : float, optional
+        The width of the surrogate named (or the model's), in place of the
+        model's: a narrower support holds fewer units (more activity sparsity).
+    activity_weight : float
+        EGRU: the weight of an activity regulariser on the units' events
+        (`rtrl_brian.losses.ActivityRegularizer`, added to the task's loss;
+        0: none). The recorded losses include it.
+    thresholds : {'constant', 'beta'}
+        EGRU: initial thresholds all ``theta``, or drawn from a Beta
+        distribution of mean ``theta`` (`rtrl_brian.models.beta_thresholds`).
 
     Attributes
     ----------
@@ -147,7 +161,8 @@ class Training:
 
     def __init__(self, task, model="lif", units=100, trials=100, test_trials=20, sparsity=0.0,
                  engine="sparse", seed=0, lr=3e-3, update_every=1, theta=0.2, tau_a=None,
-                 adaptive_fraction=1.0, dtype=np.float64, dt=None, surrogate=None):
+                 adaptive_fraction=1.0, dtype=np.float64, dt=None, surrogate=None,
+                 activity_weight=0.0, thresholds="constant", surrogate_width=None):
         if int(trials) != trials or trials < 1:
             raise ValueError(f"'trials' must be a positive integer, got {trials!r}.")
         if int(test_trials) != test_trials or test_trials < 0:
@@ -168,12 +183,24 @@ class Training:
         self.network = build_network(model, inputs, task.n_outputs, units, rng,
                                      input_value=task.input_value, input_rate=max(rate, 1e-3),
                                      theta=theta, tau_a=duration if tau_a is None else tau_a,
-                                     adaptive_fraction=adaptive_fraction, dt=self.dt)
+                                     adaptive_fraction=adaptive_fraction, dt=self.dt,
+                                     thresholds=thresholds, events=activity_weight > 0)
         self.loss = task.loss(self.network.readout.y, self.train_trials[0])
+        self.activity_weight = float(activity_weight)
+        if self.activity_weight:
+            self.loss = self.loss + ActivityRegularizer(self.network.group.event,
+                                                        self.activity_weight)
+        model_surrogate = self.network.surrogate
         if isinstance(surrogate, str):
-            surrogate = surrogate_named(surrogate, like=self.network.surrogate)
+            surrogate = surrogate_named(surrogate, like=model_surrogate, width=surrogate_width)
+        elif surrogate is None:
+            surrogate = model_surrogate if surrogate_width is None else type(model_surrogate)(
+                width=surrogate_width, gain=model_surrogate.gain)
+        elif surrogate_width is not None:
+            raise ValueError("'surrogate_width' sets the width of a surrogate named (or of "
+                             "the model's); give the surrogate itself that width instead.")
         self.learner = RTRL(self.network.params, self.loss, optimizer=optim.Adam(lr=lr),
-                            surrogate=self.network.surrogate if surrogate is None else surrogate,
+                            surrogate=surrogate,
                             engine=engine, dtype=dtype, update_every=update_every, namespace={})
         for weight in self.network.recurrent_weights:
             sparsity_tools.random_prune(self.learner, weight, sparsity, seed=seed)
@@ -187,7 +214,8 @@ class Training:
         self.spikes = []
         self.net = Network(*self.network.objects, self.learner, self.outputs)
         self.record = TrainingRun(units, float(sparsity), seed, bool(theta > -1e5), model,
-                                  type(task).__name__, engine, task.score_name)
+                                  type(task).__name__, engine, task.score_name,
+                                  self.activity_weight, thresholds, surrogate_width)
 
     def _trial_ends(self, finished):
         """
@@ -281,8 +309,14 @@ class Training:
     def _training_trials(self, start=None):
         """The learner set up for the training trials (their targets or labels)."""
         self.learner.trials(self.task.steps, start,
-                            data=[self.task.loss_data(trial) for trial in self.train_trials],
+                            data=[self._loss_data(trial) for trial in self.train_trials],
                             initial=self.network.initial_state())
+
+    def _loss_data(self, trial):
+        """One training trial's data for the loss (the regulariser, where there is one,
+        takes none)."""
+        data = self.task.loss_data(trial)
+        return (data, None) if self.activity_weight else data
 
     def _held_out_trials(self, start=None):
         """Spike monitors added, learning off, trials that start where training trials do."""

@@ -347,6 +347,25 @@ static int rtrl_apply_threaded(rtrl_tape* tape, RTRL_REAL* M, Py_ssize_t P, int 
     return 1;
 }
 
+/* Where the replayed values disagree with Brian2's (rtrl_brian.replay.replay_agrees): -1
+   where they agree, else the first index that does not; *not_finite is set to 1 when
+   Brian2's value there is not finite (one pass for the scale, one to compare). */
+static Py_ssize_t rtrl_disagreement(const double* replayed, const double* actual,
+                                    Py_ssize_t n, double rtol, int* not_finite) {
+    double largest = 1.0;
+    *not_finite = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!isfinite(actual[i])) {
+            *not_finite = 1;
+            return i;
+        }
+        if (fabs(actual[i]) > largest) largest = fabs(actual[i]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!(fabs(replayed[i] - actual[i]) <= rtol * (largest + fabs(actual[i])))) return i;
+    return -1;
+}
+
 /* The step: returns 0, or 1 when memory for the tape ran out (the influence matrix is
    then incomplete). */
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,

@@ -20,6 +20,8 @@ static rtrl_tape* rtrl_tape_new(void);
 static int rtrl_step(const size_t* addresses, const Py_ssize_t* strides, Py_ssize_t P,
                      long long* counts, RTRL_REAL* M, double* scale,
                      const Py_ssize_t* column_of, rtrl_tape* tape, int threads);
+static Py_ssize_t rtrl_disagreement(const double* replayed, const double* actual,
+                                    Py_ssize_t n, double rtol, int* not_finite);
 
 namespace {
     // outgoing synapses of each presynaptic unit, in synapse order (CSR)
@@ -111,29 +113,14 @@ namespace {
         {% for state, brian, n, k in blocks %}
         if (!_failed)
         {
-            double _largest = 1.0;
-            for (size_t _i = 0; _i < {{n}} && !_failed; _i++)
+            int _not_finite;
+            const Py_ssize_t _at = rtrl_disagreement({{ptr[state]}}, {{ptr[brian]}}, {{n}},
+                                                     {{replay_rtol}}, &_not_finite);
+            if (_at >= 0)
             {
-                const double _actual = (double) {{ptr[brian]}}[_i];
-                if (!std::isfinite(_actual))
-                {
-                    _failed = 2;
-                    _counters[{{c.error_block}}] = {{k}};
-                    _counters[{{c.error_index}}] = _i;
-                }
-                else if (fabs(_actual) > _largest)
-                    _largest = fabs(_actual);
-            }
-            for (size_t _i = 0; _i < {{n}} && !_failed; _i++)
-            {
-                const double _actual = (double) {{ptr[brian]}}[_i];
-                const double _difference = fabs({{ptr[state]}}[_i] - _actual);
-                if (!(_difference <= {{replay_rtol}} * (_largest + fabs(_actual))))
-                {
-                    _failed = 1;
-                    _counters[{{c.error_block}}] = {{k}};
-                    _counters[{{c.error_index}}] = _i;
-                }
+                _failed = _not_finite ? 2 : 1;
+                _counters[{{c.error_block}}] = {{k}};
+                _counters[{{c.error_index}}] = _at;
             }
         }
         {% endfor %}

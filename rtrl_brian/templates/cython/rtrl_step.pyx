@@ -4,7 +4,6 @@
    C type (double, or float for dtype=float32). #}
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # OpenMP: {{ openmp }}
-from libc.math cimport fabs, isfinite
 
 cdef extern from *:
     """
@@ -19,6 +18,8 @@ cdef extern from *:
     int rtrl_threads_used(Py_ssize_t P, int threads) noexcept nogil
     rtrl_tape* rtrl_tape_new() noexcept nogil
     void rtrl_tape_free(rtrl_tape* tape) noexcept nogil
+    Py_ssize_t rtrl_disagreement(const double* replayed, const double* actual, Py_ssize_t n,
+                                 double rtol, int* not_finite) noexcept nogil
 
 cdef class Tape:
     """The row operations of one step (reused from step to step)."""
@@ -82,21 +83,6 @@ def add_loss_gradient({{ real }}[:, ::1] M, const double[::1] scale, const Py_ss
     return live
 
 
-cdef bint _agrees(const double* replayed, const double* actual, Py_ssize_t n,
-                  double rtol) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double largest = 1.0
-    for i in range(n):
-        if not isfinite(actual[i]):
-            return False
-        if fabs(actual[i]) > largest:
-            largest = fabs(actual[i])
-    for i in range(n):
-        if not (fabs(replayed[i] - actual[i]) <= rtol * (largest + fabs(actual[i]))):
-            return False
-    return True
-
-
 def replay_agrees(const double[::1] replayed, const double[::1] actual, double rtol):
     """
     Whether ``actual`` is finite and equals ``replayed`` as
@@ -106,4 +92,5 @@ def replay_agrees(const double[::1] replayed, const double[::1] actual, double r
         return False
     if actual.shape[0] == 0:
         return True
-    return _agrees(&replayed[0], &actual[0], actual.shape[0], rtol)
+    cdef int not_finite
+    return rtrl_disagreement(&replayed[0], &actual[0], actual.shape[0], rtol, &not_finite) < 0
