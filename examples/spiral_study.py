@@ -143,21 +143,23 @@ def plot(runs, out):
 
     table = summarize(runs)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    sparse_rows = [row for row in table if row["activity_sparse"]]
-    x = [row["sparsity"] for row in sparse_rows]
+    names = list(dict.fromkeys(row["setting"] for row in table if row["activity_sparse"]))
     for ax, key, title in zip(axes, ("activity_sparsity", "influence_sparsity",
                                      "multiply_adds_vs_unpruned_dense"),
                               ("activity sparsity", "influence-matrix sparsity",
                                "multiply-adds / unpruned dense RTRL")):
-        ax.plot(x, [row[key] for row in sparse_rows], "o-")
+        for name in names:  # one line per setting
+            rows = [row for row in table if row["setting"] == name]
+            ax.plot([row["sparsity"] for row in rows], [row[key] for row in rows], "o-",
+                    label=name if len(names) > 1 else None)
         control = [row[key] for row in table if not row["activity_sparse"]]
         if control:
             ax.axhline(control[0], color="k", linestyle="--", label="no activity sparsity")
         ax.set_xlabel("recurrent parameter sparsity")
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)
-    if any(not row["activity_sparse"] for row in table):
-        axes[0].legend(frameon=False, fontsize=8)
+    if len(names) > 1 or any(not row["activity_sparse"] for row in table):
+        axes[0].legend(frameon=False, fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "spiral_sparsity.png", dpi=120)
     plt.close("all")

@@ -59,6 +59,7 @@ def test_target_study_compares_numpy_and_cython_kernels():
 
 
 @pytest.mark.cython
+@pytest.mark.long  # benchmark plumbing (15 s): the default run stays under 5 minutes
 def test_compiled_study_compares_the_engines_on_one_network():
     """Brian2 on numpy: only the learning step is compiled (the study itself runs on the
     cython target: tests/test_benchmark.py's long standalone study covers the compiled
@@ -70,6 +71,7 @@ def test_compiled_study_compares_the_engines_on_one_network():
 
 
 @pytest.mark.cython
+@pytest.mark.long  # benchmark plumbing (15 s): the default run stays under 5 minutes
 def test_thread_study_times_every_thread_count_on_one_network():
     """Brian2 on numpy (the compiled engine compiles its step all the same)."""
     costs = thread_study((40,), steps=3, rounds=2, warmup=2, engines=("compiled", "sparse"))
