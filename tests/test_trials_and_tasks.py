@@ -178,6 +178,8 @@ def test_spiral_experiment_with_the_egru_papers_activity_settings():
     assert (run.activity_weight, run.thresholds) == (0.5, "beta")
     assert len(run.loss) == 4 and np.all(np.isfinite(run.loss))
     assert np.abs(training.learner.gradient(training.network.group.theta)).max() > 0
+    with pytest.raises(ValueError, match="'activity_weight' must be finite and non-negative"):
+        Training(task, "egru", units=4, trials=1, test_trials=0, activity_weight=-0.1)
     with pytest.raises(ValueError, match="exist for 'egru' units only, not 'lif'"):
         Training(task, "lif", units=4, trials=1, test_trials=0, activity_weight=0.1)
 

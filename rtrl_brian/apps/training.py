@@ -167,6 +167,9 @@ class Training:
             raise ValueError(f"'trials' must be a positive integer, got {trials!r}.")
         if int(test_trials) != test_trials or test_trials < 0:
             raise ValueError(f"'test_trials' must be a non-negative integer, got {test_trials!r}.")
+        if not (np.isfinite(activity_weight) and activity_weight >= 0):
+            raise ValueError(f"'activity_weight' must be finite and non-negative (0: no "
+                             f"regulariser), got {activity_weight!r}.")
         self.task, self.trials, self.test_trials = task, int(trials), int(test_trials)
         engine = fastest_engine() if engine == "auto" else engine
         #: One step of the task (every object's ``dt``).
