@@ -239,8 +239,9 @@ def cost_by_size(runs):
 
 
 def plot_cost_curve(runs, out):
-    """``spiral_cost.png`` and ``spiral_cost.md``: multiply-adds per sequence against the
-    number of units, one line per model, setting and parameter sparsity."""
+    """``spiral_cost.md`` (every model, setting, parameter sparsity and size) and
+    ``spiral_cost.png`` (multiply-adds per sequence against the number of units, one line
+    per model, setting and parameter sparsity run at several sizes)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -254,13 +255,16 @@ def plot_cost_curve(runs, out):
               f"{r['multiply_adds'] / r['multiply_adds_dense']:.3f} | "
               f"{r['activity_sparsity']:.1%} | {r['test_accuracy']:.1%} |" for r in rows]
     (out / "spiral_cost.md").write_text("\n".join(lines) + "\n")
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     curves = {}
     for r in rows:
         curves.setdefault((r["model"], r["setting"], r["sparsity"]), []).append(r)
-    for k, ((model, name, level), points) in enumerate(curves.items()):
-        units = [p["units"] for p in points]
-        ax.plot(units, [p["multiply_adds"] for p in points], "o-", color=plt.cm.tab20(k % 20),
+    curves = {key: points for key, points in curves.items() if len(points) > 1}  # lines only
+    kinds = list(dict.fromkeys(key[:2] for key in curves))  # a colour per model and setting
+    styles = dict(zip(sorted({key[2] for key in curves}), ("-", "--", ":", "-.")))
+    for (model, name, level), points in curves.items():
+        ax.plot([p["units"] for p in points], [p["multiply_adds"] for p in points], "o",
+                linestyle=styles[level], color=plt.cm.tab10(kinds.index((model, name)) % 10),
                 label=f"{model}, activity sparsity {name}, sparsity {level:g}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
