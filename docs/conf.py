@@ -21,7 +21,7 @@ source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
 # the study tables are generated next to their figures and quoted in spiral.md
-exclude_patterns = ["_build", "spiral*/spiral_study.md"]
+exclude_patterns = ["_build", "spiral*/spiral_study.md", "spiral*/spiral_cost.md"]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
