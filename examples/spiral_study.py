@@ -259,7 +259,8 @@ def plot_cost_curve(runs, out):
     curves = {}
     for r in rows:
         curves.setdefault((r["model"], r["setting"], r["sparsity"]), []).append(r)
-    curves = {key: points for key, points in curves.items() if len(points) > 1}  # lines only
+    spanning = {key: points for key, points in curves.items() if len(points) > 1}
+    curves = spanning or curves  # the lines across sizes (points where there are none)
     kinds = list(dict.fromkeys(key[:2] for key in curves))  # a colour per model and setting
     styles = dict(zip(sorted({key[2] for key in curves}), ("-", "--", ":", "-.")))
     for (model, name, level), points in curves.items():
