@@ -56,27 +56,44 @@ def setting_name(key):
     return "yes" + (f" ({', '.join(parts)})" if parts else "")
 
 
+def _grouped(runs, key, order):
+    """``(key, runs)`` pairs: the runs grouped by ``key(run)``, sorted by ``order(key)``."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(key(run), []).append(run)
+    return sorted(groups.items(), key=lambda item: order(item[0]))
+
+
+def _setting_order(key):
+    """Settings with activity sparsity on first, then by their values."""
+    return not key[0], key[1:]
+
+
+def _means(group):
+    """Held-out accuracy, activity sparsity and multiply-adds per sequence, over runs."""
+    return {"test_accuracy": float(np.mean([r.test_score for r in group])),
+            "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
+            "multiply_adds": float(np.mean([np.mean(r.multiply_adds) for r in group]))}
+
+
 def summarize(runs):
     """One table row per setting and sparsity, over seeds."""
-    rows = {}
-    for run in runs:
-        rows.setdefault((setting(run), run.sparsity), []).append(run)
     table = []
-    for (key, level), group in sorted(rows.items(), key=lambda kv: (not kv[0][0][0], kv[0][0][1:],
-                                                                    kv[0][1])):
+    for (key, level), group in _grouped(runs, lambda r: (setting(r), r.sparsity),
+                                        lambda k: (*_setting_order(k[0]), k[1])):
+        means = _means(group)
         table.append({
             "activity_sparse": key[0], "setting": setting_name(key), "sparsity": level,
             "seeds": len(group),
-            "test_accuracy": float(np.mean([r.test_score for r in group])),
-            "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
+            "test_accuracy": means["test_accuracy"],
+            "activity_sparsity": means["activity_sparsity"],
             "influence_sparsity": float(1 - np.mean([np.mean(r.influence_density)
                                                      for r in group])),
             "multiply_adds_vs_dense": float(np.mean([np.sum(r.multiply_adds)
                                                      / np.sum(r.multiply_adds_dense)
                                                      for r in group])),
-            "multiply_adds_vs_unpruned_dense": float(np.mean(
-                [np.mean(r.multiply_adds) for r in group]) / _unpruned_dense(
-                    [r for r in runs if setting(r) == key])),
+            "multiply_adds_vs_unpruned_dense": means["multiply_adds"] / _unpruned_dense(
+                [r for r in runs if setting(r) == key]),
             "final_loss": float(np.mean([np.mean(r.loss[-200:]) for r in group])),
         })
     return table
@@ -223,19 +240,13 @@ def cost_by_size(runs):
     network size, the mean multiply-adds per training sequence (sparse engine and
     dense RTRL of the same network), activity sparsity and held-out accuracy.
     """
-    rows = {}
-    for run in runs:
-        rows.setdefault((run.model, setting(run), run.sparsity, run.units), []).append(run)
     return [{"model": model, "setting": setting_name(key), "sparsity": level, "units": units,
-             "runs": len(group),
-             "multiply_adds": float(np.mean([np.mean(r.multiply_adds) for r in group])),
+             "runs": len(group), **_means(group),
              "multiply_adds_dense": float(np.mean([np.mean(r.multiply_adds_dense)
-                                                   for r in group])),
-             "activity_sparsity": float(1 - np.mean([np.mean(r.active_fraction) for r in group])),
-             "test_accuracy": float(np.mean([r.test_score for r in group]))}
-            for (model, key, level, units), group in sorted(
-                rows.items(), key=lambda kv: (kv[0][0], not kv[0][1][0], kv[0][1][1:],
-                                              kv[0][2], kv[0][3]))]
+                                                   for r in group]))}
+            for (model, key, level, units), group in _grouped(
+                runs, lambda r: (r.model, setting(r), r.sparsity, r.units),
+                lambda k: (k[0], *_setting_order(k[1]), k[2], k[3]))]
 
 
 def plot_cost_curve(runs, out):

@@ -453,7 +453,29 @@ class CrossEntropy(Loss):
                       **self._mask_keywords(arrays))
 
 
-class RateRegularizer(Loss):
+class _Regularizer(Loss):
+    """
+    A regulariser on a variable of the learned group, weighted: the weight
+    (finite, positive) may carry units, which make its sum with a task's
+    loss dimensionally right; ``power``: of the variable's units in it.
+    """
+
+    power = 1
+
+    def __init__(self, var, weight):
+        super().__init__(var)
+        self.weight = float(weight)
+        self._weight_dimensions = get_dimensions(weight)
+        if not (np.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"{type(self).__name__} on '{self.group.name}.{self.name}': "
+                             f"'weight' must be finite and positive, got {weight}.")
+
+    @property
+    def dimensions(self):
+        return self._weight_dimensions * self.group.variables[self.name].dim ** self.power
+
+
+class RateRegularizer(_Regularizer):
     """
     ``L_t = weight/2 * sum_j (r_j(t) - target)**2``: keeps a rate near a target.
 
@@ -475,23 +497,19 @@ class RateRegularizer(Loss):
         unitless output and a rate in Hz, ``weight`` in ``second**2``).
     """
 
+    power = 2
+
     def __init__(self, var, target, weight=1.0):
-        super().__init__(var)
+        super().__init__(var, weight)
         dimensions = self.group.variables[self.name].dim
         if get_dimensions(target) is not dimensions and np.asarray(target).item() != 0:
             raise DimensionMismatchError(
                 f"RateRegularizer on '{self.group.name}.{self.name}': the target must have the "
                 f"variable's units", get_dimensions(target), dimensions)
         self.target = float(target)
-        self.weight = float(weight)
-        self._weight_dimensions = get_dimensions(weight)
-        if not (np.isfinite(self.target) and np.isfinite(self.weight) and self.weight > 0):
+        if not np.isfinite(self.target):
             raise ValueError(f"RateRegularizer on '{self.group.name}.{self.name}': 'target' "
-                             f"must be finite and 'weight' positive, got {target} and {weight}.")
-
-    @property
-    def dimensions(self):
-        return self._weight_dimensions * self.group.variables[self.name].dim ** 2
+                             f"must be finite, got {target}.")
 
     def __call__(self, y, step, t):
         error = y - self.target
@@ -502,7 +520,7 @@ class RateRegularizer(Loss):
                       weight=self.weight)
 
 
-class ActivityRegularizer(Loss):
+class ActivityRegularizer(_Regularizer):
     """
     ``L_t = weight * mean_j a_j(t)``: pushes a measure of activity down.
 
@@ -526,18 +544,6 @@ class ActivityRegularizer(Loss):
         Its weight (positive). Added to another loss, the two must have the
         same dimensions: give ``weight`` the units that make it so.
     """
-
-    def __init__(self, var, weight):
-        super().__init__(var)
-        self.weight = float(weight)
-        self._weight_dimensions = get_dimensions(weight)
-        if not (np.isfinite(self.weight) and self.weight > 0):
-            raise ValueError(f"ActivityRegularizer on '{self.group.name}.{self.name}': "
-                             f"'weight' must be finite and positive, got {weight}.")
-
-    @property
-    def dimensions(self):
-        return self._weight_dimensions * self.group.variables[self.name].dim
 
     def __call__(self, y, step, t):
         scale = self.weight / self.n  # as the C form: the sum, then scaled

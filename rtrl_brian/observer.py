@@ -116,8 +116,6 @@ class StepObserver(BrianObject):
                                  name=f"{self.name}_end", clock=self.clock)])
             self.contained_objects.extend(self._create_probes())
         self._start_state = None
-        self._fixed_arrays = {}
-        self._event_sources = self._find_event_sources()
         self._step = 0
         self._checked_network = False
         self._steps_total = 0
@@ -236,6 +234,7 @@ class StepObserver(BrianObject):
         for op in ir.ops:
             if hasattr(op, "synapses"):
                 self._objects[op.synapses.name] = op.synapses
+        self._event_sources = self._find_event_sources()
 
     def _create_probes(self):
         """Probes just before and after each op that draws random numbers."""
@@ -295,8 +294,6 @@ class StepObserver(BrianObject):
         if run_namespace is not None and not is_current(self.ir, run_namespace, objects):
             self._compile(run_namespace, objects)
         self._checked_network = False
-        self._fixed_arrays = {}
-        self._event_sources = self._find_event_sources()
         super().before_run(run_namespace)
 
     def running_network(self):
@@ -319,15 +316,8 @@ class StepObserver(BrianObject):
 
     # -- per step -----------------------------------------------------------------------
     def _values(self, owner, var):
-        """Brian2's array of ``owner.var`` (arrays of fixed size, which stay where they
-        are on the runtime device, are looked up once a run)."""
-        array = self._fixed_arrays.get((owner, var))
-        if array is None:
-            variable = self._objects[owner].variables[var]
-            array = variable.get_value()
-            if not getattr(variable, "dynamic", False):
-                self._fixed_arrays[(owner, var)] = array
-        return array
+        """Brian2's array of ``owner.var``."""
+        return self._objects[owner].variables[var].get_value()
 
     def _read_state(self):
         state = {(name, var): np.array(self._values(name, var), dtype=np.float64)

@@ -205,8 +205,12 @@ def test_what_cannot_be_added_is_refused_by_name():
     with pytest.raises(DimensionMismatchError, match=r"RateRegularizer on 'rec.r': the target "
                                                      r"must have the variable's units"):
         RateRegularizer(rec.r, 0.5)
-    with pytest.raises(ValueError, match=r"'weight' positive"):
+    with pytest.raises(ValueError, match=r"RateRegularizer on 'rec.r': 'weight' must be "
+                                         r"finite and positive, got -1.0"):
         RateRegularizer(rec.r, 10 * Hz, weight=-1.0)
+    with pytest.raises(ValueError, match=r"RateRegularizer on 'rec.r': 'target' must be "
+                                         r"finite, got inf"):
+        RateRegularizer(rec.r, np.inf * Hz)
     with pytest.raises(ValueError, match=r"ActivityRegularizer on 'rec.r': 'weight' must be "
                                          r"finite and positive, got nan"):
         ActivityRegularizer(rec.r, np.nan)
