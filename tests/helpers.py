@@ -1,12 +1,27 @@
 """Shared helpers for the tests: relative errors, input spike trains, synapses, logs."""
 
 import contextlib
+import importlib.util
 import logging
+import pathlib
 
 import numpy as np
 from brian2 import Synapses
 from brian2.utils.logger import catch_logs
 
+
+
+#: The repository's root (examples/, benchmarks/ and models/ below it).
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_script(folder, name):
+    """The module of the script ``<folder>/<name>.py`` (a folder of the repository's
+    root, or a path)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager

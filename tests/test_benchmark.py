@@ -1,8 +1,6 @@
 """The benchmark suite runs end to end on tiny sizes and reports what it measured."""
 
-import importlib.util
 import json
-import pathlib
 from dataclasses import asdict
 
 import numpy as np
@@ -14,7 +12,7 @@ from rtrl_brian.apps.benchmark import (compiled_study, dense_floor, projected_sp
 from rtrl_brian.apps.cli import build_parser
 from rtrl_brian.targets import available_threads
 
-from helpers import library_log
+from helpers import library_log, load_script
 
 
 def test_suite_writes_every_table(tmp_path):
@@ -134,10 +132,7 @@ def test_standalone_study_runs_the_learner_on_every_target():
 
 @pytest.mark.codegen_independent
 def test_constructs_benchmark_runs(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "constructs", pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "constructs.py")
-    constructs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(constructs)
+    constructs = load_script("benchmarks", "constructs")
     times = constructs.main(["--neurons", "10", "--steps", "12", "--rounds", "1",
                              "--out", str(tmp_path)])
     assert set(times) == set(constructs.VARIANTS)
@@ -145,3 +140,14 @@ def test_constructs_benchmark_runs(tmp_path):
                for (learner, whole, nbytes), in times.values())
     table = (tmp_path / "constructs.md").read_text()
     assert all(f"| {variant} |" in table for variant in constructs.VARIANTS)
+
+
+@pytest.mark.cython
+@pytest.mark.long  # benchmark plumbing, as the thread study's test
+def test_threads_benchmark_writes_its_table(tmp_path):
+    costs = load_script("benchmarks", "threads").main(["--sizes", "40", "--engines", "compiled",
+                                               "--steps", "3", "--rounds", "1",
+                                               "--out", str(tmp_path)])
+    assert [cost["threads"] for cost in costs] == list(range(1, available_threads() + 1))
+    assert json.loads((tmp_path / "threads.json").read_text()) == costs
+    assert (tmp_path / "threads.md").read_text().count("| compiled n=40 |") == len(costs)

@@ -5,7 +5,6 @@ dense engines equals BPTT of the same run, the compiled engine equals the dense 
 and below threshold the gradient equals finite differences of Brian2's own run.
 """
 
-import importlib.util
 import pathlib
 import sys
 
@@ -16,7 +15,7 @@ import pytest
 from brian2 import Network, StateMonitor, defaultclock, seed
 
 import rtrl_brian as rb
-from helpers import finite_difference_gradient, relative_error
+from helpers import finite_difference_gradient, load_script, relative_error
 
 FOLDER = pathlib.Path(__file__).resolve().parent.parent / "examples" / "brian2_models"
 sys.path.insert(0, str(FOLDER))
@@ -45,10 +44,7 @@ FD_STEP = {"synfire": 1e-4}
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, FOLDER / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(FOLDER, name)
 
 
 def by_default(check, names=MODELS):

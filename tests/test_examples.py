@@ -7,14 +7,13 @@ import pytest
 
 from rtrl_brian.apps import experiments
 
+from helpers import load_script
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES, name)
 
 
 @pytest.mark.codegen_independent
