@@ -85,10 +85,21 @@ def test_thread_study_times_every_thread_count_on_one_network():
 
 @pytest.mark.long
 @pytest.mark.standalone
-def test_thread_study_builds_the_binary_once_per_thread_count():
-    costs = thread_study((40,), steps=5, warmup=2, engines=("binary",))
-    assert [(cost.engine, cost.threads) for cost in costs] == \
-        [("binary", k) for k in range(1, available_threads() + 1)]
+def test_thread_study_alternates_the_binaries_of_each_thread_count(monkeypatch):
+    from rtrl_brian.apps import benchmark
+
+    folders, build = [], benchmark._standalone_build
+
+    def recorded(directory=None):
+        folders.append(directory)
+        return build(directory)
+
+    monkeypatch.setattr(benchmark, "_standalone_build", recorded)
+    costs = thread_study((40,), steps=5, rounds=2, warmup=2, engines=("binary",))
+    counts = list(range(1, available_threads() + 1))
+    assert [(cost.engine, cost.threads) for cost in costs] == [("binary", k) for k in counts]
+    assert folders == folders[:len(counts)] * 2  # each count's folder again in round 2
+    assert len(set(folders)) == len(counts)
     assert all(0 < c.engine_ms_min <= c.engine_ms_median and
                c.engine_ms_min <= c.learner_ms_min <= c.learner_ms_median for c in costs)
 

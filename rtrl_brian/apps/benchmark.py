@@ -23,6 +23,7 @@ it says what it is measuring through Brian2's logger (``rtrl_brian.apps.benchmar
 import contextlib
 import itertools
 import json
+import os
 import pathlib
 import platform
 import tempfile
@@ -273,7 +274,8 @@ def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse", "binary"
     (``learner.threads`` between runs), so that all counts see the same
     activity and the machine's drifts. ``'binary'``: the compiled step inside
     Brian2's cpp_standalone binary (one build per thread count,
-    ``openmp_threads``; left out without a compiler and make).
+    ``openmp_threads``, run once a round, at least 200,000 / n steps a run;
+    left out without a compiler and make).
 
     Returns
     -------
@@ -290,9 +292,9 @@ def thread_study(sizes, steps, rounds=3, engines=("compiled", "sparse", "binary"
                 if not StandaloneTarget.is_available():
                     continue
                 # a binary's run is short and its first steps page in its arrays: at least
-                # about 0.2 s of steps (200,000 / n: 780 steps at n = 256)
-                samples = _binary_thread_samples(n, width, counts,
-                                                 max(steps * rounds, 200_000 // n), warmup)
+                # about 0.2 s of steps a run (200,000 / n: 780 steps at n = 256)
+                samples = _binary_thread_samples(n, width, counts, max(steps, 200_000 // n),
+                                                 warmup, rounds)
             else:
                 samples = _runtime_thread_samples(n, width, engine, counts, steps, rounds,
                                                   warmup)
@@ -326,23 +328,31 @@ def _runtime_thread_samples(n, width, engine, counts, steps, rounds, warmup):
     return {k: (*samples[k], used[k]) for k in counts}
 
 
-def _binary_thread_samples(n, width, counts, steps, warmup):
-    """As `_runtime_thread_samples`, the compiled step in the binary: one build per count."""
+def _binary_thread_samples(n, width, counts, steps, warmup, rounds):
+    """
+    As `_runtime_thread_samples`, the compiled step in the binary: one build per count
+    (``openmp_threads``), each in its own folder; rounds alternate the counts, running
+    ``steps`` steps each (a count's build again in its folder: Brian2 writes only what
+    changed, so make recompiles nothing).
+    """
     from brian2 import defaultclock, prefs
 
-    previous, samples = prefs.devices.cpp_standalone.openmp_threads, {}
+    previous = prefs.devices.cpp_standalone.openmp_threads
+    samples = {k: ([], []) for k in counts}
     try:
-        for k in counts:
-            prefs.devices.cpp_standalone.openmp_threads = k
-            with _standalone_build():
-                network, learner = benchmark_network(n, 0.1, width, "compiled",
-                                                     target_steps=warmup + steps)
-                network.run((warmup + steps) * defaultclock.dt)
-                samples[k] = (learner.history["engine_seconds"][warmup:],
-                              learner.history["step_seconds"][warmup:], k)
+        with tempfile.TemporaryDirectory() as builds:
+            for _ in range(rounds):
+                for k in counts:
+                    prefs.devices.cpp_standalone.openmp_threads = k
+                    with _standalone_build(os.path.join(builds, str(k))):
+                        network, learner = benchmark_network(n, 0.1, width, "compiled",
+                                                             target_steps=warmup + steps)
+                        network.run((warmup + steps) * defaultclock.dt)
+                        samples[k][0].extend(learner.history["engine_seconds"][warmup:])
+                        samples[k][1].extend(learner.history["step_seconds"][warmup:])
     finally:
         prefs.devices.cpp_standalone.openmp_threads = previous
-    return samples
+    return {k: (*samples[k], k) for k in counts}
 
 
 def serial_fraction(one, many, threads):
@@ -402,12 +412,15 @@ def standalone_study(sizes, steps, warmup=20):
 
 
 @contextlib.contextmanager
-def _standalone_build():
-    """Brian2 on cpp_standalone (building on run, in a temporary folder) meanwhile."""
+def _standalone_build(directory=None):
+    """Brian2 on cpp_standalone (building on run in ``directory``, default a temporary
+    folder) meanwhile."""
     from brian2 import device, set_device
 
-    with tempfile.TemporaryDirectory() as build:
-        set_device("cpp_standalone", directory=build, build_on_run=True, with_output=False)
+    with contextlib.ExitStack() as stack:
+        if directory is None:
+            directory = stack.enter_context(tempfile.TemporaryDirectory())
+        set_device("cpp_standalone", directory=directory, build_on_run=True, with_output=False)
         try:
             yield
         finally:
