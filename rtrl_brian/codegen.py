@@ -162,9 +162,12 @@ class StepProgram:
         every step), ``('spikes', group)``, ``('not_refractory', group,
         phase)``, ``('active', group)``, ``('outgoing', synapses)``,
         ``('order', synapses)``, ``('post', synapses)``, ``('call', op index,
-        number)`` (values of one of `calls`). The
-        influence matrix, its row scales and the column of each parameter are
-        arguments of their own.
+        number)`` (values of one of `calls`), ``('offset', index)`` (a
+        parameter's first entry among all parameters: a value, not part of the
+        source, which then does not depend on how many synapses random
+        connections made, and Brian2's cache finds it again). The influence
+        matrix, its row scales and the column of each parameter are arguments
+        of their own.
     n_scratch_rows : int
         Scratch rows the step needs (temporary rows, as the spike rows: the
         step holds them for one column block at a time).
@@ -341,9 +344,10 @@ class StepProgram:
 
     def _column(self, binding, index_of):
         param = binding.param
+        offset = f"I({self._slots('offset', param.offset)})[0]"
         if param.kind == "shared":
-            return f"column_of[{param.offset}]"
-        return f"column_of[{param.offset} + ({index_of[binding.side]})]"
+            return f"column_of[{offset}]"
+        return f"column_of[{offset} + ({index_of[binding.side]})]"
 
     def _immediate(self, columns, target, index_of):
         """Immediate influences (column terms) added to row ``target`` in place."""

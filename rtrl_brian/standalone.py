@@ -251,6 +251,9 @@ class StandaloneLearning(Group, CodeRunner):
         elif kind == "post":
             name = f"_post_{key[1]}"
             self._reference(name, key[1], "_synaptic_post")
+        elif kind == "offset":  # a constant of this build
+            return [f"static const Py_ssize_t _offset{k} = {key[1]}; "
+                    f"_addresses[{k}] = (size_t) &_offset{k}; _strides[{k}] = 0;"]
         else:  # 'call': refused by check_standalone
             return [f"_addresses[{k}] = 0; _strides[{k}] = 0;"]
         return lines + [f"_addresses[{k}] = (size_t) {self._ptr(name)}; _strides[{k}] = {stride};"]

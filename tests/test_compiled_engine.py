@@ -219,19 +219,21 @@ sys.path.insert(0, {tests!r})
 import brian2
 import rtrl_brian as rb
 from test_sparse_engine import build
+brian2.seed({connections})  # other random connections in each process
 for model in ("adaptive-rk2", "graded-events"):
-    brian2.seed(3)  # the same connections in both processes
     objects, params, loss = build(model, seed=1)
     learner = rb.RTRL(params, loss, engine="compiled", name="learner")
-    print(hashlib.sha256(learner.engine._program.module_source(True).encode()).hexdigest())
+    print(hashlib.sha256(learner.engine._program.module_source(True).encode()).hexdigest(),
+          learner.ir.n_params)
 """
 
 
 @pytest.mark.codegen_independent
 def test_the_generated_step_is_the_same_in_every_process(tmp_path):
     """Brian2's cache knows a module by its source: the step generated for a network must
-    not depend on the process (set and dict order under another PYTHONHASHSEED), or every
-    run would compile again."""
+    not depend on the process (set and dict order under another PYTHONHASHSEED) nor on
+    how many synapses random connections made (the parameters' offsets are values), or
+    every run would compile again."""
     import os
     import pathlib
     import subprocess
@@ -239,10 +241,13 @@ def test_the_generated_step_is_the_same_in_every_process(tmp_path):
 
     tests = str(pathlib.Path(__file__).resolve().parent)
     digests = []
-    for seed in ("0", "2"):
-        result = subprocess.run([sys.executable, "-c", _SOURCE_SCRIPT.format(tests=tests)],
-                                env=dict(os.environ, PYTHONHASHSEED=seed), capture_output=True,
-                                text=True, cwd=tmp_path)
+    for seed, connections in (("0", 3), ("2", 4)):
+        result = subprocess.run([sys.executable, "-c", _SOURCE_SCRIPT.format(
+            tests=tests, connections=connections)], env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
-        digests.append(result.stdout.split())
-    assert len(digests[0]) == 2 and digests[0] == digests[1]
+        digests.append([line.split() for line in result.stdout.splitlines()])
+    assert len(digests[0]) == 2
+    for (source, parameters), (other_source, other_parameters) in zip(*digests):
+        assert parameters != other_parameters  # other connections: other offsets
+        assert source == other_source

@@ -190,6 +190,8 @@ class CompiledEngine(Engine):
             return self._active[key[1]], True
         if kind == "place":
             return self.place, True
+        if kind == "offset":
+            return np.array([key[1]], dtype=np.intp), True
         if kind == "call":
             call = self._program.calls[key[2]]
             op = self._ops[call.op]
