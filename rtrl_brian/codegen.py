@@ -171,9 +171,10 @@ class StepProgram:
     n_scratch_rows : int
         Scratch rows the step needs (temporary rows, as the spike rows: the
         step holds them for one column block at a time).
-    dense_multiply_adds : callable
-        ``dense_multiply_adds(n_columns)``: the part of the dense engine's
-        count that does not depend on activity (see `Engine.take_operations`).
+    static_rows, static_columns : int
+        The part of the dense engine's count that does not depend on activity
+        (see `Engine.take_operations`): ``static_rows * n_columns +
+        static_columns`` (`dense_multiply_adds`).
 
     Raises
     ------
@@ -187,8 +188,8 @@ class StepProgram:
         self._c_functions = dict(c_functions or {})
         self._printer = CPrinter(settings={"user_functions": {
             c_name: c_name for c_name in self._c_functions.values()}})
-        self._static_rows = 0  # dense count: rows times n_columns, fixed per step
-        self._static_columns = 0  # dense count: immediate-influence entries, fixed per step
+        self.static_rows = 0
+        self.static_columns = 0
         #: Calls evaluated with numpy before each step (list of `ExternalCall`).
         self.calls = []
         #: Names of ``c_functions`` the step calls.
@@ -205,20 +206,23 @@ class StepProgram:
                 f"    memset(scale + {layout.rows(block).start}, 0, {layout.size(block)} * "
                 f"sizeof(double));" for block in self._spike_blocks))
 
-    def module_source(self, openmp, dtype=np.float64):
+    def module_source(self, openmp, dtype=np.float64, learn_c=None):
         """
         Cython module source with a class ``Tape`` and functions ``step(addresses,
         strides, n_columns, counts, M, scale, column_of, tape, threads)``,
         ``threads_used(n_columns, threads)``, ``add_loss_gradient`` and
         ``replay_agrees`` (see `rtrl_brian.engine.compiled`); ``openmp``: whether it is
         compiled with OpenMP, ``dtype``: the influence matrix's (float64 or
-        float32; the sources differ, for Brian2's cache).
+        float32; the sources differ, for Brian2's cache); ``learn_c``: the
+        learner's whole step (`rtrl_brian.learnstep.LearnStep.source`), which
+        adds a class ``Learning`` that calls it (see `rtrl_brian.fused`).
         """
         return render("cython", "rtrl_step.pyx", c_step=self.c_source, n_slots=len(self.slots),
-                      openmp=bool(openmp), real=C_TYPES[np.dtype(dtype)])
+                      openmp=bool(openmp), real=C_TYPES[np.dtype(dtype)], learn_c=learn_c)
 
     def dense_multiply_adds(self, n_columns):
-        return self._static_rows * n_columns + self._static_columns
+        """The dense engine's multiply-adds of a step that do not depend on activity."""
+        return self.static_rows * n_columns + self.static_columns
 
     # -- one op -------------------------------------------------------------------------
     def _op(self, position, op):
@@ -379,10 +383,10 @@ class StepProgram:
         for j, (rows, columns) in enumerate(self._terms(op)):
             block = (op.outputs[j][0], op.outputs[j][1])
             spike_output = block[1] == SPIKE
-            self._static_rows += n * sum(
+            self.static_rows += n * sum(
                 1 for _, b in rows
                 if spike_output or not (b.owner, b.var) == block) + (0 if spike_output else n)
-            self._static_columns += n * len(columns)
+            self.static_columns += n * len(columns)
             diagonal = [t for t, b in rows if not spike_output and (b.owner, b.var) == block]
             others = [(t, b) for t, b in rows if t not in diagonal]
             if diagonal and not others:
@@ -457,7 +461,7 @@ class StepProgram:
             owner, var, _ = op.outputs[j]
             target = self._row((owner, var), "post")
             for _, binding in rows:
-                self._static_rows += (pathway.post.n * self._layout.size((binding.owner,
+                self.static_rows += (pathway.post.n * self._layout.size((binding.owner,
                                                                            binding.var)))
             live = " || ".join(f"_d{t} != 0.0" for t, _ in rows + columns) or "0"
             body.append(f"if ({live}) {{")

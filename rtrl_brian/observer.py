@@ -363,8 +363,11 @@ class StepObserver(BrianObject):
                 self._trial_start(self._trials_started)
             self._trials_started += 1
             self.reset_state()
-        if not self._learning:
-            return
+        if self._learning:
+            self._snapshot()
+
+    def _snapshot(self):
+        """Keep the learned groups' state at the start of the step: the replay's start."""
         self._start_state = self._read_state()
         self._start_not_refractory = {name: self._not_refractory(name)
                                       for name in self._refractory_groups()}

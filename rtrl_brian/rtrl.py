@@ -187,6 +187,13 @@ class RTRL(StepObserver):
             self.engine = ENGINES[engine](self.layout, self.ir.n_params, dtype=dtype,
                                           threads=available_threads(threads))
             self._prepare_engine()
+        #: Whether the compiled engine may run the learner's whole step, its
+        #: bookkeeping included, in its one C call per step (`rtrl_brian.fused`):
+        #: where nothing in it needs Python (see `step_fused`). False: the
+        #: bookkeeping in Python, as with the other engines. The same results
+        #: either way; can be changed between runs.
+        self.fuse_step = True
+        self._fused = None  # this run's FusedStep
         self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
         self._step_active = 0  # units active at the last step, as the engine counted them
         self._update_due = False
@@ -231,6 +238,8 @@ class RTRL(StepObserver):
         """
         if self.standalone:
             self._read_standalone()
+        elif self._fused is not None:
+            self._fused.flush()
         return self._history
 
     @history.setter
@@ -286,13 +295,23 @@ class RTRL(StepObserver):
             if self.partition is not None and not self.partition.divided:
                 self.partition.divide(self._learnable)  # this rank's block, from now on
                 self.engine.set_active(self._engine_columns())
+            self._fused = self.engine.whole_step(self) if self.fuse_step else None
             try:
                 self.engine.before_run(prefs.codegen.target)
             except ValueError as error:
                 raise ValueError(f"{self.name}: {error}") from error
 
+    @property
+    def step_fused(self):
+        """Whether the learner's whole step runs in one C call in this run (or ran in the
+        last one): `fuse_step`, the compiled engine, and nothing that needs Python per
+        step (`rtrl_brian.fused.FusedStep.why_not`, logged at debug level)."""
+        return self._fused is not None
+
     def after_run(self):
         super().after_run()
+        if self._fused is not None:
+            self._fused.flush()
         if self.standalone:
             self._steps_total += self._binary_run_steps
         if self._run_steps and not np.any(self._grad):
@@ -328,10 +347,48 @@ class RTRL(StepObserver):
         self._step_active = replayed.units
         return replayed
 
+    def _snapshot(self):
+        if self._fused is not None:
+            self._fused.snapshot()
+        else:
+            super()._snapshot()
+
     def _on_step_end(self):
         started = time.perf_counter()
-        super()._on_step_end()
+        if self._fused is not None and self._learning:
+            self._fused_step()
+        else:
+            super()._on_step_end()
         self._end_seconds = time.perf_counter() - started
+
+    def _fused_step(self):
+        """The step after Brian2's as one C call (`rtrl_brian.fused`): what
+        `_on_step_end` and `_consume` do, counters and trial loss kept here."""
+        self._step_now = self._steps_total  # this step's number, for messages
+        loss = self._fused.step(self._step, self._steps_total)
+        if loss is None:  # the loss's data changed sizes: Python from this step
+            self._leave_fused()
+            super()._on_step_end()
+            return
+        self._steps_total += 1
+        self._pending_steps += 1
+        self._trial_loss += loss
+        self._run_steps += 1
+        self._update_due = True
+        if self.optimizer is not None:
+            self._update_where = self._where()
+        self._step += 1
+
+    def _leave_fused(self):
+        """Bookkeeping in Python from this step of the run on (from the fused step's
+        snapshot)."""
+        logger.debug(f"{self.name}: the loss's data changed sizes; the bookkeeping runs in "
+                     f"Python for the rest of this run", "bookkeeping")
+        fused, self._fused = self._fused, None
+        fused.flush()
+        self._start_state = {block: state.copy() for block, state in fused.state.items()}
+        self._start_not_refractory = {name: array.copy() for (name, phase), array
+                                      in fused.not_refractory.items() if phase == "previous"}
 
     def _on_step_update(self):
         """
@@ -350,7 +407,7 @@ class RTRL(StepObserver):
                 self._pending_steps = 0
             for controller in self.sparsity:
                 controller(self, self._steps_total)
-        self.history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
+        self._history["step_seconds"].append(self._end_seconds + time.perf_counter() - started)
 
     def _replay_agrees(self, replayed, actual):
         return self.engine.replay_agrees(replayed, actual)
@@ -482,6 +539,8 @@ class RTRL(StepObserver):
         self._learnable[param.span][selected] = active
         self._grad[param.span][selected] = 0.0
         self._pending[param.span][selected] = 0.0
+        if self._fused is not None:
+            self._fused.flush()  # the steps so far, with the matrix's size then
         if self.engine is not None:  # the binary's columns: StandaloneLearning
             self.engine.set_active(self._engine_columns())
         if self.optimizer is not None:
@@ -597,9 +656,11 @@ class RTRL(StepObserver):
             super().reset_state()
             return
         if self._step:
-            self.history["trial_loss"].append(self._trial_loss)
+            self._history["trial_loss"].append(self._trial_loss)
         self._trial_loss = 0.0
         self.engine.reset()
+        if self._fused is not None:
+            self._fused.unbind()  # the loss's data of the new trial
         super().reset_state()
 
 

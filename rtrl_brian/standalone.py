@@ -39,9 +39,9 @@ from brian2.groups.group import CodeRunner
 from .codegen import C_TYPES, StepProgram, stored_rows
 from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
-from .ir import SPIKE, ThresholdOp
+from .ir import SPIKE
+from .learnstep import COUNTERS, ERRORS, FIGURES, LearnStep
 from .losses import per_part
-from .replay import REPLAY_RTOL
 from .targets import StandaloneTarget
 from .templating import TEMPLATES
 
@@ -49,21 +49,12 @@ __all__ = ["RTRLStandaloneCodeObject", "StandaloneLearning", "StandaloneSnapshot
            "BinaryResults", "check_standalone", "failure_exception", "standalone_functions",
            "COUNTERS", "ERRORS"]
 
-#: Integer state of the learner in the binary, in the order of its ``counters`` array.
-COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
-            "error", "error_step", "error_trial_step", "error_block", "error_index")
-
-#: What a non-zero ``error`` counter means (see `StandaloneLearning.failure`).
-ERRORS = {1: "replay", 2: "non-finite state", 3: "non-finite gradient", 4: "non-finite update",
-          5: "target too short"}
-
 #: Values per parameter entry the binary keeps for an optimizer at least (Adam's two
 #: moments), so that one given after the learner is created runs.
 OPTIMIZER_STATE = 2
 
 #: Per-step figures recorded in the binary (dynamic arrays ``_history_<name>``).
-HISTORY = ("loss", "active_fraction", "multiply_adds", "multiply_adds_dense", "bytes",
-           "engine_seconds", "step_seconds")
+HISTORY = FIGURES + ("step_seconds",)
 
 
 @dataclass
@@ -147,13 +138,13 @@ class StandaloneLearning(Group, CodeRunner):
         arrays.add_array("trial_loss", size=1, dtype=np.float64)
         for name in HISTORY + ("trial_losses",):
             arrays.add_dynamic_array(f"_history_{name}", size=0, dtype=np.float64)
+        #: The step the binary runs after Brian2's (`rtrl_brian.learnstep`), on these arrays.
+        self._learn_step = LearnStep(learner, program)
         # the loss's data: sized anew for each run (every trial's, with trials(data=...))
-        self._loss_arrays = [(k, name) for k, part in enumerate(learner.loss.parts)
-                             for name in part.c_arrays()]
-        for k, name in self._loss_arrays:
-            dtype = learner.loss.parts[k].c_arrays()[name].dtype
+        self._loss_arrays = [(k, name) for k, name, _ in self._learn_step.loss_arrays]
+        for k, name, dtype in self._learn_step.loss_arrays:
             arrays.add_dynamic_array(f"_loss{k}_{name}", size=0, dtype=dtype)
-        self._blocks = [block for block in layout.blocks if block[1] != SPIKE]
+        self._blocks = self._learn_step.blocks
         for k, (group, var) in enumerate(self._blocks):
             dtype = np.dtype(learner.brian_object(group).variables[var].dtype)
             if dtype != np.float64:  # the replay is compared with Brian2's values as doubles
@@ -164,16 +155,11 @@ class StandaloneLearning(Group, CodeRunner):
             arrays.add_array(f"_state{k}", size=layout.size((group, var)), dtype=np.float64)
             self._reference(f"_brian{k}", group, var)
         # spike vectors: of spike sources, thresholds and refractory groups (that spike)
-        self._spiking = sorted({key[1] for key in program.slots
-                                if key[0] in ("spikes", "active", "not_refractory")
-                                and "_spikespace" in learner.brian_object(key[1]).variables})
-        for group in self._spiking:
+        for group in self._learn_step.spiking:
             arrays.add_array(f"_spikes_{group}", size=len(learner.brian_object(group)),
                              dtype=np.float64)
             self._reference(f"_spikespace_{group}", group, "_spikespace")
-        self._refractory = sorted({key[1] for key in program.slots
-                                   if key[0] == "not_refractory"})
-        for group in self._refractory:
+        for group in self._learn_step.refractory:
             for phase in ("previous", "updated", "after_spikes"):
                 arrays.add_array(f"_nr_{phase}_{group}", size=len(learner.brian_object(group)),
                                  dtype=np.float64)
@@ -192,7 +178,7 @@ class StandaloneLearning(Group, CodeRunner):
         # object defines them and their values (a TimedArray's) as for its own code objects
         self.namespace = {f"rtrl_function_{name}": learner.ir.functions[name]
                           for name in sorted(program.c_calls)}
-        self._bind_lines, self._active_groups = [], []
+        self._bind_lines = []
         for k, key in enumerate(program.slots):
             self._bind_lines += self._slot(k, key)
         CodeRunner.__init__(self, group=self, template="rtrl_learn", clock=clock,
@@ -237,7 +223,6 @@ class StandaloneLearning(Group, CodeRunner):
             name = f"_nr_{key[2]}_{key[1]}"
         elif kind == "active":
             name = f"_active_{key[1]}"
-            self._active_groups.append(key[1])
             self.variables.add_array(name, size=learner.layout.size((key[1], SPIKE)), dtype=bool)
         elif kind == "place":  # where each row is stored (see the compiled engine)
             name = "_place"
@@ -364,28 +349,16 @@ class StandaloneLearning(Group, CodeRunner):
             "n_columns": n_columns,
             "blocks": [(f"_state{k}", f"_brian{k}", layout.size(block), k)
                        for k, block in enumerate(self._blocks)],
-            "spiking": [(ptr[f"_spikes_{g}"], ptr[f"_spikespace_{g}"], len(learner.brian_object(g)))
-                        for g in self._spiking],
             "refractory": [(g, len(learner.brian_object(g)),
-                            ptr[f"_spikes_{g}"] if g in self._spiking else None)
-                           for g in self._refractory],
-            "active": [(ptr[f"_active_{g}"], ptr[f"_spikes_{g}"], len(learner.brian_object(g)))
-                       for g in self._active_groups],
-            "threshold_units": sum(op.op.group.n for op in learner.ops
-                                   if isinstance(op.op, ThresholdOp)),
-            "dense_fixed": program.dense_multiply_adds(n_columns),
-            "loss_parts": [
-                ([(ptr[f"_state{self._blocks.index(block)}"], layout.rows(block).start)
-                  for block in part.blocks],
-                 part.n, part.c_code({name: f"({ptr[f'_loss{j}_{name}']} + _data_trial * "
-                                            f"{per_trial[(j, name)]})"
-                                      for j, name in self._loss_arrays if j == k}))
-                for k, part in enumerate(learner.loss.parts)],
+                            ptr[f"_spikes_{g}"] if g in self._learn_step.spiking else None)
+                           for g in self._learn_step.refractory],
+            "learn_c": self._learn_step.source(per_trial),
+            "learn_arrays": [name for name, _ in self._learn_step.arrays],
+            "figures": FIGURES,
             "data_trials": 0 if learner.trial_schedule.data is None
             else len(learner.trial_schedule.data),
             "initial": [(self._ptr(f"_brian{self._blocks.index(block)}"), layout.size(block),
                          repr(value)) for block, value in learner.trial_schedule.initial],
-            "loss_rows": sum(part.n * len(part.blocks) for part in learner.loss.parts),
             "params": [(ptr[f"_param{p.offset}"], p.offset, p.size) for p in learner.ir.params],
             "optimizer": optimizer is not None,
             "optimizer_prepare": "" if optimizer is None else optimizer.c_prepare(
@@ -398,7 +371,6 @@ class StandaloneLearning(Group, CodeRunner):
             "trial_steps": learner.trial_schedule.steps or 0,
             "progress": learner.binary_progress,
             "trial_offset": learner.trial_schedule.offset,
-            "replay_rtol": repr(REPLAY_RTOL),
             "counter": {name: k for k, name in enumerate(COUNTERS)},
         }
         return kwds

@@ -1,4 +1,5 @@
-"""Shared helpers for the tests: relative errors, input spike trains, synapses, logs."""
+"""Shared helpers for the tests: relative errors, input spike trains, synapses, logs, a
+small learning network."""
 
 import contextlib
 import importlib.util
@@ -6,8 +7,10 @@ import logging
 import pathlib
 
 import numpy as np
-from brian2 import Synapses
+from brian2 import Network, NeuronGroup, SpikeGeneratorGroup, Synapses, TimedArray, ms
 from brian2.utils.logger import catch_logs
+
+import rtrl_brian as rb
 
 
 
@@ -88,10 +91,6 @@ def gradients_side_by_side(objects, params, loss, duration, engines=("sparse", "
     gradients : dict
         Engine name (and ``'bptt'``) to a list of gradients, one per parameter.
     """
-    from brian2 import Network
-
-    import rtrl_brian as rb
-
     learners = {engine: rb.RTRL(params, loss, engine=engine, surrogate=surrogate,
                                 namespace=namespace or {}) for engine in engines}
     learners["bptt"] = rb.BPTT(params, loss, surrogate=surrogate, namespace=namespace or {})
@@ -142,3 +141,38 @@ def finite_difference_gradient(net, run, loss_of, variable, step, indices=None):
         estimate[index] = (losses[0] - losses[1]) / (2 * step)
     net.restore("finite_differences")
     return estimate
+
+
+def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False, n=10):
+    """Input raster, a recurrent LIF group of ``n`` units with refractoriness and a leaky
+    readout; every object on ``dt`` (None: the defaultclock, of 1 ms in the tests);
+    ``drive``: a current per unit from a two-dimensional TimedArray (Euler instead of
+    exact integration)."""
+    rng = np.random.default_rng(seed)
+    step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
+    inputs = SpikeGeneratorGroup(6, neuron, step * (ms if dt is None else dt), name="inputs",
+                                 dt=dt)
+    namespace = {"current": TimedArray(rng.uniform(0.0, 0.6, (steps // 4, n)), dt=4 * ms)} \
+        if drive else None
+    rec = NeuronGroup(n, f"dv/dt = (-v{' + current(t, i)' if drive else ''}) / (12*ms) : 1 "
+                      f"(unless refractory)\nv_th : 1 (constant)",
+                      threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
+                      method="euler" if drive else "exact", name="rec", dt=dt,
+                      namespace=namespace)
+    rec.v_th = rng.uniform(0.6, 1.0, n)
+    out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out", dt=dt)
+    objects, params = [inputs, rec, out], []
+    for source, target, on_pre, density in [(inputs, rec, "v_post += w", 0.6),
+                                            (rec, rec, "v_post += w", 0.3),
+                                            (rec, out, "y_post += w", 0.8)]:
+        synapses = Synapses(source, target, "w : 1", on_pre=on_pre,
+                            name=f"{source.name}_{target.name}", dt=dt)
+        pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
+        synapses.connect(i=pre, j=post)
+        synapses.w = rng.normal(0.4, 0.3, len(pre))
+        if delay is not None and target is out:
+            synapses.delay = delay
+        objects.append(synapses)
+        params.append(synapses.w)
+    params.append(rec.v_th)
+    return objects, params, rb.losses.MSE(out.y, rng.normal(0.3, 0.2, (steps, 2)))

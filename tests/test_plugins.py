@@ -19,11 +19,11 @@ from rtrl_brian.errors import UnsupportedConstructError
 from rtrl_brian.losses import Loss
 from rtrl_brian.optim import Optimizer
 from rtrl_brian.surrogates import Surrogate
-from helpers import dense_weights, relative_error, synapse_gradient
+from helpers import dense_weights, lif_network, relative_error, synapse_gradient
 import test_exact_bptt
 from test_exact_bptt import LIF, N_IN, N_OUT, N_REC, STEPS, hand_bptt, mse_derivative
 from test_standalone import (binary_and_compiled, build_dir,  # noqa: F401 (fixture)
-                             lif_network, run_learner, standalone)
+                             run_learner, standalone)
 
 
 class RaisedCosine(Surrogate):

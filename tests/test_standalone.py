@@ -24,7 +24,7 @@ from hypothesis import Phase, given, note, settings
 
 import rtrl_brian as rb
 from rtrl_brian import UnsupportedConstructError
-from helpers import relative_error
+from helpers import lif_network, relative_error
 import test_brian2_constructs
 from test_properties import STEPS, build, networks, without_random_numbers
 
@@ -92,41 +92,6 @@ def runtime_and_binary(build_dir, learn):
     for ours, reference in zip(binary[0] + binary[1], runtime[0] + runtime[1]):
         assert relative_error(ours, reference) < 1e-12
     return runtime, binary
-
-
-def lif_network(seed=3, steps=60, delay=None, dt=None, drive=False, n=10):
-    """Input raster, a recurrent LIF group of ``n`` units with refractoriness and a leaky
-    readout; every object on ``dt`` (None: the defaultclock, of 1 ms in the tests);
-    ``drive``: a current per unit from a two-dimensional TimedArray (Euler instead of
-    exact integration)."""
-    rng = np.random.default_rng(seed)
-    step, neuron = np.nonzero(rng.random((steps, 6)) < 0.25)
-    inputs = SpikeGeneratorGroup(6, neuron, step * (ms if dt is None else dt), name="inputs",
-                                 dt=dt)
-    namespace = {"current": TimedArray(rng.uniform(0.0, 0.6, (steps // 4, n)), dt=4 * ms)} \
-        if drive else None
-    rec = NeuronGroup(n, f"dv/dt = (-v{' + current(t, i)' if drive else ''}) / (12*ms) : 1 "
-                      f"(unless refractory)\nv_th : 1 (constant)",
-                      threshold="v > v_th", reset="v -= v_th", refractory=2 * ms,
-                      method="euler" if drive else "exact", name="rec", dt=dt,
-                      namespace=namespace)
-    rec.v_th = rng.uniform(0.6, 1.0, n)
-    out = NeuronGroup(2, "dy/dt = -y / (15*ms) : 1", method="exact", name="out", dt=dt)
-    objects, params = [inputs, rec, out], []
-    for source, target, on_pre, density in [(inputs, rec, "v_post += w", 0.6),
-                                            (rec, rec, "v_post += w", 0.3),
-                                            (rec, out, "y_post += w", 0.8)]:
-        synapses = Synapses(source, target, "w : 1", on_pre=on_pre,
-                            name=f"{source.name}_{target.name}", dt=dt)
-        pre, post = np.nonzero(rng.random((len(source), len(target))) < density)
-        synapses.connect(i=pre, j=post)
-        synapses.w = rng.normal(0.4, 0.3, len(pre))
-        if delay is not None and target is out:
-            synapses.delay = delay
-        objects.append(synapses)
-        params.append(synapses.w)
-    params.append(rec.v_th)
-    return objects, params, rb.losses.MSE(out.y, rng.normal(0.3, 0.2, (steps, 2)))
 
 
 @pytest.mark.long
@@ -238,7 +203,7 @@ def test_openmp_threads_in_the_binary(build_dir):
     assert sum(p.size for p in binary["parameters"]) > 2 * 512
     step_code = "".join(path.read_text() for path in (build_dir / "code_objects").glob("*.cpp")
                         if "rtrl_step(_addresses" in path.read_text())
-    assert "2 thread(s) apply them" in step_code
+    assert "2 thread(s) apply its row operations" in step_code
     assert relative_error(binary["history"]["loss"], compiled["history"]["loss"]) < 1e-12
 
 

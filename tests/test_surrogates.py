@@ -19,8 +19,8 @@ import rtrl_brian as rb
 from rtrl_brian.surrogates import (ArcTan, Exponential, FastSigmoid, Gaussian, Rectangular,
                                    Sigmoid, Surrogate, Triangle)
 from rtrl_brian.errors import UnsupportedConstructError
+from helpers import lif_network
 from test_plugins import RaisedCosine, assert_equals_hand_bptt
-from test_standalone import lif_network
 
 WIDTH, GAIN = 0.6, 0.4
 

@@ -83,6 +83,15 @@ class Engine(ABC):
             Brian2's ``prefs.codegen.target``.
         """
 
+    def whole_step(self, learner):
+        """
+        An object that runs the learner's whole step after Brian2's, its
+        bookkeeping included (`rtrl_brian.fused.FusedStep`), or None: this
+        engine updates the influence matrix only (the learner's Python does
+        the rest).
+        """
+        return None
+
     def step(self, state, inputs, values):
         """
         Replay one step; update the influence matrix now or at `commit`.

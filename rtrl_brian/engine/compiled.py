@@ -29,6 +29,7 @@ from ..ir import SPIKE, PathwayOp
 from ..replay import REPLAY_RTOL, binding_value, every_element
 from ..kernels import compile_threaded_extension
 from ..targets import CythonTarget
+from ..fused import FusedStep
 from .base import Engine
 
 __all__ = ["CompiledEngine"]
@@ -63,6 +64,8 @@ class CompiledEngine(Engine):
         self.scale = np.zeros(layout.n_rows)  # row r is scale[r] * M[place[r]]; 0: a zero row
         self._program = None
         self._module = None
+        self._learn_c = None  # the learner's whole step, compiled with the module
+        self._compiled_learn_c = None
         self._tape = None
         self._active = {}
         self._outgoing = {}
@@ -75,6 +78,7 @@ class CompiledEngine(Engine):
         super().prepare(ops, surrogate, params)
         self._program = StepProgram(ops, self.layout, surrogate)
         self._module = None
+        self._learn_c = None
         self._params = {param.offset: param for param in params}
         self._n_pre = {op.op.synapses.name: op.op.pre_group.N for op in ops
                        if isinstance(op.op, PathwayOp)}
@@ -96,7 +100,7 @@ class CompiledEngine(Engine):
         ValueError
             When Cython cannot compile here.
         """
-        if self._module is None:
+        if self._module is None or self._learn_c not in (None, self._compiled_learn_c):
             if not CythonTarget.is_available():
                 raise ValueError("engine='compiled' compiles its learning step with Cython, "
                                  "which does not work here (Cython or a C++ compiler is "
@@ -106,10 +110,75 @@ class CompiledEngine(Engine):
                         f"compiled before loads at once)", "compile")
             started = time.perf_counter()
             self._module, _ = compile_threaded_extension(
-                lambda openmp: self._program.module_source(openmp, self.dtype), "rtrl_brian_step")
+                lambda openmp: self._program.module_source(openmp, self.dtype, self._learn_c),
+                "rtrl_brian_step")
+            self._compiled_learn_c = self._learn_c
             logger.debug(f"learning step ready in {time.perf_counter() - started:.1f} s")
             self._tape = self._module.Tape()
         self._addresses = None  # arrays are bound again at the first step of every run
+
+    def whole_step(self, learner):
+        """
+        The learner's whole step in one C call (`rtrl_brian.fused.FusedStep`),
+        compiled by the next `before_run`, or None where its bookkeeping must
+        stay Python (`FusedStep.why_not`, logged).
+        """
+        why = FusedStep.why_not(learner, self._program)
+        if why is not None:
+            logger.debug(f"{learner.name}: the learner's bookkeeping runs in Python: {why}",
+                         "bookkeeping")
+            return None
+        fused = FusedStep(learner, self)
+        self._learn_c = fused.source()
+        return fused
+
+    @property
+    def program(self):
+        """The generated step (`StepProgram`)."""
+        return self._program
+
+    @property
+    def module(self):
+        """The compiled module (None before `before_run`)."""
+        return self._module
+
+    @property
+    def tape(self):
+        """The step's tape of row operations."""
+        return self._tape
+
+    @property
+    def addresses(self):
+        """The address of each slot's array (bound by `bind`, or at a run's first step)."""
+        return self._addresses
+
+    @property
+    def strides(self):
+        """Per slot: 0 for a scalar, 1 for an array."""
+        return self._strides
+
+    @property
+    def active(self):
+        """Per group with a threshold: its units active this step (uint8)."""
+        return self._active
+
+    def bind(self, state, inputs, values):
+        """
+        Point every slot at its array for a run where ``state`` and ``inputs``
+        hold the same arrays at every step (`rtrl_brian.fused`).
+
+        Raises
+        ------
+        ValueError
+            Where a slot's array would change from step to step (a converted
+            copy, a function's values).
+        """
+        self._addresses = None
+        self._bind(range(len(self._program.slots)), state, inputs, values)
+        changing = [self._program.slots[k] for k in self._per_step
+                    if self._program.slots[k][0] not in ("state", "spikes", "not_refractory")]
+        if changing:
+            raise ValueError(f"the step's arrays {changing} change from step to step.")
 
     @property
     def threads_used(self):

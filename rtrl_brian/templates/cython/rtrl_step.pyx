@@ -4,11 +4,17 @@
    C type (double, or float for dtype=float32). #}
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # OpenMP: {{ openmp }}
+{% if learn_c %}
+from libc.stdint cimport int64_t
+{% endif %}
 
 cdef extern from *:
     """
 #define RTRL_REAL {{ real }}
 {{ c_step }}
+{% if learn_c %}
+{{ learn_c }}
+{% endif %}
     """
     ctypedef struct rtrl_tape:
         Py_ssize_t n_temporaries, temporaries_capacity
@@ -20,6 +26,12 @@ cdef extern from *:
     void rtrl_tape_free(rtrl_tape* tape) noexcept nogil
     Py_ssize_t rtrl_disagreement(const double* replayed, const double* actual, Py_ssize_t n,
                                  double rtol, int* not_finite) noexcept nogil
+{% if learn_c %}
+    int rtrl_learn(const size_t* arrays, const size_t* addresses, const Py_ssize_t* strides,
+                   Py_ssize_t n_columns, int64_t* counters, int64_t data_trial,
+                   double* figures, rtrl_tape* tape, int threads) noexcept nogil
+    int RTRL_FIGURES
+{% endif %}
 
 cdef class Tape:
     """The row operations of one step (reused from step to step)."""
@@ -94,3 +106,46 @@ def replay_agrees(const double[::1] replayed, const double[::1] actual, double r
         return True
     cdef int not_finite
     return rtrl_disagreement(&replayed[0], &actual[0], actual.shape[0], rtol, &not_finite) < 0
+{% if learn_c %}
+
+
+cdef class Learning:
+    """
+    The learner's whole step (`rtrl_brian.learnstep`), bound to its arrays for a run:
+    ``arrays``, the learner's arrays' addresses; ``addresses`` and ``strides``, the
+    step's slots; ``counters`` (int64, `rtrl_brian.learnstep.COUNTERS`); ``figures``,
+    rows of the per-step figures (`rtrl_brian.learnstep.FIGURES`), one a step.
+    """
+    cdef const size_t[::1] arrays
+    cdef const size_t[::1] addresses
+    cdef const Py_ssize_t[::1] strides
+    cdef int64_t[::1] counters
+    cdef double[:, ::1] figures
+    cdef Tape tape
+
+    def __init__(self, const size_t[::1] arrays, const size_t[::1] addresses,
+                 const Py_ssize_t[::1] strides, int64_t[::1] counters,
+                 double[:, ::1] figures, Tape tape):
+        if figures.shape[1] != RTRL_FIGURES:
+            raise ValueError(f"figures must have {RTRL_FIGURES} columns")
+        self.arrays, self.addresses, self.strides = arrays, addresses, strides
+        self.counters, self.figures, self.tape = counters, figures, tape
+
+    def step(self, Py_ssize_t n_columns, int threads, int64_t step, int64_t steps_total,
+             int64_t data_trial, Py_ssize_t row):
+        """
+        One step, its figures in row ``row``: 0, or the error (``counters`` say where).
+        """
+        cdef int result
+        if not 0 <= row < self.figures.shape[0]:
+            raise IndexError("no row left for the step's figures")
+        self.counters[0] = step
+        self.counters[1] = steps_total
+        with nogil:
+            result = rtrl_learn(&self.arrays[0], &self.addresses[0], &self.strides[0],
+                                n_columns, &self.counters[0], data_trial,
+                                &self.figures[row, 0], self.tape.tape, threads)
+        if result < 0:
+            raise MemoryError("rtrl_brian: no memory for the learning step's tape")
+        return result
+{% endif %}
