@@ -40,7 +40,6 @@ logger = get_logger(__name__)
 BUFFERED_STEPS = 4096
 
 _ERROR_BLOCK = COUNTERS.index("error_block")
-_ERROR_INDEX = COUNTERS.index("error_index")
 
 
 class FusedStep:
@@ -74,7 +73,6 @@ class FusedStep:
         self.figures = np.zeros((BUFFERED_STEPS, len(FIGURES)))
         self.rows = 0  # rows of figures not yet in the learner's history
         self._loss_code = None
-        self._loss_data = []
         self._learning = None
         self._bound = ()
 
@@ -116,14 +114,18 @@ class FusedStep:
 
     # -- compilation and binding ------------------------------------------------------
     def source(self):
-        """``rtrl_learn`` for the loss's data as the run's first trial sees it (the data's
-        sizes are part of the loss's C code)."""
-        loss, data = self.learner.loss, self.learner.trial_schedule.data
+        """``rtrl_learn`` for the loss's data as the run's first step sees it (the data's
+        sizes are part of the loss's C code): a trial's that starts there, with
+        ``trials(data=...)``, else the loss's as it is."""
+        learner = self.learner
+        loss, schedule, trial = learner.loss, learner.trial_schedule, learner._trials_started
         parts = loss.parts
-        if data is not None and self.learner._trials_started == 0:
-            parts = [copy.copy(part) for part in loss.parts]  # the loss keeps its data
-            for part, (_, values) in zip(parts, per_part(loss, data[0])):
-                part.set_trial(values)
+        if schedule.data is not None and trial < len(schedule.data) and \
+                (learner._steps_total - schedule.offset) % schedule.steps == 0:
+            copies = {id(part): copy.copy(part) for part in parts}  # the loss keeps its data
+            for part, values in per_part(loss, schedule.data[trial]):
+                copies[id(part)].set_trial(values)
+            parts = [copies[id(part)] for part in parts]
         self._loss_code = _loss_code(parts)
         return self.learn_step.source(parts=parts)
 
@@ -160,10 +162,8 @@ class FusedStep:
         for k, block in enumerate(self.learn_step.blocks):
             own[f"_state{k}"] = self.state[block]
             own[f"_brian{k}"] = learner._values(*block)
-        self._loss_data = [(f"_loss{j}_{name}", values)
-                           for j, part in enumerate(learner.loss.parts)
-                           for name, values in part.c_arrays().items()]
-        own.update(self._loss_data)
+        own.update((f"_loss{j}_{name}", values) for j, part in enumerate(learner.loss.parts)
+                   for name, values in part.c_arrays().items())
         arrays = np.array([_address(own[name], ctype) for name, ctype in self.learn_step.arrays],
                           dtype=np.uintp)
         self._learning = engine.module.Learning(arrays, engine.addresses, engine.strides,
@@ -210,18 +210,14 @@ class FusedStep:
         if error:
             self._raise(error)
         self.rows += 1
-        return self.figures[self.rows - 1, 0]
+        return float(self.figures[self.rows - 1, 0])
 
     def flush(self):
         """Move the buffered figures into the learner's history."""
         history, rows = self.learner._history, self.figures[:self.rows]
         for k, key in enumerate(FIGURES):
-            record = history[key]
-            for value in rows[:, k]:
-                record.append(value)
-        held = self.engine.nbytes
-        for _ in range(self.rows):
-            history["M_bytes"].append(held)
+            history[key].extend(rows[:, k])
+        history["M_bytes"].extend(np.full(self.rows, float(self.engine.nbytes)))
         if self.rows:
             self.learner._run_most_active = max(self.learner._run_most_active,
                                                 float(np.max(rows[:, 1])))

@@ -49,6 +49,26 @@ class StepRecord:
         self._size += 1
         self._appended += 1
 
+    def extend(self, values):
+        """Add ``values`` at the end, as as many `append` calls would (in one copy)."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        n = len(values)
+        if self._size + n > len(self._values):
+            if self.limit is not None and self._size + n > 2 * self.limit:
+                kept = np.concatenate([self._view(), values])[-self.limit:]
+                if len(self._values) < 2 * self.limit:
+                    self._values = np.empty(2 * self.limit)
+                self._values[:len(kept)] = kept
+                self._size = len(kept)
+                self._appended += n
+                return
+            grown = np.empty(max(2 * len(self._values), self._size + n))
+            grown[:self._size] = self._values[:self._size]
+            self._values = grown
+        self._values[self._size:self._size + n] = values
+        self._size += n
+        self._appended += n
+
     @property
     def dropped(self):
         """How many values were dropped to respect `limit`."""

@@ -5,9 +5,11 @@ renders its own.
 
 ``c/``
     ``rtrl_step.c``: the whole learning step in plain C, which both targets
-    below embed.
+    below embed; ``rtrl_learn.c``: the learner's step around it (spikes, the
+    replay check, the loss, the gradient, the figures), which both call.
 ``cython/``
-    ``rtrl_step.pyx`` (the compiled engine's module around the C step) and
+    ``rtrl_step.pyx`` (the compiled engine's module around the C step, with
+    ``rtrl_learn`` where the learner's step is fused: `rtrl_brian.fused`) and
     ``accumulate_rows.pyx`` (the sparse engine's kernels).
 ``cpp_standalone/``
     ``rtrl_learn.cpp`` and ``rtrl_snapshot.cpp`` (code objects of Brian2's

@@ -162,3 +162,11 @@ def test_threads_benchmark_writes_its_table(tmp_path):
     assert [cost["threads"] for cost in costs] == list(range(1, available_threads() + 1))
     assert json.loads((tmp_path / "threads.json").read_text()) == costs
     assert (tmp_path / "threads.md").read_text().count("| compiled n=40 |") == len(costs)
+
+
+@pytest.mark.cython
+@pytest.mark.long  # benchmark plumbing, as the thread study's test
+def test_bookkeeping_benchmark_compares_both_ways():
+    rows = load_script("benchmarks", "bookkeeping").main(["--sizes", "40", "--steps", "3",
+                                                          "--rounds", "1"])
+    assert len(rows) == 3 and rows[2].startswith("| 40 | ") and rows[2].endswith("x |")

@@ -5,7 +5,6 @@ dense engines equals BPTT of the same run, the compiled engine equals the dense 
 and below threshold the gradient equals finite differences of Brian2's own run.
 """
 
-import pathlib
 import sys
 
 import brian2
@@ -15,9 +14,9 @@ import pytest
 from brian2 import Network, StateMonitor, defaultclock, seed
 
 import rtrl_brian as rb
-from helpers import finite_difference_gradient, load_script, relative_error
+from helpers import ROOT, finite_difference_gradient, load_script, relative_error
 
-FOLDER = pathlib.Path(__file__).resolve().parent.parent / "examples" / "brian2_models"
+FOLDER = ROOT / "examples" / "brian2_models"
 sys.path.insert(0, str(FOLDER))
 import fitting  # noqa: E402
 

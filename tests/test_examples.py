@@ -1,15 +1,14 @@
 """The example scripts run (tiny settings) and write their figures."""
 
 import importlib.util
-import pathlib
 
 import pytest
 
 from rtrl_brian.apps import experiments
 
-from helpers import load_script
+from helpers import ROOT, load_script
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def load(name):
