@@ -74,6 +74,7 @@ class FusedStep:
         self.rows = 0  # rows of figures not yet in the learner's history
         self._loss_code = None
         self._learning = None
+        self._arrays_kept = {}  # what the bound addresses point into
         self._bound = ()
 
     @staticmethod
@@ -164,8 +165,8 @@ class FusedStep:
             own[f"_brian{k}"] = learner._values(*block)
         own.update((f"_loss{j}_{name}", values) for j, part in enumerate(learner.loss.parts)
                    for name, values in part.c_arrays().items())
-        arrays = np.array([_address(own[name], ctype) for name, ctype in self.learn_step.arrays],
-                          dtype=np.uintp)
+        arrays = np.array([_address(name, own[name], ctype, engine.dtype)
+                           for name, ctype in self.learn_step.arrays], dtype=np.uintp)
         self._learning = engine.module.Learning(arrays, engine.addresses, engine.strides,
                                                 self.counters, self.figures, engine.tape)
         self._arrays_kept = own
@@ -247,8 +248,17 @@ def _loss_code(parts):
     return [part.c_code({name: name for name in part.c_arrays()}) for part in parts]
 
 
-def _address(array, ctype):
-    """The address of ``array``'s data, checked to be contiguous (``ctype``: for messages)."""
-    if not array.flags.c_contiguous:
-        raise ValueError(f"the learning step needs contiguous arrays ({ctype}).")
+#: The numpy types each C type of `LearnStep.arrays` may be read from.
+_NUMPY_TYPES = {"double": (np.float64,), "int64_t": (np.int64,), "int32_t": (np.int32,),
+                "char": (np.bool_, np.int8), "unsigned char": (np.bool_, np.uint8)}
+
+
+def _address(name, array, ctype, real):
+    """The address of ``array``'s data, checked to be contiguous and of ``ctype``
+    (``RTRL_REAL``: the influence matrix's ``real``)."""
+    expected = (real,) if ctype == "RTRL_REAL" else _NUMPY_TYPES[ctype]
+    if array.dtype.type not in [np.dtype(t).type for t in expected] or \
+            not array.flags.c_contiguous:
+        raise TypeError(f"The learning step reads '{name}' as contiguous {ctype}, but it is "
+                        f"{array.dtype} (contiguous: {array.flags.c_contiguous}).")
     return array.ctypes.data

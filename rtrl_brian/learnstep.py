@@ -65,6 +65,8 @@ class LearnStep:
     spiking, refractory, active : list of str
         Groups whose spikes the step reads, whose refractoriness it reads,
         whose active units it counts.
+    loss_arrays : list of tuple
+        ``(part, name, dtype)`` of each array the loss's C form reads.
     """
 
     def __init__(self, learner, program):

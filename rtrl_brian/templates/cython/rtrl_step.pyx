@@ -1,7 +1,8 @@
 {# rtrl_brian: the compiled engine's module (rtrl_brian.engine.compiled): the plain-C
    step (c/rtrl_step.c), its tape, and the Python function that calls it without the
-   GIL. Compiled with OpenMP where the compiler has it; `real`: the influence matrix's
-   C type (double, or float for dtype=float32). #}
+   GIL; with `learn_c` (c/rtrl_learn.c) also the learner's whole step and the class
+   Learning that calls it (rtrl_brian.fused). Compiled with OpenMP where the compiler
+   has it; `real`: the influence matrix's C type (double, or float for dtype=float32). #}
 #cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # OpenMP: {{ openmp }}
 {% if learn_c %}
