@@ -167,8 +167,7 @@ class FusedStep:
                    for name, values in part.c_arrays().items())
         arrays = np.array([_address(name, own[name], ctype, engine.dtype)
                            for name, ctype in self.learn_step.arrays], dtype=np.uintp)
-        self._learning = engine.module.Learning(arrays, engine.addresses, engine.strides,
-                                                self.counters, self.figures, engine.tape)
+        self._learning = engine.learning(arrays, self.counters, self.figures)
         self._arrays_kept = own
         self._bound = self._replaceable()
         return True

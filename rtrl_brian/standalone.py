@@ -14,8 +14,10 @@ templater derived from Brian2's C++ standalone one (templates
   Brian2's spike spaces into spike vectors, runs the generated step of
   `rtrl_brian.codegen.StepProgram` (replay, Jacobians, influence matrix; the
   code the compiled engine runs), checks the replay against Brian2's state,
-  evaluates the loss and its gradient, accumulates gradients and updates the
-  parameters (SGD or Adam, with gradient clipping) in Brian2's own arrays.
+  evaluates the loss and its gradient, accumulates gradients (all of it
+  `rtrl_brian.learnstep`'s ``rtrl_learn``, which the compiled engine calls on
+  the runtime device too) and updates the parameters (SGD or Adam, with
+  gradient clipping) in Brian2's own arrays.
 
 Everything the learner keeps (influence matrix, gradients, optimizer moments,
 counters and per-step figures) lives in arrays of `StandaloneLearning`, a

@@ -138,26 +138,6 @@ class CompiledEngine(Engine):
         return self._program
 
     @property
-    def module(self):
-        """The compiled module (None before `before_run`)."""
-        return self._module
-
-    @property
-    def tape(self):
-        """The step's tape of row operations."""
-        return self._tape
-
-    @property
-    def addresses(self):
-        """The address of each slot's array (bound by `bind`, or at a run's first step)."""
-        return self._addresses
-
-    @property
-    def strides(self):
-        """Per slot: 0 for a scalar, 1 for an array."""
-        return self._strides
-
-    @property
     def active(self):
         """Per group with a threshold: its units active this step (uint8)."""
         return self._active
@@ -179,6 +159,16 @@ class CompiledEngine(Engine):
                     if self._program.slots[k][0] not in ("state", "spikes", "not_refractory")]
         if changing:
             raise ValueError(f"the step's arrays {changing} change from step to step.")
+
+    def learning(self, arrays, counters, figures):
+        """
+        The learner's whole step bound to its arrays (the module's ``Learning``,
+        after `bind`): ``arrays``, their addresses in the order of
+        `rtrl_brian.learnstep.LearnStep.arrays`; ``counters`` and ``figures``, as
+        ``rtrl_learn`` takes them (`rtrl_brian.fused`).
+        """
+        return self._module.Learning(arrays, self._addresses, self._strides, counters,
+                                     figures, self._tape)
 
     @property
     def threads_used(self):
