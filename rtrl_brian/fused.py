@@ -75,6 +75,7 @@ class FusedStep:
         self._loss_code = None
         self._learning = None
         self._arrays_kept = {}  # what the bound addresses point into
+        self._n_columns = self._dense_fixed = 0  # of the matrix bound
         self._bound = ()
 
     @staticmethod
@@ -168,6 +169,8 @@ class FusedStep:
         arrays = np.array([_address(name, own[name], ctype, engine.dtype)
                            for name, ctype in self.learn_step.arrays], dtype=np.uintp)
         self._learning = engine.learning(arrays, self.counters, self.figures)
+        self._n_columns = engine.n_columns
+        self._dense_fixed = engine.program.dense_multiply_adds(self._n_columns)
         self._arrays_kept = own
         self._bound = self._replaceable()
         return True
@@ -205,8 +208,8 @@ class FusedStep:
                 return None
         if self.rows == BUFFERED_STEPS:
             self.flush()
-        error = self._learning.step(self.engine.n_columns, self.engine.threads, step,
-                                    steps_total, 0, self.rows)
+        error = self._learning.step(self.engine.n_params, self._n_columns, self._dense_fixed,
+                                    self.engine.threads, step, steps_total, 0, self.rows)
         if error:
             self._raise(error)
         self.rows += 1

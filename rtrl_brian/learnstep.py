@@ -126,8 +126,7 @@ class LearnStep:
         n = {group: len(learner.brian_object(group)) for group in
              self.spiking + self.refractory + self.active}
         return render(
-            "c", "rtrl_learn.c", arrays=self.arrays, n_params=learner.ir.n_params,
-            counter={name: k for k, name in enumerate(COUNTERS)},
+            "c", "rtrl_learn.c", arrays=self.arrays, counter={name: k for k, name in enumerate(COUNTERS)},
             spiking=[(group, n[group]) for group in self.spiking],
             refractory=[(group, n[group], group in self.spiking) for group in self.refractory],
             active=[(group, n[group]) for group in self.active],
@@ -135,5 +134,4 @@ class LearnStep:
             replay_rtol=repr(REPLAY_RTOL), loss_parts=loss_parts,
             threshold_units=sum(op.op.group.n for op in learner.ops
                                 if isinstance(op.op, ThresholdOp)),
-            static_rows=self.program.static_rows, static_columns=self.program.static_columns,
             loss_rows=sum(part.n * len(part.blocks) for part in learner.loss.parts))

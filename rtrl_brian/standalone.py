@@ -357,6 +357,7 @@ class StandaloneLearning(Group, CodeRunner):
             "learn_c": self._learn_step.source(per_trial),
             "learn_arrays": [name for name, _ in self._learn_step.arrays],
             "figures": FIGURES,
+            "dense_fixed": program.dense_multiply_adds(n_columns),
             "data_trials": 0 if learner.trial_schedule.data is None
             else len(learner.trial_schedule.data),
             "initial": [(self._ptr(f"_brian{self._blocks.index(block)}"), layout.size(block),

@@ -223,17 +223,21 @@ brian2.seed({connections})  # other random connections in each process
 for model in ("adaptive-rk2", "graded-events"):
     objects, params, loss = build(model, seed=1)
     learner = rb.RTRL(params, loss, engine="compiled", name="learner")
-    print(hashlib.sha256(learner.engine._program.module_source(True).encode()).hexdigest(),
-          learner.ir.n_params)
+    fused = learner.engine.whole_step(learner)  # the learner's whole step with it
+    for learn_c in (None, None if fused is None else fused.source()):
+        source = learner.engine.program.module_source(True, learn_c=learn_c)
+        print(hashlib.sha256(source.encode()).hexdigest(), learn_c is not None,
+              learner.ir.n_params)
 """
 
 
 @pytest.mark.codegen_independent
 def test_the_generated_step_is_the_same_in_every_process(tmp_path):
-    """Brian2's cache knows a module by its source: the step generated for a network must
-    not depend on the process (set and dict order under another PYTHONHASHSEED) nor on
-    how many synapses random connections made (the parameters' offsets are values), or
-    every run would compile again."""
+    """Brian2's cache knows a module by its source: the step generated for a network,
+    alone or with the learner's whole step (rtrl_brian.fused), must not depend on the
+    process (set and dict order under another PYTHONHASHSEED) nor on how many synapses
+    random connections made (the parameters' offsets and counts are values), or every
+    run would compile again."""
     import os
     import pathlib
     import subprocess
@@ -247,7 +251,8 @@ def test_the_generated_step_is_the_same_in_every_process(tmp_path):
             capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         digests.append([line.split() for line in result.stdout.splitlines()])
-    assert len(digests[0]) == 2
-    for (source, parameters), (other_source, other_parameters) in zip(*digests):
-        assert parameters != other_parameters  # other connections: other offsets
-        assert source == other_source
+    assert len(digests[0]) == 4
+    assert [fused for _, fused, _ in digests[0]][:2] == ["False", "True"]  # one fused
+    for (source, fused, parameters), other in zip(*digests):
+        assert parameters != other[2]  # other connections: other offsets
+        assert (source, fused) == tuple(other[:2])

@@ -20,7 +20,11 @@ enum { RTRL_FIGURE_LOSS, RTRL_FIGURE_ACTIVE_FRACTION, RTRL_FIGURE_MULTIPLY_ADDS,
 
 /* One learning step. `arrays[k]`: the address of the k-th of the learner's arrays
    (rtrl_brian.learnstep.LearnStep.arrays); `addresses`, `strides`: the generated step's
-   slots, bound by the caller; `counters`: the learner's integer state
+   slots, bound by the caller; `n_params`, `n_columns`: parameters, and columns of the
+   influence matrix (the parameters not pruned); `dense_fixed`: the dense engine's
+   multiply-adds that do not depend on activity (StepProgram.dense_multiply_adds), for
+   the figures (sizes are arguments: the source then depends on the network's structure
+   only, not on how many synapses random connections made); `counters`: the learner's integer state
    (rtrl_brian.standalone.COUNTERS: the trial step and the steps so far are read, an
    error is written there); `data_trial`: the trial whose data the loss reads (its
    arrays hold one trial's after another), -1 where the data has none for this trial.
@@ -28,14 +32,14 @@ enum { RTRL_FIGURE_LOSS, RTRL_FIGURE_ACTIVE_FRACTION, RTRL_FIGURE_MULTIPLY_ADDS,
    1 replay, 2 non-finite state, 3 non-finite gradient, 5 data too short), learning's
    arrays then as they were but for the influence matrix. */
 static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
-                      const Py_ssize_t* _strides, Py_ssize_t _n_columns, int64_t* _counters,
-                      int64_t _data_trial, double* _figures, rtrl_tape* _tape, int _threads)
+                      const Py_ssize_t* _strides, Py_ssize_t _n_params, Py_ssize_t _n_columns,
+                      int64_t _dense_fixed, int64_t* _counters, int64_t _data_trial,
+                      double* _figures, rtrl_tape* _tape, int _threads)
 {
     {% for name, ctype in arrays %}
     {{ctype}}* const {{name}} = ({{ctype}}*) _arrays[{{loop.index0}}];
     {% endfor %}
     {% set c = counter %}
-    {% set P = n_params %}
     // -- Brian2's spikes and refractoriness this step
     {% for group, n in spiking %}
     for (size_t _i = 0; _i < {{n}}; _i++)
@@ -88,7 +92,7 @@ static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
     //    gradient: dL/dy times the output's rows of the influence matrix
     const int64_t _step = _counters[{{c.step}}];
     const auto _gradient_started = std::chrono::steady_clock::now();
-    for (size_t _p = 0; _p < {{P}}; _p++)
+    for (Py_ssize_t _p = 0; _p < _n_params; _p++)
         step_grad[_p] = 0.0;
     long long _live = 0;
     double _step_loss = 0.0;
@@ -115,11 +119,11 @@ static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
             _live += 1;
             const double _weight = _dloss{{loop.index0}}[_k] * _scale;
             const RTRL_REAL* const _row = M + _place[_r] * _n_columns;
-            if (_n_columns == {{P}})
-                for (size_t _p = 0; _p < {{P}}; _p++)
+            if (_n_columns == _n_params)
+                for (Py_ssize_t _p = 0; _p < _n_params; _p++)
                     step_grad[_p] += _weight * _row[_p];  // column p is parameter p here
             else
-                for (size_t _p = 0; _p < {{P}}; _p++)  // pruned parameters have no column
+                for (Py_ssize_t _p = 0; _p < _n_params; _p++)  // pruned parameters have no column
                 {
                     const int64_t _column = column_of[_p];
                     if (_column >= 0)
@@ -136,7 +140,7 @@ static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
         _counters[{{c.error_trial_step}}] = _step;
         return 5;
     }
-    for (size_t _p = 0; _p < {{P}}; _p++)
+    for (Py_ssize_t _p = 0; _p < _n_params; _p++)
         if (!std::isfinite(step_grad[_p]))
         {
             _counters[{{c.error}}] = 3;
@@ -147,7 +151,7 @@ static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
         }
     _engine_seconds += std::chrono::duration<double>(
         std::chrono::steady_clock::now() - _gradient_started).count();
-    for (size_t _p = 0; _p < {{P}}; _p++)
+    for (Py_ssize_t _p = 0; _p < _n_params; _p++)
     {
         grad[_p] += step_grad[_p];
         pending[_p] += step_grad[_p];
@@ -166,8 +170,7 @@ static int rtrl_learn(const size_t* _arrays, const size_t* _addresses,
     {% endif %}
     _figures[RTRL_FIGURE_MULTIPLY_ADDS] = (double) (_counts[0] + _live * _n_columns);
     _figures[RTRL_FIGURE_MULTIPLY_ADDS_DENSE] = (double) (
-        {{static_rows}}LL * _n_columns + {{static_columns}}LL + _counts[2]
-        + {{loss_rows}}LL * _n_columns);
+        _dense_fixed + _counts[2] + {{loss_rows}}LL * _n_columns);
     _figures[RTRL_FIGURE_BYTES] = (double) (_counts[1] + _live * _n_columns) * sizeof(RTRL_REAL);
     _figures[RTRL_FIGURE_ENGINE_SECONDS] = _engine_seconds;
     return 0;

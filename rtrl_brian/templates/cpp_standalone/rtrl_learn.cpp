@@ -19,8 +19,9 @@ typedef std::ptrdiff_t Py_ssize_t;
 struct rtrl_tape;
 static rtrl_tape* rtrl_tape_new(void);
 static int rtrl_learn(const size_t* arrays, const size_t* addresses, const Py_ssize_t* strides,
-                      Py_ssize_t n_columns, int64_t* counters, int64_t data_trial,
-                      double* figures, rtrl_tape* tape, int threads);
+                      Py_ssize_t n_params, Py_ssize_t n_columns, int64_t dense_fixed,
+                      int64_t* counters, int64_t data_trial, double* figures, rtrl_tape* tape,
+                      int threads);
 
 namespace {
     // outgoing synapses of each presynaptic unit, in synapse order (CSR)
@@ -86,8 +87,8 @@ namespace {
         static rtrl_tape* _tape = rtrl_tape_new();
         double _figures[{{figures | length}}];  // rtrl_brian.learnstep.FIGURES
         const int _failed = _tape == NULL ? -1 :
-            rtrl_learn(_arrays, _addresses, _strides, {{C}}, _counters, _data_trial, _figures,
-                       _tape, {{threads}});
+            rtrl_learn(_arrays, _addresses, _strides, {{P}}, {{C}}, {{dense_fixed}}LL, _counters,
+                       _data_trial, _figures, _tape, {{threads}});
         if (_failed < 0)
         {
             std::cerr << "rtrl_brian: no memory for the learning step" << std::endl;

@@ -29,8 +29,9 @@ cdef extern from *:
                                  double rtol, int* not_finite) noexcept nogil
 {% if learn_c %}
     int rtrl_learn(const size_t* arrays, const size_t* addresses, const Py_ssize_t* strides,
-                   Py_ssize_t n_columns, int64_t* counters, int64_t data_trial,
-                   double* figures, rtrl_tape* tape, int threads) noexcept nogil
+                   Py_ssize_t n_params, Py_ssize_t n_columns, int64_t dense_fixed,
+                   int64_t* counters, int64_t data_trial, double* figures, rtrl_tape* tape,
+                   int threads) noexcept nogil
     int RTRL_FIGURES
 {% endif %}
 
@@ -132,8 +133,9 @@ cdef class Learning:
         self.arrays, self.addresses, self.strides = arrays, addresses, strides
         self.counters, self.figures, self.tape = counters, figures, tape
 
-    def step(self, Py_ssize_t n_columns, int threads, int64_t step, int64_t steps_total,
-             int64_t data_trial, Py_ssize_t row):
+    def step(self, Py_ssize_t n_params, Py_ssize_t n_columns, int64_t dense_fixed,
+             int threads, int64_t step, int64_t steps_total, int64_t data_trial,
+             Py_ssize_t row):
         """
         One step, its figures in row ``row``: 0, or the error (``counters`` say where).
         """
@@ -144,8 +146,8 @@ cdef class Learning:
         self.counters[1] = steps_total
         with nogil:
             result = rtrl_learn(&self.arrays[0], &self.addresses[0], &self.strides[0],
-                                n_columns, &self.counters[0], data_trial,
-                                &self.figures[row, 0], self.tape.tape, threads)
+                                n_params, n_columns, dense_fixed, &self.counters[0],
+                                data_trial, &self.figures[row, 0], self.tape.tape, threads)
         if result < 0:
             raise MemoryError("rtrl_brian: no memory for the learning step's tape")
         return result
