@@ -5,19 +5,20 @@ With ``engine='compiled'`` the influence matrix is updated by one call of
 generated C per step, but the learner's bookkeeping around it (spike vectors
 from Brian2's spike spaces, binding arrays, the replay check, the loss and its
 derivative, the gradient read-out and accumulation, the per-step figures) is
-Python: about 0.2 ms a step, most of a small network's step and the part that
-threads cannot shorten. `FusedStep` runs instead ``rtrl_learn``
+Python: about 0.1-0.3 ms a step, most of a small network's step and the part
+that threads cannot shorten. `FusedStep` runs instead ``rtrl_learn``
 (`rtrl_brian.learnstep`), the function the C++ standalone binary runs after
 Brian2's step, from the learner's end hook: one call, its arrays bound once per
 run, the figures written to a buffer that `RTRL.history` empties.
 
 What stays Python: trial starts (with ``trials(start=...)`` callbacks), the
-copy of the learned groups' state at the start of each step, the optimizer
-(every ``update_every`` steps, `rtrl_brian.update`) and the messages when
-something fails (the same as the Python bookkeeping's). The compiled engine
-uses it where every array the step reads is a float64 Brian2 array read in
-place and the loss has a C form (`why_not`); results are those of the Python
-bookkeeping (tests compare them to 1e-12 and bitwise).
+copy of the learned groups' state at the start of each step, functions without
+a C form of Brian2's values (a `TimedArray` drive: numpy, before the call),
+Brian2 values that are not float64 (converted), the optimizer (every
+``update_every`` steps, `rtrl_brian.update`) and the messages when something
+fails (the same as the Python bookkeeping's). The compiled engine uses it where
+the learned groups' state is float64 and the loss has a C form (`why_not`);
+results are those of the Python bookkeeping (tests compare them bitwise).
 """
 
 import copy
@@ -76,6 +77,8 @@ class FusedStep:
         self._learning = None
         self._arrays_kept = {}  # what the bound addresses point into
         self._n_columns = self._dense_fixed = 0  # of the matrix bound
+        self._inputs = None
+        self._changing = []  # slots bound anew at every step
         self._bound = ()
 
     @staticmethod
@@ -92,22 +95,14 @@ class FusedStep:
             return "partition='mpi' (the ranks combine their gradients in Python)"
         if learner.sparsity:
             return "sparsity controllers (they run in Python after each step)"
-        if program.calls:
-            return "a function without a C implementation in the differentiated code"
+        for call in program.calls:  # evaluated before the C call: of Brian2's values only
+            op = learner.ops[call.op]
+            if any(op.bindings[symbol].kind != "value" for symbol in call.symbols):
+                return (f"a function without a C implementation, of spikes or refractoriness, "
+                        f"in '{op.owner.name}'")
         missing = _missing_c_form(learner.loss, None)
         if missing is not None:
             return missing
-        for key in program.slots:  # arrays the step reads in place: float64
-            if key[0] == "value":
-                variable, label = learner.brian_object(key[1]).variables[key[2]], \
-                    f"'{key[1]}.{key[2]}'"
-            elif key[0] == "param":
-                param = next(p for p in learner.ir.params if p.offset == key[1])
-                variable, label = param.owner.variables[param.name], f"'{param.label}'"
-            else:
-                continue
-            if np.dtype(variable.dtype) != np.float64:
-                return f"{label} is {np.dtype(variable.dtype).name}, not float64"
         for group, var in (block for block in learner.layout.blocks if block[1] != SPIKE):
             dtype = np.dtype(learner.brian_object(group).variables[var].dtype)
             if dtype != np.float64:
@@ -147,8 +142,8 @@ class FusedStep:
         self.flush()  # the figures of the steps before, with the matrix's size then
         if _loss_code(learner.loss.parts) != self._loss_code:
             return False
-        inputs = StepInputs(self.spikes, self.not_refractory, learner._values)
-        engine.bind(self.state, inputs, learner._values)
+        self._inputs = StepInputs(self.spikes, self.not_refractory, learner._values)
+        self._changing = engine.bind(self.state, self._inputs, learner._values)
         own = {"M": engine.M, "scale": engine.scale, "_place": engine.place,
                "column_of": engine.column_of, "grad": learner._grad,
                "pending": learner._pending, "step_grad": learner._step_grad}
@@ -208,6 +203,8 @@ class FusedStep:
                 return None
         if self.rows == BUFFERED_STEPS:
             self.flush()
+        if self._changing:  # a function without a C form (a TimedArray), converted values
+            self.engine.rebind(self._changing, self.state, self._inputs, self.learner._values)
         error = self._learning.step(self.engine.n_params, self._n_columns, self._dense_fixed,
                                     self.engine.threads, step, steps_total, 0, self.rows)
         if error:

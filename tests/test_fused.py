@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 import pytest
-from brian2 import Network, NetworkOperation, ms
+from brian2 import Network, NetworkOperation, TimedArray, ms
 
 import rtrl_brian as rb
 from helpers import library_log, lif_network, relative_error
@@ -129,17 +129,32 @@ def test_failures_read_as_in_the_python_bookkeeping(case):
             "target too short": IndexError}[case] is fused[0]
 
 
+def test_a_timed_array_drive_is_evaluated_before_the_call():
+    """A current from a two-dimensional TimedArray (a function without a C form on the
+    runtime device, of Brian2's t and i): numpy before each C call, the same learning."""
+    results = {fuse: learn(fuse, network=lambda: lif_network(drive=True))
+               for fuse in (True, False)}
+    (fused, params_fused, _), (python, params_python, _) = results[True], results[False]
+    assert fused.engine.program.calls  # the drive is such a function
+    assert_same_learning(fused, python, params_fused, params_python)
+
+
 def test_what_keeps_the_bookkeeping_in_python_is_logged():
-    """A TimedArray drive (a function the runtime step calls through numpy), a sparsity
-    controller: the Python bookkeeping, with the reason at debug level."""
+    """A loss without a C form (a TimedArray target), a sparsity controller: the Python
+    bookkeeping, with the reason at debug level."""
+    def timed_target():
+        objects, params, loss = lif_network()
+        return objects, params, rb.losses.MSE(objects[2].y, TimedArray(np.zeros((60, 2)),
+                                                                      dt=1 * ms))
+
     with library_log(logging.DEBUG) as records:
-        drive = learn(True, duration=5 * ms, network=lambda: lif_network(drive=True))[0]
+        target = learn(True, duration=5 * ms, network=timed_target)[0]
         pruning = learn(True, duration=5 * ms, sparsity=lambda params: [
             rb.sparsity.MagnitudePruning(params[1], 0.5, start=0, end=4, every=2)])[0]
-    assert not drive.step_fused and not pruning.step_fused
+    assert not target.step_fused and not pruning.step_fused
     reasons = [message.split(": ", 2)[-1] for _, _, message in records
                if "bookkeeping runs in Python" in message]
-    assert reasons[0].startswith("a function without a C implementation")
+    assert reasons[0].startswith("a TimedArray target")
     assert reasons[1].startswith("sparsity controllers")
     assert learn(True, duration=5 * ms)[0].step_fused
 

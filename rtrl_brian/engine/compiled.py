@@ -147,18 +147,21 @@ class CompiledEngine(Engine):
         Point every slot at its array for a run where ``state`` and ``inputs``
         hold the same arrays at every step (`rtrl_brian.fused`).
 
-        Raises
-        ------
-        ValueError
-            Where a slot's array would change from step to step (a converted
-            copy, a function's values).
+        Returns
+        -------
+        changing : list of int
+            The slots whose arrays change from step to step: functions
+            evaluated with numpy (`StepProgram.calls`) and Brian2's values
+            converted to float64 (`rebind` them before each step).
         """
         self._addresses = None
         self._bind(range(len(self._program.slots)), state, inputs, values)
-        changing = [self._program.slots[k] for k in self._per_step
-                    if self._program.slots[k][0] not in ("state", "spikes", "not_refractory")]
-        if changing:
-            raise ValueError(f"the step's arrays {changing} change from step to step.")
+        return [k for k in self._per_step
+                if self._program.slots[k][0] not in ("state", "spikes", "not_refractory")]
+
+    def rebind(self, slots, state, inputs, values):
+        """Point ``slots`` (of `bind`) at their arrays of this step."""
+        self._bind(slots, state, inputs, values)
 
     def learning(self, arrays, counters, figures):
         """
