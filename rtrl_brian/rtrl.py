@@ -191,7 +191,11 @@ class RTRL(StepObserver):
         #: bookkeeping included, in its one C call per step (`rtrl_brian.fused`):
         #: where nothing in it needs Python (see `step_fused`). False: the
         #: bookkeeping in Python, as with the other engines. The same results
-        #: either way; can be changed between runs.
+        #: either way; can be changed between runs. The one C call reads the
+        #: loss's data as it was when the run or the trial started: change
+        #: targets, labels and masks there (`trials` with ``data`` or a
+        #: ``start`` callback, or between runs), not from a `NetworkOperation`
+        #: in the middle of a trial (or set this to False).
         self.fuse_step = True
         self._fused = None  # this run's FusedStep
         self._end_seconds = 0.0  # the end hook's time, completed by _on_step_update
