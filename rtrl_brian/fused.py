@@ -24,18 +24,14 @@ results are those of the Python bookkeeping (tests compare them bitwise).
 import copy
 
 import numpy as np
-from brian2 import get_logger
 
 from .ir import SPIKE
-from .learnstep import COUNTERS, FIGURES, LearnStep
+from .learnstep import COUNTERS, FIGURES, LearnStep, missing_c_form
 from .losses import per_part
 from .replay import StepInputs
-from .standalone import _missing_c_form
 from .update import non_finite
 
 __all__ = ["FusedStep"]
-
-logger = get_logger(__name__)
 
 #: Steps whose figures the buffer holds before `FusedStep.flush` empties it.
 BUFFERED_STEPS = 4096
@@ -100,7 +96,7 @@ class FusedStep:
             if any(op.bindings[symbol].kind != "value" for symbol in call.symbols):
                 return (f"a function without a C implementation, of spikes or refractoriness, "
                         f"in '{op.owner.name}'")
-        missing = _missing_c_form(learner.loss, None)
+        missing = missing_c_form(learner.loss)
         if missing is not None:
             return missing
         for group, var in (block for block in learner.layout.blocks if block[1] != SPIKE):

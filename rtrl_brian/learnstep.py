@@ -15,11 +15,12 @@ both run the same code and no Python runs per step in either.
 
 import numpy as np
 
+from .errors import NotCompilable
 from .ir import SPIKE, ThresholdOp
 from .replay import REPLAY_RTOL
 from .templating import render
 
-__all__ = ["LearnStep", "FIGURES", "COUNTERS", "ERRORS"]
+__all__ = ["LearnStep", "FIGURES", "COUNTERS", "ERRORS", "missing_c_form"]
 
 #: Integer state of the learner in C, in the order of its ``counters`` array.
 COUNTERS = ("step", "steps_total", "pending_steps", "optimizer_steps", "trials_started",
@@ -135,3 +136,16 @@ class LearnStep:
             threshold_units=sum(op.op.group.n for op in learner.ops
                                 if isinstance(op.op, ThresholdOp)),
             loss_rows=sum(part.n * len(part.blocks) for part in learner.loss.parts))
+
+
+def missing_c_form(loss, optimizer=None):
+    """Why the loss or the optimizer (None: none) has no C form, or None."""
+    try:
+        for part in loss.parts:
+            part.c_code({name: name for name in part.c_arrays()})
+        if optimizer is not None:
+            optimizer.c_prepare("count")
+            optimizer.c_update("value", "gradient", ["state"] * optimizer.c_state_arrays)
+    except NotCompilable as error:
+        return str(error)
+    return None

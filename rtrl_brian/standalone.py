@@ -42,7 +42,7 @@ from .codegen import C_TYPES, StepProgram, stored_rows
 from .compile import base_group, entries, is_current
 from .errors import NotCompilable, UnsupportedConstructError
 from .ir import SPIKE
-from .learnstep import COUNTERS, ERRORS, FIGURES, LearnStep
+from .learnstep import COUNTERS, ERRORS, FIGURES, LearnStep, missing_c_form
 from .losses import per_part
 from .targets import StandaloneTarget
 from .templating import TEMPLATES
@@ -567,7 +567,7 @@ def check_standalone(learner, program):
         return "sparsity controllers (they run in Python after each step)"
     if learner.history_limit is not None:
         return "history_limit (the binary records every step)"
-    missing = _missing_c_form(learner.loss, learner.optimizer)
+    missing = missing_c_form(learner.loss, learner.optimizer)
     if missing is not None:
         return missing
     if learner.trial_schedule.start is not None:
@@ -577,19 +577,6 @@ def check_standalone(learner, program):
         return "learning rates of parameter groups (the binary has one rate)"
     if learner.updater.bounds:
         return "bounds on parameters"
-    return None
-
-
-def _missing_c_form(loss, optimizer):
-    """Why the loss or the optimizer has no C form, or None."""
-    try:
-        for part in loss.parts:
-            part.c_code({name: name for name in part.c_arrays()})
-        if optimizer is not None:
-            optimizer.c_prepare("count")
-            optimizer.c_update("value", "gradient", ["state"] * optimizer.c_state_arrays)
-    except NotCompilable as error:
-        return str(error)
     return None
 
 
