@@ -299,7 +299,8 @@ class RTRL(StepObserver):
             if self.partition is not None and not self.partition.divided:
                 self.partition.divide(self._learnable)  # this rank's block, from now on
                 self.engine.set_active(self._engine_columns())
-            self._fused = self.engine.whole_step(self) if self.fuse_step else None
+            fused = self.engine.whole_step(self)  # compiled with the step where it can be,
+            self._fused = fused if self.fuse_step else None  # used where asked
             try:
                 self.engine.before_run(prefs.codegen.target)
             except ValueError as error:
