@@ -171,10 +171,9 @@ class StepProgram:
     n_scratch_rows : int
         Scratch rows the step needs (temporary rows, as the spike rows: the
         step holds them for one column block at a time).
-    static_rows, static_columns : int
-        The part of the dense engine's count that does not depend on activity
-        (see `Engine.take_operations`): ``static_rows * n_columns +
-        static_columns`` (`dense_multiply_adds`).
+    dense_multiply_adds : callable
+        ``dense_multiply_adds(n_columns)``: the part of the dense engine's
+        count that does not depend on activity (see `Engine.take_operations`).
 
     Raises
     ------
@@ -188,8 +187,8 @@ class StepProgram:
         self._c_functions = dict(c_functions or {})
         self._printer = CPrinter(settings={"user_functions": {
             c_name: c_name for c_name in self._c_functions.values()}})
-        self.static_rows = 0
-        self.static_columns = 0
+        self._static_rows = 0  # dense count: rows times n_columns, fixed per step
+        self._static_columns = 0  # dense count: immediate-influence entries, fixed per step
         #: Calls evaluated with numpy before each step (list of `ExternalCall`).
         self.calls = []
         #: Names of ``c_functions`` the step calls.
@@ -222,7 +221,7 @@ class StepProgram:
 
     def dense_multiply_adds(self, n_columns):
         """The dense engine's multiply-adds of a step that do not depend on activity."""
-        return self.static_rows * n_columns + self.static_columns
+        return self._static_rows * n_columns + self._static_columns
 
     # -- one op -------------------------------------------------------------------------
     def _op(self, position, op):
@@ -383,10 +382,10 @@ class StepProgram:
         for j, (rows, columns) in enumerate(self._terms(op)):
             block = (op.outputs[j][0], op.outputs[j][1])
             spike_output = block[1] == SPIKE
-            self.static_rows += n * sum(
+            self._static_rows += n * sum(
                 1 for _, b in rows
                 if spike_output or not (b.owner, b.var) == block) + (0 if spike_output else n)
-            self.static_columns += n * len(columns)
+            self._static_columns += n * len(columns)
             diagonal = [t for t, b in rows if not spike_output and (b.owner, b.var) == block]
             others = [(t, b) for t, b in rows if t not in diagonal]
             if diagonal and not others:
@@ -461,7 +460,7 @@ class StepProgram:
             owner, var, _ = op.outputs[j]
             target = self._row((owner, var), "post")
             for _, binding in rows:
-                self.static_rows += (pathway.post.n * self._layout.size((binding.owner,
+                self._static_rows += (pathway.post.n * self._layout.size((binding.owner,
                                                                            binding.var)))
             live = " || ".join(f"_d{t} != 0.0" for t, _ in rows + columns) or "0"
             body.append(f"if ({live}) {{")
